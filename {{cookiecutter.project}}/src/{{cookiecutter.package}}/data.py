@@ -1,0 +1,86 @@
+"""Reading tables: CSV or Parquet in, a clear error out when the file is not what we expect."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .contract import Contract
+
+READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+class DataError(ValueError):
+    """A data file cannot be read as the table the contract describes."""
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; raise DataError naming the file and the problem."""
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; expected .csv or .parquet")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; expected a header and at least one row")
+    try:
+        df = pd.read_parquet(path) if kind == "parquet" else _read_csv(path)
+    except DataError:
+        raise
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot be read as {kind.upper()}: {error}") from None
+    if df.empty:
+        raise DataError(f"{path}: has a header but no rows; expected at least one row")
+    return df
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if b"\x00" in head:
+        raise DataError(f"{path}: binary content; expected a comma-separated text file")
+    df = pd.read_csv(path)
+    if df.shape[1] == 1:
+        header = str(df.columns[0])
+        for delimiter in _OTHER_DELIMITERS:
+            if delimiter in header:
+                raise DataError(
+                    f"{path}: looks {delimiter!r}-delimited (header {header[:60]!r}); "
+                    "expected comma-separated values"
+                )
+    return df
+
+
+def conform(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Give each contract column its canonical dtype (after validation said it can)."""
+    out = df[list(contract.columns)].copy()
+    for name, column in contract.columns.items():
+        if column.type == "datetime":
+            out[name] = pd.to_datetime(out[name], utc=True).dt.tz_localize(None)
+        elif column.type in ("string", "category"):
+            out[name] = out[name].map(lambda v: v if pd.isna(v) else str(v)).astype("str")
+        elif column.type == "float" or (column.type == "integer" and out[name].isna().any()):
+            out[name] = pd.to_numeric(out[name]).astype("float64")
+        else:
+            out[name] = pd.to_numeric(out[name]).astype("int64")
+    return out
+
+
+def features_and_target(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, np.ndarray]:
+    """Split a conformed table into the model's input columns and a 0/1 target."""
+    y = (df[contract.target] == contract.positive).to_numpy(dtype=np.int64)
+    return df[contract.feature_columns], y
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hash a file in chunks so large data never sits in memory twice."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
