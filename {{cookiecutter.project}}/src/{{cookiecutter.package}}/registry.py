@@ -85,8 +85,10 @@ class Registry:
         artifacts.mkdir(parents=True, exist_ok=True)
         return self.client.create_experiment(self.model_name, artifact_location=artifacts.as_uri())
 
-    def register(self, model_path: str | Path, tags: dict[str, Any]) -> ModelRef:
-        """Log `model_path` as a run artifact and register it as a new version."""
+    def register(
+        self, model_path: str | Path, tags: dict[str, Any], extra_files: tuple[Path, ...] = ()
+    ) -> ModelRef:
+        """Log the model (and files kept with it) as run artifacts; register a new version."""
         from mlflow.exceptions import MlflowException
 
         model_path = Path(model_path)
@@ -98,6 +100,8 @@ class Registry:
                 # the artifact keeps the file's name; readers look for MODEL_FILE
                 staged = shutil.copyfile(model_path, Path(staging) / MODEL_FILE)
                 self.client.log_artifact(run.info.run_id, str(staged), artifact_path="model")
+            for extra in extra_files:
+                self.client.log_artifact(run.info.run_id, str(extra), artifact_path="model")
             self.client.set_terminated(run.info.run_id)
             try:
                 self.client.create_registered_model(self.model_name)
@@ -144,19 +148,22 @@ class Registry:
                 self.client.set_registered_model_alias(self.model_name, alias, str(version))
             return True
 
-    def model_path(self, version: str, dst: str | Path | None = None) -> Path:
-        """The version's model file: in place for a local store, else downloaded to `dst`."""
+    def model_path(self, version: str) -> Path:
+        """The version's model file (see `artifact_path`)."""
+        return self.artifact_path(version, MODEL_FILE)
+
+    def artifact_path(self, version: str, name: str) -> Path:
+        """A file kept with a version: in place for a local store, else downloaded to a cache."""
         import mlflow.artifacts
 
         ref = self.get_version(version)
         parsed = urlparse(ref.source)
         if parsed.scheme == "file":
-            return Path(unquote(parsed.path)) / MODEL_FILE
+            return Path(unquote(parsed.path)) / name
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        target = Path(dst or self.root / "cache" / str(version))
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{ref.source}/{MODEL_FILE}",
-            dst_path=str(target),
+            artifact_uri=f"{ref.source}/{name}",
+            dst_path=str(self.root / "cache" / str(version)),
             tracking_uri=self.tracking_uri,
         )
         return Path(local)

@@ -1,0 +1,287 @@
+"""The validate stage: the contract as a Great Expectations suite, run on the raw data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .artifacts import write_json, write_parquet
+from .contract import Column, Contract, ContractError, load_contract
+from .data import DataError, conform, file_sha256, load_table
+from .params import load_params
+
+VALIDATED = Path("data/validated.parquet")
+REPORT = Path("reports/validation.json")
+EXAMPLES = 5
+
+_TYPE_NAMES = {
+    "integer": ["int64", "int32", "int16", "int8", "Int64", "uint8", "uint16", "uint32", "uint64"],
+    "float": ["float64", "float32", "Float64", "int64", "int32", "Int64"],
+    "string": ["object", "str"],
+    "category": ["object", "str"],
+    "datetime": ["datetime64", "datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
+}
+
+
+@dataclass
+class Check:
+    """One expectation's outcome, in words a person can act on."""
+
+    column: str | None
+    expectation: str
+    success: bool
+    expected: dict[str, Any]
+    observed: Any = None
+    unexpected_count: int = 0
+    unexpected_percent: float = 0.0
+    examples: list[Any] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        """One line: column, expectation, what was expected, what was seen."""
+        where = f"column {self.column!r}" if self.column else "table"
+        wanted = ", ".join(f"{k}={v!r}" for k, v in self.expected.items())
+        if self.error:
+            seen = self.error
+        elif self.unexpected_count:
+            seen = f"{self.unexpected_count} rows ({self.unexpected_percent:.2f}%) outside; e.g. {self.examples}"
+            seen += f" at ids {self.rows}" if self.rows else ""
+        else:
+            seen = f"observed {self.observed!r}"
+        return f"{where}: {self.expectation}({wanted}) failed: {seen}"
+
+
+def type_names(column: Column) -> list[str]:
+    """dtype names that satisfy the column's contract type."""
+    names = list(_TYPE_NAMES[column.type])
+    if column.type == "integer" and column.nullable:
+        names.append("float64")  # a missing value makes pandas read integers as floats
+    if column.type == "category" and all(isinstance(v, int) for v in column.values or ()):
+        names += _TYPE_NAMES["integer"]
+    return names
+
+
+def build_suite(contract: Contract) -> list[Any]:
+    """The Great Expectations 1.x expectations that the contract implies, in contract order."""
+    import great_expectations as gx
+
+    ex = gx.expectations
+    suite: list[Any] = [
+        ex.ExpectTableRowCountToBeBetween(min_value=1),
+    ]
+    for name, col in contract.columns.items():
+        suite.append(ex.ExpectColumnToExist(column=name))
+        suite.append(ex.ExpectColumnValuesToBeInTypeList(column=name, type_list=type_names(col)))
+        if not col.nullable or name in (contract.id, contract.target):
+            suite.append(ex.ExpectColumnValuesToNotBeNull(column=name))
+        if col.unique or name == contract.id:
+            suite.append(ex.ExpectColumnValuesToBeUnique(column=name))
+        if col.values is not None:
+            allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
+            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
+        if col.min is not None or col.max is not None:
+            low, high = _bound(col, col.min), _bound(col, col.max)
+            suite.append(ex.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high))
+        if col.mean is not None:
+            suite.append(ex.ExpectColumnMeanToBeBetween(column=name, min_value=col.mean[0], max_value=col.mean[1]))
+    return suite
+
+
+def _bound(column: Column, value: float | str | None) -> Any:
+    if value is None or column.type != "datetime":
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def prepare(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, list[Check]]:
+    """Parse datetime columns for the suite; report values that are not dates at all."""
+    frame = df.copy()
+    # GE 1.x compares dtypes by identity and does not know pandas 3's `str` dtype: hand it
+    # text columns as `object`, the type it does recognise.
+    for name in frame.columns:
+        if pd.api.types.is_string_dtype(frame[name].dtype) and frame[name].dtype != object:
+            frame[name] = frame[name].astype(object)
+    checks = []
+    for name, col in contract.columns.items():
+        if col.type != "datetime" or name not in frame.columns:
+            continue
+        raw = frame[name]
+        parsed = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+        bad = raw.notna() & parsed.isna()
+        checks.append(
+            Check(
+                column=name,
+                expectation="expect_column_values_to_be_datetimes",
+                success=not bad.any(),
+                expected={"format": "ISO 8601"},
+                unexpected_count=int(bad.sum()),
+                unexpected_percent=100.0 * float(bad.mean()),
+                examples=raw[bad].head(EXAMPLES).tolist(),
+                rows=_ids(frame, contract, bad),
+            )
+        )
+        frame[name] = parsed
+    return frame, checks
+
+
+def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
+    if contract.id not in frame.columns:
+        return (mask[mask].index[:EXAMPLES] + 2).tolist()  # CSV line numbers (header is line 1)
+    return frame.loc[mask, contract.id].head(EXAMPLES).tolist()
+
+
+def run_suite(frame: pd.DataFrame, contract: Contract) -> list[Check]:
+    """Run the contract's suite with an ephemeral context (nothing written to disk)."""
+    import great_expectations as gx
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("contract")
+        .add_dataframe_asset("table")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=contract.name, expectations=build_suite(contract)))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+    )
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+    if contract.id in frame.columns:
+        result_format["unexpected_index_column_names"] = [contract.id]
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+    return [_check(item, contract) for item in result.to_json_dict()["results"]]
+
+
+def _check(item: dict[str, Any], contract: Contract) -> Check:
+    config, found = item["expectation_config"], item.get("result") or {}
+    kwargs = {k: v for k, v in config["kwargs"].items() if k not in ("column", "batch_id")}
+    exception = item.get("exception_info") or {}
+    error = None
+    if exception.get("raised_exception") or (not found and not item["success"]):
+        error = "could not be evaluated on this column"
+    rows = [
+        entry.get(contract.id)
+        for entry in found.get("partial_unexpected_index_list") or []
+        if isinstance(entry, dict)
+    ]
+    return Check(
+        column=config["kwargs"].get("column"),
+        expectation=config["type"],
+        success=bool(item["success"]),
+        expected=kwargs,
+        observed=found.get("observed_value"),
+        unexpected_count=int(found.get("unexpected_count") or 0),
+        unexpected_percent=float(found.get("unexpected_percent") or 0.0),
+        examples=list(found.get("partial_unexpected_list") or [])[:EXAMPLES],
+        rows=rows[:EXAMPLES],
+        error=error,
+    )
+
+
+_ROOT_CAUSES = ("expect_column_to_exist", "expect_column_values_to_be_in_type_list")
+# Checks that mean nothing once a column is mistyped (all of them once it is missing).
+_KNOCK_ON = (
+    "expect_column_values_to_be_between",
+    "expect_column_mean_to_be_between",
+    "expect_column_values_to_be_in_set",
+)
+
+
+def _is_knock_on(check: Check, broken: dict[str | None, str]) -> bool:
+    cause = broken.get(check.column)
+    if cause is None or cause == check.expectation:
+        return False
+    return cause == "expect_column_to_exist" or check.expectation in _KNOCK_ON
+
+
+def summarize(checks: list[Check]) -> list[str]:
+    """Failure lines, leaving out knock-on failures of a missing or mistyped column."""
+    broken: dict[str | None, str] = {}
+    for check in checks:
+        if not check.success and check.expectation in _ROOT_CAUSES:
+            broken.setdefault(check.column, check.expectation)
+    return [c.describe() for c in checks if not c.success and not _is_knock_on(c, broken)]
+
+
+def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> None:
+    """Give a failed type check the offending values, so the fix is obvious."""
+    for check in checks:
+        if check.success or check.column is None:
+            continue
+        column = contract.columns[check.column]
+        if check.expectation == "expect_column_to_exist":
+            check.error = f"column is missing; the file has {list(df.columns)}"
+        elif check.expectation == "expect_column_values_to_be_in_type_list" and check.column in df:
+            values = df[check.column]
+            if column.type in ("integer", "float"):
+                numbers = pd.to_numeric(values, errors="coerce")
+                bad = values.notna() & numbers.isna()
+                if column.type == "integer":
+                    bad |= numbers.notna() & (numbers != numbers.round())
+            else:
+                bad = pd.Series(False, index=values.index)
+            check.expected = {"type": column.type}
+            check.error = f"column holds {values.dtype} values"
+            if bad.any():
+                check.examples = values[bad].head(EXAMPLES).tolist()
+                check.rows = _ids(df, contract, bad)
+                check.error += f", e.g. {check.examples} at ids {check.rows}"
+
+
+def validate_file(path: Path, contract: Contract) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Validate one data file; return the report and, when it passed, the conformed table."""
+    report: dict[str, Any] = {"file": str(path), "contract": contract.name, "success": False}
+    try:
+        df = load_table(path)
+    except DataError as error:
+        report["failures"] = [str(error)]
+        report["checks"] = []
+        return report, None
+    frame, checks = prepare(df, contract)
+    checks += run_suite(frame, contract)
+    explain_types(checks, df, contract)
+    failures = summarize(checks)
+    report.update(
+        success=not failures,
+        rows=len(df),
+        sha256=file_sha256(path),
+        failures=failures,
+        checks=[asdict(c) for c in checks],
+    )
+    return report, (conform(frame, contract) if not failures else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Validate the raw data against the contract; write the validated table and a report."""
+    parser = argparse.ArgumentParser(prog="validate", description=main.__doc__)
+    parser.add_argument("--data", type=Path, help="data file (default: params.yaml data.raw)")
+    parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--out", type=Path, default=VALIDATED)
+    args = parser.parse_args(argv)
+    try:
+        contract = load_contract(args.contract)
+    except ContractError as error:
+        print(f"validate: {error}", file=sys.stderr)
+        return 1
+    path = args.data or Path(load_params()["data"]["raw"])
+    report, table = validate_file(path, contract)
+    write_json(args.report, report)
+    if table is None:
+        print(f"validate: {path} does not meet {args.contract}:", file=sys.stderr)
+        for line in report["failures"]:
+            print(f"  - {line}", file=sys.stderr)
+        print(f"  (full report: {args.report})", file=sys.stderr)
+        return 1
+    write_parquet(args.out, table)
+    print(f"validate: {path}: {report['rows']} rows meet {args.contract} ({len(report['checks'])} checks)")
+    return 0
