@@ -157,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--rows", type=int, default=8000)
-    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--rows", type=int, help="default: params.yaml data.sample_rows")
+    parser.add_argument("--seed", type=int, help="default: params.yaml data.seed")
     args = parser.parse_args(argv)
+    settings = yaml.safe_load(args.params.read_text(encoding="utf-8"))["data"] if args.params.is_file() else {}
+    args.rows = args.rows if args.rows is not None else int(settings.get("sample_rows", 8000))
+    args.seed = args.seed if args.seed is not None else int(settings.get("seed", 0))
     if args.rows < 1:
         parser.error("--rows must be at least 1")
     path = generate(args.contract, args.out, args.rows, args.seed)

@@ -1,0 +1,48 @@
+# ml-cicd-template: bake, test and benchmark the template. `make` alone lists the commands.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+DEMO_DIR := build/demo
+PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project}}/requirements/*.txt)
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help
+help: ## list the commands
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt $(PROJECT_REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv with the template's test tools and the generated project's locked dependencies
+
+.PHONY: demo
+demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeline, deploy locally with a canary
+	rm -rf $(DEMO_DIR)
+	$(PY) -m cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(MAKE) --no-print-directory -C $(DEMO_DIR)/churn-model install repro demo-delivery
+	@echo "The demo project is in $(DEMO_DIR)/churn-model (cd there and run make)."
+
+.PHONY: test
+test: $(STAMP) ## bake every option combination and run what was baked (lint, tests, dvc repro, delivery)
+	$(PY) -m pytest tests
+
+.PHONY: bench
+bench: $(STAMP) ## run the benchmarks; figures go to bench/results.json and a table
+	$(PY) bench/run.py
+
+.PHONY: clean
+clean: ## remove build output and caches (keeps .venv)
+	rm -rf build .pytest_cache bench/results.json

@@ -1,0 +1,31 @@
+"""The pre-generation hook refuses bad answers with a message that says what to type."""
+
+from __future__ import annotations
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from .conftest import bake
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"project": "a/b"}, "one directory name"),
+        ({"project": "..\\evil"}, "one directory name"),
+        ({"project": ".hidden"}, "not hidden"),
+        ({"package": "2fast"}, "not a Python identifier"),
+        ({"package": "my-model"}, "type e.g. my_model"),
+        ({"package": "class"}, "not a Python identifier"),
+        ({"package": "Churn"}, "use lower case, e.g. churn"),
+        ({"package": "pandas"}, "would shadow"),
+        ({"dataset": "iris"}, "choose one of churn, credit-risk, own"),
+    ],
+    ids=lambda value: str(value) if isinstance(value, str) else "-".join(value.values()),
+)
+def test_bad_answers_are_refused(tmp_path, capfd, answers, message):
+    """Exit 1 before anything is written, naming the answer and a valid alternative."""
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, **answers)
+    assert message in capfd.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -1,0 +1,52 @@
+"""One command line: `python -m <package> <command> [options]`; each DVC stage is a command."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+# command -> module (relative to this package) whose `main(argv) -> int` does the work.
+# Modules are imported only when their command runs: the stages need GE, MLflow or
+# scikit-learn, and nobody should wait for all of them to print `--help`.
+COMMANDS: dict[str, str] = {
+    "validate": ".validate",
+    "train": ".train",
+    "evaluate": ".evaluate",
+    "gate": ".gate",
+    "promote": ".promote",
+    "contract": ".draft_contract",
+    "sample-data": ".sample_data",
+}
+
+# Offline by default: no usage telemetry from the tools the pipeline runs.
+QUIET_ENVIRONMENT = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+def usage() -> str:
+    """The list of commands."""
+    package = __name__.split(".")[0]
+    names = "\n".join(f"  {name}" for name in COMMANDS)
+    return f"usage: python -m {package} <command> [options]\n\ncommands:\n{names}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(usage(), end="")
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"unknown command {command!r}\n\n{usage()}", end="", file=sys.stderr)
+        return 2
+    for key, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    module = importlib.import_module(COMMANDS[command], package=__package__)
+    return int(module.main(rest) or 0)

@@ -1,0 +1,137 @@
+"""The train stage: one scikit-learn Pipeline (features + model), a deterministic split."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from .artifacts import write_json, write_parquet
+from .contract import Contract, load_contract
+from .data import features_and_target
+from .drift import build_reference
+from .features import build_preprocessor
+from .model_io import save_model
+from .params import ParamsError, load_params, require
+
+VALIDATED = Path("data/validated.parquet")
+HOLDOUT = Path("data/holdout.parquet")
+MODEL = Path("models/model.skops")
+META = Path("models/train_meta.json")
+REFERENCE = Path("models/reference_profile.json")
+
+ESTIMATORS: dict[str, type[ClassifierMixin]] = {
+    "hist_gradient_boosting": HistGradientBoostingClassifier,
+    "random_forest": RandomForestClassifier,
+    "logistic_regression": LogisticRegression,
+}
+LIBRARIES = ("sklearn", "skops", "numpy", "pandas", "scipy")
+
+
+def build_estimator(model_params: dict[str, Any]) -> ClassifierMixin:
+    """The classifier named by `model.kind`, with its hyperparameters from params.yaml."""
+    kind = require({"model": model_params}, "model.kind", str)
+    if kind not in ESTIMATORS:
+        raise ParamsError(f"params.yaml: `model.kind` is {kind!r}; expected one of {sorted(ESTIMATORS)}")
+    settings = dict(model_params.get(kind) or {})
+    estimator_cls = ESTIMATORS[kind]
+    if "random_state" in estimator_cls().get_params():
+        settings.setdefault("random_state", model_params.get("seed", 0))
+    try:
+        return estimator_cls(**settings)
+    except TypeError as error:
+        raise ParamsError(f"params.yaml: `model.{kind}`: {error}") from None
+
+
+def build_pipeline(contract: Contract, model_params: dict[str, Any]) -> Pipeline:
+    """Preprocessing and model as one object, so serving can never diverge from training."""
+    return Pipeline([("features", build_preprocessor(contract)), ("model", build_estimator(model_params))])
+
+
+def holdout_mask(ids: pd.Series, test_size: float, seed: int) -> np.ndarray:
+    """Rows in the holdout, by a seeded hash of the id: stable as new rows arrive."""
+    if not 0.0 < test_size < 1.0:
+        raise ParamsError(f"params.yaml: `split.test_size` is {test_size}; expected between 0 and 1")
+    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False, hash_key=f"{seed:016d}"[:16])
+    return (hashed.to_numpy() % 10_000) < int(test_size * 10_000)
+
+
+def table_sha256(df: pd.DataFrame) -> str:
+    """A content hash of a table, independent of the file format it came from."""
+    return hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def git_commit() -> str | None:
+    """The current commit (with `-dirty` for local changes), or None outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def environment() -> dict[str, str]:
+    """Versions the model was trained with; the server refuses to load it with others."""
+    import importlib.metadata as md
+
+    names = {"sklearn": "scikit-learn"}
+    versions = {f"{lib}_version": md.version(names.get(lib, lib)) for lib in LIBRARIES}
+    return {"python_version": platform.python_version(), **versions}
+
+
+def train(contract: Contract, params: dict[str, Any], table: pd.DataFrame) -> dict[str, Any]:
+    """Split, fit and save; return the training metadata."""
+    if table.empty:
+        raise ValueError(f"{VALIDATED}: no rows to train on")
+    split = require(params, "split", dict)
+    in_holdout = holdout_mask(table[contract.id], float(split.get("test_size", 0.3)), int(split.get("seed", 0)))
+    train_rows, holdout_rows = table[~in_holdout], table[in_holdout]
+    X, y = features_and_target(train_rows, contract)
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"{VALIDATED}: the training split has one class only; need both")
+    pipeline = build_pipeline(contract, require(params, "model", dict)).fit(X, y)
+    sha = save_model(pipeline, MODEL)
+    write_parquet(HOLDOUT, holdout_rows)
+    bins = int(params.get("drift", {}).get("bins", 10))
+    write_json(REFERENCE, build_reference(train_rows, contract, bins))
+    return {
+        "model_sha256": sha,
+        "model_kind": params["model"]["kind"],
+        "model_params": params["model"].get(params["model"]["kind"]) or {},
+        "data_sha256": table_sha256(table),
+        "rows": {"train": len(train_rows), "holdout": len(holdout_rows)},
+        "positive_rate": float(y.mean()),
+        "contract": contract.name,
+        "contract_fingerprint": contract.fingerprint,
+        "git_commit": git_commit(),
+        **environment(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the pipeline on the validated data; write model, holdout and metadata."""
+    parser = argparse.ArgumentParser(prog="train", description=main.__doc__)
+    parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--data", type=Path, default=VALIDATED)
+    args = parser.parse_args(argv)
+    try:
+        meta = train(load_contract(args.contract), load_params(), pd.read_parquet(args.data))
+    except (ParamsError, ValueError) as error:
+        print(f"train: {error}", file=sys.stderr)
+        return 1
+    write_json(META, meta)
+    rows = meta["rows"]
+    print(f"train: {meta['model_kind']} on {rows['train']} rows; holdout {rows['holdout']} rows -> {MODEL}")
+    return 0
