@@ -94,7 +94,7 @@ def _bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
 def _category_counts(labels: np.ndarray, missing: np.ndarray, categories: list[str]) -> list[int]:
     codes = pd.Categorical(labels[~missing], categories=categories).codes
     counts = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(int).tolist()
-    return counts + [int((codes < 0).sum())]
+    return [*counts, int((codes < 0).sum())]
 
 
 def _shares(counts: list[int]) -> list[float]:
@@ -160,7 +160,7 @@ def check_reference(reference: Mapping[str, Any]) -> None:
 
 
 def count_frame(reference: Mapping[str, Any], df: pd.DataFrame) -> dict[str, Any]:
-    """Reduce a batch to the reference's bins: counts and nulls per feature (missing columns noted)."""
+    """Reduce a batch to the reference's bins: counts and nulls per feature."""
     check_reference(reference)
     features: dict[str, Any] = {}
     for name, ref in reference["features"].items():
@@ -181,7 +181,7 @@ def count_frame(reference: Mapping[str, Any], df: pd.DataFrame) -> dict[str, Any
 
 
 def psi(reference: Iterable[float], current: Iterable[float], floor: float = 1e-4) -> float:
-    """Population stability index of two histograms (counts or shares); empty bins count as `floor`."""
+    """PSI of two histograms (counts or shares); an empty bin counts as share `floor`."""
     ref = np.asarray(list(reference), dtype="float64")
     cur = np.asarray(list(current), dtype="float64")
     if ref.shape != cur.shape:
@@ -203,7 +203,7 @@ def bin_labels(ref: Mapping[str, Any]) -> list[str]:
         return ["all values"]
     return (
         [f"≤ {edges[0]}"]
-        + [f"{a} – {b}" for a, b in itertools.pairwise(edges)]
+        + [f"{a} to {b}" for a, b in itertools.pairwise(edges)]
         + [f"> {edges[-1]}"]
     )
 
@@ -229,10 +229,9 @@ def compare_counts(
         key=lambda f: (f["verdict"] != "drift", -(f["psi"] if f["psi"] is not None else 0.0))
     )
     drifted = [f["feature"] for f in report if f["verdict"] == "drift"]
+    status = "drift" if drifted else "ok"
     if rows < limits["min_rows"]:
         status = "too_few_rows"
-    else:
-        status = "drift" if drifted else "ok"
     return {
         "status": status,
         "drifted": drifted if status != "too_few_rows" else [],
@@ -290,7 +289,7 @@ def _judge(
     entry["reasons"] = reasons
     entry["bins"] = [
         {"label": label, "reference": r, "current": c}
-        for label, r, c in zip(bin_labels(ref), ref["shares"], current_shares)
+        for label, r, c in zip(bin_labels(ref), ref["shares"], current_shares, strict=False)
     ]
     return entry
 
@@ -366,7 +365,9 @@ class RunningProfile:
             self._rows += counted["rows"]
             for name, item in counted["features"].items():
                 self._nulls[name] += item["nulls"] if not item["missing"] else counted["rows"]
-                self._counts[name] = [a + b for a, b in zip(self._counts[name], item["counts"])]
+                self._counts[name] = [
+                    a + b for a, b in zip(self._counts[name], item["counts"], strict=True)
+                ]
 
     def _counted(self) -> dict[str, Any]:
         # callers hold the lock; lists are copied so later rows do not change a snapshot

@@ -11,13 +11,24 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import write_json, write_parquet
+from .artifacts import write_json, write_parquet, write_text
 from .contract import Column, Contract, ContractError, load_contract
 from .data import DataError, conform, file_sha256, load_table
-from .params import load_params
+from .drift import DriftError
+from .drift_report import (
+    drift_params,
+    drift_report,
+    find_reference,
+    skipped_report,
+    summary_line,
+    write_report,
+)
+from .params import PARAMS, ParamsError, load_params
+from .report_html import render_validation
 
 VALIDATED = Path("data/validated.parquet")
 REPORT = Path("reports/validation.json")
+DRIFT_REPORT = Path("reports/drift.json")  # written beside REPORT, with .html pages for both
 EXAMPLES = 5
 
 _TYPE_NAMES = {
@@ -25,7 +36,13 @@ _TYPE_NAMES = {
     "float": ["float64", "float32", "Float64", "int64", "int32", "Int64"],
     "string": ["object", "str"],
     "category": ["object", "str"],
-    "datetime": ["datetime64", "datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
+    "datetime": [
+        "datetime64",
+        "datetime64[ns]",
+        "datetime64[us]",
+        "datetime64[ms]",
+        "datetime64[s]",
+    ],
 }
 
 
@@ -51,7 +68,10 @@ class Check:
         if self.error:
             seen = self.error
         elif self.unexpected_count:
-            seen = f"{self.unexpected_count} rows ({self.unexpected_percent:.2f}%) outside; e.g. {self.examples}"
+            seen = (
+                f"{self.unexpected_count} rows ({self.unexpected_percent:.2f}%) outside; "
+                f"e.g. {self.examples}"
+            )
             seen += f" at ids {self.rows}" if self.rows else ""
         else:
             seen = f"observed {self.observed!r}"
@@ -88,9 +108,15 @@ def build_suite(contract: Contract) -> list[Any]:
             suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
         if col.min is not None or col.max is not None:
             low, high = _bound(col, col.min), _bound(col, col.max)
-            suite.append(ex.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high))
+            suite.append(
+                ex.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high)
+            )
         if col.mean is not None:
-            suite.append(ex.ExpectColumnMeanToBeBetween(column=name, min_value=col.mean[0], max_value=col.mean[1]))
+            suite.append(
+                ex.ExpectColumnMeanToBeBetween(
+                    column=name, min_value=col.mean[0], max_value=col.mean[1]
+                )
+            )
     return suite
 
 
@@ -140,7 +166,6 @@ def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
 def run_suite(frame: pd.DataFrame, contract: Contract) -> list[Check]:
     """Run the contract's suite with an ephemeral context (nothing written to disk)."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -150,11 +175,16 @@ def run_suite(frame: pd.DataFrame, contract: Contract) -> list[Check]:
         .add_dataframe_asset("table")
         .add_batch_definition_whole_dataframe("whole")
     )
-    suite = context.suites.add(gx.ExpectationSuite(name=contract.name, expectations=build_suite(contract)))
+    suite = context.suites.add(
+        gx.ExpectationSuite(name=contract.name, expectations=build_suite(contract))
+    )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="contract", data=batch, suite=suite)
     )
-    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+    result_format: dict[str, Any] = {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": EXAMPLES,
+    }
     if contract.id in frame.columns:
         result_format["unexpected_index_column_names"] = [contract.id]
     result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
@@ -265,23 +295,64 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="validate", description=main.__doc__)
     parser.add_argument("--data", type=Path, help="data file (default: params.yaml data.raw)")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument("--out", type=Path, default=VALIDATED)
+    parser.add_argument("--reference", type=Path, help="drift profile (default: the champion's)")
     args = parser.parse_args(argv)
     try:
         contract = load_contract(args.contract)
-    except ContractError as error:
+        params = load_params(args.params)
+        limits = drift_params(params)
+    except (ContractError, ParamsError) as error:
         print(f"validate: {error}", file=sys.stderr)
         return 1
-    path = args.data or Path(load_params()["data"]["raw"])
+    path = args.data or Path(params["data"]["raw"])
     report, table = validate_file(path, contract)
     write_json(args.report, report)
+    write_text(args.report.with_suffix(".html"), render_validation(report))
+    drift_json = args.report.with_name(DRIFT_REPORT.name)
     if table is None:
+        # a table that failed its contract must not be left behind for train to pick up
+        args.out.unlink(missing_ok=True)
+        skipped = skipped_report("validation failed: drift was not computed", str(path))
+        write_report(skipped, drift_json, drift_json.with_suffix(".html"))
         print(f"validate: {path} does not meet {args.contract}:", file=sys.stderr)
         for line in report["failures"]:
             print(f"  - {line}", file=sys.stderr)
         print(f"  (full report: {args.report})", file=sys.stderr)
         return 1
+    checked = len(report["checks"])
+    print(f"validate: {path}: {report['rows']} rows meet {args.contract} ({checked} checks)")
+    if not _drift_gate(table, contract, limits, args, drift_json, str(path)):
+        args.out.unlink(missing_ok=True)
+        return 1
     write_parquet(args.out, table)
-    print(f"validate: {path}: {report['rows']} rows meet {args.contract} ({len(report['checks'])} checks)")
     return 0
+
+
+def _drift_gate(
+    table: pd.DataFrame,
+    contract: Contract,
+    limits: dict[str, Any],
+    args: argparse.Namespace,
+    drift_json: Path,
+    data: str,
+) -> bool:
+    """Compare with the champion's reference, write the drift report; False if drift must fail."""
+    try:
+        reference, source = find_reference(args.reference)
+    except DriftError as error:
+        print(f"validate: {error}", file=sys.stderr)
+        return False
+    drift = drift_report(reference, source, table, contract, limits, data=data)
+    write_report(drift, drift_json, drift_json.with_suffix(".html"))
+    line = f"validate: drift: {summary_line(drift)} (report: {drift_json.with_suffix('.html')})"
+    if drift["status"] != "drift":
+        print(line)
+        return True
+    if limits["on_drift"] == "fail":
+        print(f"{line}; failing because params.yaml drift.on_drift is fail", file=sys.stderr)
+        return False
+    print(f"{line}; warning only (params.yaml drift.on_drift is warn)", file=sys.stderr)
+    return True

@@ -1,0 +1,54 @@
+"""`drift-check`: score any batch against the champion's reference; optionally tell GitHub."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .contract import ContractError, load_contract
+from .data import DataError, load_table
+from .drift import DriftError
+from .drift_report import drift_params, drift_report, find_reference, summary_line, write_report
+from .notify import NotifyError, build_payload, notify
+from .params import ParamsError, load_params
+
+OUT_DIR = Path("reports/drift-check")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compare a data file with the champion's reference profile; write JSON and HTML reports."""
+    parser = argparse.ArgumentParser(prog="drift-check", description=main.__doc__)
+    parser.add_argument("--data", type=Path, required=True, help="CSV or Parquet batch to score")
+    parser.add_argument("--notify", action="store_true", help="send repository_dispatch on drift")
+    parser.add_argument("--reference", type=Path, help="profile file (default: the champion's)")
+    parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="report directory")
+    args = parser.parse_args(argv)
+    try:
+        contract = load_contract(args.contract)
+        limits = drift_params(load_params(args.params))
+        reference, source = find_reference(args.reference)
+        df = load_table(args.data)
+    except (ContractError, ParamsError, DriftError, DataError) as error:
+        print(f"drift-check: {error}", file=sys.stderr)
+        return 1
+    report = drift_report(reference, source, df, contract, limits, data=str(args.data))
+    json_path = args.out / f"{args.data.stem}.json"
+    write_report(report, json_path, json_path.with_suffix(".html"))
+    print(f"drift-check: {args.data}: {summary_line(report)} (report: {json_path})")
+    if args.notify:
+        if report["status"] != "drift":
+            print("drift-check: nothing to notify")
+        else:
+            try:
+                outcome = notify(
+                    build_payload(report, str(json_path)),
+                    float(limits["notify_cooldown_hours"]),
+                )
+            except NotifyError as error:
+                print(f"drift-check: notification failed: {error}", file=sys.stderr)
+                return 1
+            print(f"drift-check: {outcome.message}")
+    return 1 if report["status"] == "drift" and limits["on_drift"] == "fail" else 0
