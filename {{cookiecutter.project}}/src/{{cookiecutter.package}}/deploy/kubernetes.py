@@ -501,6 +501,13 @@ def live_version(kind: str, name: str, namespace: str) -> str | None:
     return done.stdout.strip() or None
 
 
+def wait_rollout(app: str, namespace: str, timeout_s: int, check: bool = True) -> bool:
+    """Wait until Argo Rollouts calls the rollout Healthy (True) or Degraded/timed out."""
+    status = ("argo", "rollouts", "status", app, "-n", namespace, "--watch")
+    done = kubectl(*status, "--timeout", f"{timeout_s}s", check=check)
+    return done.returncode == 0
+
+
 def _registry(model_name: str | None) -> Any:
     from ..registry import Registry
 
@@ -573,19 +580,7 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
     if previous is None:
         print(f"first production deploy: version {version} starts without a canary")
     timeout = args.timeout or int(settings.profile.get("status_timeout_s", 1800))
-    done = kubectl(
-        "argo",
-        "rollouts",
-        "status",
-        app,
-        "-n",
-        namespace,
-        "--watch",
-        "--timeout",
-        f"{timeout}s",
-        check=False,
-    )
-    if done.returncode == 0:
+    if wait_rollout(app, namespace, timeout, check=False):
         print(f"production runs model version {version}")
         return 0
     # Degraded (the analysis failed and Argo aborted) or timed out: make sure it is aborted,
@@ -603,17 +598,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     current = live_version("rollout", app, namespace)
     kubectl("argo", "rollouts", "abort", app, "-n", namespace)
     kubectl("argo", "rollouts", "undo", app, "-n", namespace)
-    kubectl(
-        "argo",
-        "rollouts",
-        "status",
-        app,
-        "-n",
-        namespace,
-        "--watch",
-        "--timeout",
-        f"{args.timeout or 300}s",
-    )
+    wait_rollout(app, namespace, args.timeout or 300)
     previous = live_version("rollout", app, namespace)
     if current and previous and previous != current:
         restore_champion(args.model_name, previous, current)
