@@ -1,0 +1,106 @@
+"""Local server processes: start them detached, recognise them by a tag, stop them by pid."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+PACKAGE = __name__.split(".")[0]
+# Popen handles of the children this process started, so exited ones are reaped, not zombies
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def start(
+    module: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Start `python -m <package>.<module> args` in its own process group; return its record."""
+    instance = uuid.uuid4().hex[:12]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    full_env.update(env or {})
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"{PACKAGE}.{module}", *args, "--instance", instance],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,  # its own group: a signal to us does not reach it
+        )
+    _CHILDREN[process.pid] = process
+    return {"pid": process.pid, "instance": instance, "log": str(log_path), "started": time.time()}
+
+
+def alive(record: dict[str, Any] | None) -> bool:
+    """Whether the recorded process still runs and is the one we started (not a reused pid)."""
+    if not record or not record.get("pid"):
+        return False
+    pid = int(record["pid"])
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    try:
+        command = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        return True  # no ps: trust the pid
+    return record.get("instance", "") in command and "<defunct>" not in command
+
+
+def stop(record: dict[str, Any] | None, grace_s: float = 3.0) -> bool:
+    """SIGTERM the recorded process group, SIGKILL after `grace_s`; True if it was running."""
+    if not alive(record):
+        _reap(record)
+        return False
+    assert record is not None
+    pid = int(record["pid"])
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not alive(record):
+            _reap(record)
+            return True
+        time.sleep(0.02)
+    _signal(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not alive(record):
+            break
+        time.sleep(0.02)
+    _reap(record)
+    return True
+
+
+def kill_now(record: dict[str, Any] | None) -> None:
+    """SIGKILL the recorded process group without waiting (a crashed canary is not drained)."""
+    if alive(record):
+        assert record is not None
+        _signal(int(record["pid"]), signal.SIGKILL)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _reap(record: dict[str, Any] | None) -> None:
+    if record and record.get("pid"):
+        child = _CHILDREN.pop(int(record["pid"]), None)
+        if child is not None:
+            child.wait(timeout=5)

@@ -1,0 +1,1 @@
+"""Model serving and local progressive delivery: server, router, shadow, controller."""

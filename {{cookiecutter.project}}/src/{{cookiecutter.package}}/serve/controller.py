@@ -1,0 +1,193 @@
+"""The rollout controller: shadow, then each weight step, judged every interval."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .admin import AdminError, get_json, put_json
+from .spec import Rollout
+from .verdict import Verdict, judge_canary, judge_shadow, shadow_window
+from .window import window
+
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a rollout ended."""
+
+    promoted: bool
+    reason: str
+    switch_seconds: float | None = None  # time to put every request back on stable
+
+
+class Controller:
+    """Drive the router through the rollout spec and stop at the first failed verdict."""
+
+    def __init__(
+        self,
+        spec: Rollout,
+        router_url: str,
+        base_config: dict[str, Any],
+        versions: dict[str, str],
+        canary_alive: Callable[[], bool],
+        log: Callable[[Event], None],
+        report: Callable[[Event], None] = lambda _: None,
+    ) -> None:
+        self.spec = spec
+        self.router_url = router_url.rstrip("/")
+        self.base = base_config
+        self.versions = versions  # {"stable": "3", "canary": "4"}
+        self.canary_alive = canary_alive
+        self.log = log
+        self.report = report
+
+    def config(self, weight: int, shadow: bool) -> dict[str, Any]:
+        """The router config that gives the canary `weight` percent (and shadow copies)."""
+        config = copy.deepcopy(self.base)
+        config["weights"] = {name: 0 for name in config["upstreams"]}
+        config["weights"].update({"stable": 100 - weight, "canary": weight})
+        config["shadow"] = None
+        if shadow:
+            s = self.spec.shadow
+            config["shadow"] = {
+                "target": "canary",
+                "sample": s.sample,
+                "queue": s.queue,
+                "timeout_ms": s.timeout_ms,
+            }
+        return config
+
+    async def _put(self, config: dict[str, Any]) -> None:
+        await asyncio.to_thread(put_json, f"{self.router_url}/admin/config", config)
+
+    async def _scrape(self) -> dict[str, Any] | None:
+        try:
+            stats = await asyncio.to_thread(get_json, f"{self.router_url}/admin/stats", 2.0)
+        except AdminError:
+            return None
+        return (
+            stats if isinstance(stats, dict) and isinstance(stats.get("variants"), dict) else None
+        )
+
+    async def run(self) -> Outcome:
+        """Run shadow and every step; roll back at the first failure."""
+        phases: list[tuple[str, int, bool, float]] = []
+        if self.spec.shadow.enabled and self.spec.shadow.duration_s > 0:
+            phases.append(("shadow", 0, True, self.spec.shadow.duration_s))
+        for index, step in enumerate(self.spec.steps, start=1):
+            phases.append(
+                (f"step {index}/{len(self.spec.steps)}", step.weight, False, step.pause_s)
+            )
+        for name, weight, shadow, pause in phases:
+            try:
+                await self._put(self.config(weight, shadow))
+            except AdminError as error:
+                return await self.rollback(f"{name}: could not set weights: {error}")
+            self.log({"event": "step", "phase": name, "weight": weight, "pause_s": pause})
+            verdict = await self._watch(name, weight, shadow, pause)
+            if verdict.result != "pass":
+                return await self.rollback(f"{name} at {weight}%: {verdict.reason}")
+        self.log({"event": "promoted", "canary_version": self.versions["canary"]})
+        return Outcome(True, "every step passed")
+
+    async def rollback(self, reason: str) -> Outcome:
+        """Send every request to stable at once, then report how long that took."""
+        start = time.perf_counter()
+        last_error = ""
+        for _ in range(20):
+            try:
+                await self._put(self.config(0, False))
+                break
+            except AdminError as error:
+                last_error = str(error)
+                await asyncio.sleep(0.05)
+        else:
+            self.log({"event": "rollback_failed", "reason": reason, "error": last_error})
+            return Outcome(False, f"{reason}; router unreachable: {last_error}")
+        seconds = time.perf_counter() - start
+        self.log(
+            {
+                "event": "rollback",
+                "reason": reason,
+                "weights": {"stable": 100, "canary": 0},
+                "switch_seconds": round(seconds, 4),
+                "switched_at": time.time(),
+            }
+        )
+        return Outcome(False, reason, seconds)
+
+    def _alpha(self, pause: float) -> float:
+        # Bonferroni over every look a step may take, so peeking each interval keeps the
+        # step's chance of a false "canary is worse" at or below `alpha`
+        interval = self.spec.analysis.interval_s
+        looks = max(1, math.ceil(pause / interval)) * (1 + self.spec.inconclusive.max_extensions)
+        return self.spec.relative.alpha / looks
+
+    async def _watch(self, name: str, weight: int, shadow: bool, pause: float) -> Verdict:
+        if pause <= 0:
+            return Verdict("pass", "no pause: nothing to judge")
+        interval = self.spec.analysis.interval_s
+        alpha = self._alpha(pause)
+        before = await self._scrape()
+        started = time.monotonic()
+        deadline = started + pause
+        extensions = 0
+        while True:
+            await asyncio.sleep(interval)
+            verdict, has_data = await self._judge(before, weight, shadow, alpha)
+            if before is None:
+                before = await self._scrape()
+            self._record(name, weight, verdict, time.monotonic() - started)
+            if verdict.result == "fail":
+                return verdict
+            if time.monotonic() < deadline:
+                continue
+            if verdict.result == "pass":
+                return verdict
+            policy = self.spec.inconclusive
+            if extensions < policy.max_extensions:
+                extensions += 1
+                deadline += max(pause, interval)
+                self.log({"event": "extended", "phase": name, "extension": extensions})
+                continue
+            if policy.policy == "promote" and has_data:
+                return Verdict("pass", f"inconclusive ({verdict.reason}); policy is promote")
+            why = "no metrics" if not has_data else verdict.reason
+            return Verdict(
+                "fail", f"inconclusive after {extensions} extensions ({why}); policy rollback"
+            )
+
+    async def _judge(
+        self, before: dict[str, Any] | None, weight: int, shadow: bool, alpha: float
+    ) -> tuple[Verdict, bool]:
+        if not self.canary_alive():
+            return Verdict("fail", "the canary process exited"), True
+        now = await self._scrape()
+        if now is None or before is None:
+            return Verdict("inconclusive", "metrics unavailable from the router"), False
+        stable_key = f"stable@{self.versions['stable']}"
+        canary_key = f"canary@{self.versions['canary']}"
+        stable = window(now["variants"].get(stable_key), before["variants"].get(stable_key))
+        if shadow:
+            mirror, mirror_before = now.get("shadow"), before.get("shadow")
+            if not mirror:
+                return Verdict("inconclusive", "no shadow metrics from the router"), False
+            counters = window(mirror["counters"], (mirror_before or {}).get("counters"))
+            diff = shadow_window(mirror, mirror_before)
+            verdict = judge_shadow(diff, counters, self.spec, alpha)
+            return verdict, counters.requests > 0
+        canary = window(now["variants"].get(canary_key), before["variants"].get(canary_key))
+        verdict = judge_canary(canary, stable, self.spec, alpha)
+        return verdict, canary.requests > 0
+
+    def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
+        event = {"event": "analysis", "phase": name, "weight": weight, **verdict.as_event()}
+        self.log(event)
+        self.report({**event, "elapsed_s": round(elapsed, 1)})

@@ -1,0 +1,178 @@
+"""A bounded load generator that replays holdout rows against a server or the router."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..contract import Contract
+
+HEADERS = {"content-type": "application/json"}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ")
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def holdout_rows(path: str | Path, contract: Contract, limit: int = 2000) -> list[dict[str, Any]]:
+    """The first `limit` holdout rows as request rows: features and id, JSON types."""
+    from ..data import load_table
+
+    frame = load_table(path).head(limit)
+    columns = [contract.id, *contract.feature_columns]
+    # a nullable integer column is float in the table; the request model wants integers
+    integer = {c for c in columns if contract.columns[c].type == "integer"}
+    rows = []
+    for values in frame[columns].itertuples(index=False, name=None):
+        row = {c: _jsonable(v) for c, v in zip(columns, values, strict=True)}
+        rows.append({c: int(v) if c in integer and v is not None else v for c, v in row.items()})
+    return rows
+
+
+@dataclass
+class LoadReport:
+    """What the clients saw: counts, and when each error happened."""
+
+    sent: int = 0
+    ok: int = 0
+    errors: int = 0
+    rejected: int = 0
+    skipped: int = 0  # ticks with every connection busy: the generator never queues
+    by_version: dict[str, int] = field(default_factory=dict)
+    error_times: list[float] = field(default_factory=list)  # wall clock, at send time
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able summary (first 100 error times)."""
+        return {
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "by_version": self.by_version,
+            "error_times": self.error_times[:100],
+        }
+
+
+class LoadGenerator:
+    """Open-loop requests at `rps`, at most `concurrency` in flight, rows replayed in order."""
+
+    def __init__(self, url: str, rows: list[dict[str, Any]], rps: float, concurrency: int) -> None:
+        if not rows:
+            raise ValueError("no rows to replay")
+        self.url = url.rstrip("/") + "/predict"
+        self.bodies = [json.dumps(r).encode() for r in rows]
+        self.rps = rps
+        self.concurrency = concurrency
+        self.report = LoadReport()
+
+    async def run(self, stop: asyncio.Event, duration_s: float | None = None) -> LoadReport:
+        """Send until `stop` is set or `duration_s` passes; wait for requests in flight."""
+        slots = asyncio.Semaphore(self.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+        period = 1.0 / self.rps
+        start = time.monotonic()
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            tick = 0
+            while not stop.is_set():
+                if duration_s is not None and time.monotonic() - start >= duration_s:
+                    break
+                if slots.locked():
+                    self.report.skipped += 1
+                else:
+                    await slots.acquire()
+                    body = self.bodies[tick % len(self.bodies)]
+                    task = asyncio.create_task(self._one(session, body, slots))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                tick += 1
+                delay = start + tick * period - time.monotonic()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return self.report
+
+    async def _one(
+        self, session: aiohttp.ClientSession, body: bytes, slots: asyncio.Semaphore
+    ) -> None:
+        sent_at = time.time()
+        self.report.sent += 1
+        try:
+            async with session.post(
+                self.url, data=body, headers=HEADERS, timeout=aiohttp.ClientTimeout(total=10)
+            ) as response:
+                data = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status, data = 0, b""
+        finally:
+            slots.release()
+        if status == 200:
+            self.report.ok += 1
+            version = str(json.loads(data).get("model_version", "?"))
+            self.report.by_version[version] = self.report.by_version.get(version, 0) + 1
+        elif 400 <= status < 500:
+            self.report.rejected += 1
+        else:
+            self.report.errors += 1
+            self.report.error_times.append(sent_at)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Replay holdout rows against `--url` for `--duration` seconds; print a JSON summary."""
+    parser = argparse.ArgumentParser(prog="loadgen", description=__doc__)
+    parser.add_argument("--url", default=None, help="default: the local router from .deploy/")
+    parser.add_argument("--holdout", type=Path, default=Path("data/holdout.parquet"))
+    parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--rps", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=None, help="also write the summary here")
+    args = parser.parse_args(argv)
+    from ..artifacts import write_json
+    from ..contract import ContractError, load_contract
+    from ..data import DataError
+
+    url = args.url
+    if url is None:
+        state = Path(".deploy/state.json")
+        if not state.is_file():
+            print("loadgen: no --url and no local deployment (.deploy/state.json)", file=sys.stderr)
+            return 2
+        url = json.loads(state.read_text(encoding="utf-8"))["router"]["url"]
+    try:
+        rows = holdout_rows(args.holdout, load_contract(args.contract))
+    except (ContractError, DataError) as error:
+        print(f"loadgen: {error}", file=sys.stderr)
+        return 2
+    generator = LoadGenerator(url, rows, args.rps, args.concurrency)
+    report = asyncio.run(generator.run(asyncio.Event(), args.duration))
+    summary = report.as_dict()
+    if args.out is not None:
+        write_json(args.out, summary)
+    print(json.dumps({k: v for k, v in summary.items() if k != "error_times"}))
+    return 0 if report.errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,128 @@
+"""Load a pinned registry version only if it is the file and environment that were recorded."""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ..contract import Contract
+from ..model_io import ModelIntegrityError, load_model
+from ..registry import ModelRef, Registry, RegistryError
+from .predictor import Predictor
+
+# A model pickled by another sklearn/skops minor release may load and predict differently:
+# these must match. The others only warn, since their minor releases keep results stable.
+MUST_MATCH = {"sklearn_version": "scikit-learn", "skops_version": "skops"}
+SHOULD_MATCH = {"numpy_version": "numpy", "pandas_version": "pandas"}
+
+
+class ServeStartError(RuntimeError):
+    """The server must not start: the model or its environment is not what was recorded."""
+
+
+def _installed(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _major_minor(text: str) -> str:
+    return ".".join(text.split(".")[:2])
+
+
+def resolve(registry: Registry, version_or_alias: str) -> ModelRef:
+    """A version number as is, or the version an alias points at."""
+    try:
+        if version_or_alias.isdigit():
+            return registry.get_version(version_or_alias)
+    except RegistryError as error:
+        raise ServeStartError(str(error)) from None
+    ref = registry.get_alias(version_or_alias)
+    if ref is None:
+        raise ServeStartError(
+            f"{registry.model_name}@{version_or_alias}: no such alias; train and promote a model "
+            "first (`dvc repro`), or pass a version number"
+        )
+    return ref
+
+
+def check_environment(ref: ModelRef, contract: Contract) -> list[str]:
+    """Raise ServeStartError on a mismatch that changes predictions; return softer warnings."""
+    problems, warnings = [], []
+    for tag, dist in MUST_MATCH.items():
+        recorded, here = ref.tags.get(tag), _installed(dist)
+        if recorded is None:
+            problems.append(f"{tag} was not recorded at training time")
+        elif _major_minor(recorded) != _major_minor(here):
+            problems.append(f"{dist} {here} is installed but the model was trained with {recorded}")
+    for tag, dist in SHOULD_MATCH.items():
+        recorded, here = ref.tags.get(tag), _installed(dist)
+        if recorded is not None and _major_minor(recorded) != _major_minor(here):
+            warnings.append(f"{dist} {here} here, {recorded} at training time")
+    recorded_python = ref.tags.get("python_version")
+    if recorded_python and _major_minor(recorded_python) != _major_minor(platform.python_version()):
+        warnings.append(f"python {platform.python_version()} here, {recorded_python} at training")
+    fingerprint = ref.tags.get("contract_fingerprint")
+    if fingerprint is not None and fingerprint != contract.fingerprint:
+        problems.append(
+            f"the model was trained for contract {fingerprint}, contract.yaml is now "
+            f"{contract.fingerprint}: retrain, or serve with the contract it was trained on"
+        )
+    if problems:
+        raise ServeStartError(
+            f"refusing to serve version {ref.version}:\n  " + "\n  ".join(problems)
+        )
+    return warnings
+
+
+def load_pinned(
+    registry: Registry | None, ref: ModelRef, contract: Contract, path: Path | None = None
+) -> tuple[Predictor, list[str]]:
+    """Check the environment and the recorded sha256, then load with the trusted-type list."""
+    warnings = check_environment(ref, contract)
+    if not ref.sha256:
+        raise ServeStartError(f"version {ref.version} has no recorded sha256; re-register it")
+    try:
+        if path is None:
+            if registry is None:
+                raise ServeStartError("no registry and no model file to load")
+            path = registry.model_path(ref.version)
+        model = load_model(path, expected_sha256=ref.sha256)
+    except (ModelIntegrityError, RegistryError, OSError) as error:
+        raise ServeStartError(f"refusing to serve version {ref.version}: {error}") from None
+    threshold = float(ref.tags.get("threshold", 0.5))
+    return Predictor(model, contract, threshold), warnings
+
+
+BUNDLE_META = "model.json"
+
+
+def write_bundle(registry: Registry, ref: ModelRef, directory: Path) -> Path:
+    """Write `model.json` (version, sha256, tags, model file) so a server needs no registry."""
+    from ..artifacts import write_json
+
+    meta = {
+        "model_name": registry.model_name,
+        "version": ref.version,
+        "sha256": ref.sha256,
+        "tags": ref.tags,
+        "model_file": str(registry.model_path(ref.version).resolve()),
+    }
+    return write_json(directory / BUNDLE_META, meta)
+
+
+def read_bundle(directory: Path) -> tuple[ModelRef, Path]:
+    """The version and model file recorded by `write_bundle`."""
+    import json
+
+    meta_path = directory / BUNDLE_META
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        tags = {**meta["tags"], "model_name": meta["model_name"]}
+        ref = ModelRef(str(meta["version"]), meta["sha256"], tags)
+        model_file = Path(meta["model_file"])
+    except (OSError, ValueError, KeyError) as error:
+        raise ServeStartError(f"{meta_path}: not a model bundle: {error}") from None
+    return ref, model_file if model_file.is_absolute() else directory / model_file

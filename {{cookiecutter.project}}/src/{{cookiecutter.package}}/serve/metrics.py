@@ -1,0 +1,45 @@
+"""Prometheus metrics of a model server; names shared with the Kubernetes analysis."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0)
+SCORE_BUCKETS = tuple(i / 20 for i in range(1, 20))
+
+
+class ServeMetrics:
+    """Per-server counters, with the variant and version labels bound once."""
+
+    def __init__(self, variant: str, model_version: str) -> None:
+        self.registry = CollectorRegistry()
+        labels = ("variant", "model_version")
+        requests = Counter(
+            "model_requests",
+            "Prediction requests by outcome (ok, error, rejected)",
+            (*labels, "outcome"),
+            registry=self.registry,
+        )
+        latency = Histogram(
+            "model_request_latency_seconds",
+            "Time to answer /predict",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        scores = Histogram(
+            "model_prediction_score",
+            "Predicted probability of the positive class",
+            labels,
+            buckets=SCORE_BUCKETS,
+            registry=self.registry,
+        )
+        self.ok = requests.labels(variant, model_version, "ok")
+        self.error = requests.labels(variant, model_version, "error")
+        self.rejected = requests.labels(variant, model_version, "rejected")
+        self.latency = latency.labels(variant, model_version)
+        self.score = scores.labels(variant, model_version)
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)

@@ -1,0 +1,80 @@
+"""Turn validated rows into the model's input frame and score them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from ..contract import Column, Contract
+
+
+class Predictor:
+    """A loaded pipeline and the contract that says how to build its input."""
+
+    def __init__(self, model: Any, contract: Contract, threshold: float = 0.5) -> None:
+        self.model = model
+        self.contract = contract
+        self.threshold = threshold
+        self._columns = [(name, contract.columns[name]) for name in contract.feature_columns]
+
+    def frame(self, rows: list[BaseModel]) -> pd.DataFrame:
+        """Build a frame with the dtypes `data.conform` gives the training data."""
+        data = {
+            name: _column(column, [getattr(r, name) for r in rows])
+            for name, column in self._columns
+        }
+        return pd.DataFrame(data)
+
+    def scores(self, rows: list[BaseModel]) -> np.ndarray:
+        """Probability of the positive class for each row."""
+        return self.model.predict_proba(self.frame(rows))[:, 1]
+
+    def answer(self, rows: list[BaseModel]) -> list[dict[str, Any]]:
+        """One `{id, score, label}` per row, in order."""
+        id_name = self.contract.id
+        out = []
+        for row, score in zip(rows, self.scores(rows).tolist(), strict=True):
+            ident = getattr(row, id_name, None)
+            out.append(
+                {
+                    "id": None if ident is None else str(ident),
+                    "score": score,
+                    "label": int(score >= self.threshold),
+                }
+            )
+        return out
+
+
+def _column(column: Column, values: list[Any]) -> Any:
+    if column.type == "integer":
+        if column.nullable and any(v is None for v in values):
+            return np.array([np.nan if v is None else v for v in values], dtype="float64")
+        return np.array(values, dtype="int64")
+    if column.type == "float":
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if column.type == "datetime":
+        return pd.to_datetime(pd.Series(values, dtype="datetime64[us]"))
+    return pd.array([None if v is None else str(v) for v in values], dtype="str")
+
+
+def example_row(contract: Contract) -> dict[str, Any]:
+    """A row inside every range of the contract, for warm-up and smoke checks."""
+    row: dict[str, Any] = {}
+    for name in contract.feature_columns:
+        column = contract.columns[name]
+        if column.values:
+            row[name] = column.values[0]
+        elif column.type == "datetime":
+            row[name] = str(column.min or column.reference or datetime(2020, 1, 1).isoformat())
+        elif column.type in ("integer", "float"):
+            low = float(column.min) if column.min is not None else 0.0
+            high = float(column.max) if column.max is not None else low + 2.0
+            mid = (low + high) / 2
+            row[name] = int(mid) if column.type == "integer" else mid
+        else:
+            row[name] = "example"
+    return row

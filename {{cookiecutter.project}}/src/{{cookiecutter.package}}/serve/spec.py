@@ -1,0 +1,141 @@
+"""The rollout spec (`params.yaml: rollout`) and serving settings, validated once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..params import load_params
+
+
+class SpecError(ValueError):
+    """params.yaml's `rollout` or `serve` section says something impossible."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Shadow(_Spec):
+    """Mirror live traffic to the canary before it gets any; compare the answers."""
+
+    enabled: bool = True
+    duration_s: float = Field(6.0, ge=0)
+    sample: float = Field(1.0, gt=0, le=1)
+    queue: int = Field(256, ge=1)
+    timeout_ms: float = Field(200.0, gt=0)
+    max_disagreement: float = Field(0.2, ge=0, le=1)
+
+
+class Step(_Spec):
+    """One canary weight and how long to watch it."""
+
+    weight: int = Field(ge=0, le=100)
+    pause_s: float = Field(ge=0)
+
+
+class Analysis(_Spec):
+    """How often the controller judges and how much evidence it needs."""
+
+    interval_s: float = Field(1.0, gt=0)
+    min_requests: int = Field(40, ge=1)
+
+
+class Guardrails(_Spec):
+    """Absolute limits on the canary."""
+
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    max_p99_ms: float = Field(250.0, gt=0)
+
+
+class Relative(_Spec):
+    """Limits on the canary relative to stable over the same window."""
+
+    max_error_rate_increase: float = Field(0.02, ge=0, le=1)
+    max_p99_ratio: float = Field(2.0, ge=1)
+    p99_floor_ms: float = Field(25.0, ge=0)
+    alpha: float = Field(0.01, gt=0, lt=1)
+
+
+class Inconclusive(_Spec):
+    """What a step without enough evidence does: extend, then roll back or promote."""
+
+    policy: Literal["rollback", "promote"] = "rollback"
+    max_extensions: int = Field(3, ge=0)
+
+
+class Loadgen(_Spec):
+    """The load generator that gives a laptop canary traffic to judge."""
+
+    enabled: bool = True
+    rps: float = Field(150.0, gt=0)
+    concurrency: int = Field(4, ge=1)
+
+
+class Rollout(_Spec):
+    """The whole rollout spec."""
+
+    shadow: Shadow = Shadow()
+    steps: tuple[Step, ...]
+    analysis: Analysis = Analysis()
+    guardrails: Guardrails = Guardrails()
+    relative: Relative = Relative()
+    inconclusive: Inconclusive = Inconclusive()
+    loadgen: Loadgen = Loadgen()
+
+    @model_validator(mode="after")
+    def _ends_at_full_weight(self) -> Rollout:
+        weights = [s.weight for s in self.steps]
+        if not weights or weights[-1] != 100:
+            raise ValueError("steps must end with weight 100")
+        if weights != sorted(weights):
+            raise ValueError(f"step weights must not decrease: {weights}")
+        return self
+
+
+class Serve(_Spec):
+    """Where the local servers listen and how much one request may carry."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    router_port: int = Field(8000, ge=0, le=65535)
+    staging_port: int = Field(8001, ge=0, le=65535)
+    max_batch: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    ready_timeout_s: float = Field(60.0, gt=0)
+
+
+def _format(error: ValidationError, section: str) -> str:
+    return "\n".join(
+        f"  {section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+    )
+
+
+def parse_rollout(raw: dict[str, Any]) -> Rollout:
+    """Validate a `rollout` mapping; SpecError names the key."""
+    try:
+        return Rollout.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(
+            f"params.yaml: invalid rollout spec:\n{_format(error, 'rollout')}"
+        ) from None
+
+
+def parse_serve(raw: dict[str, Any] | None) -> Serve:
+    """Validate a `serve` mapping (absent means defaults)."""
+    try:
+        return Serve.model_validate(raw or {})
+    except ValidationError as error:
+        raise SpecError(
+            f"params.yaml: invalid serve settings:\n{_format(error, 'serve')}"
+        ) from None
+
+
+def load_specs(path: str | Path = "params.yaml") -> tuple[Rollout, Serve]:
+    """Read `rollout` and `serve` from params.yaml."""
+    params = load_params(path)
+    if not isinstance(params.get("rollout"), dict):
+        raise SpecError(f"{path}: missing the `rollout:` section")
+    return parse_rollout(params["rollout"]), parse_serve(params.get("serve"))
