@@ -92,7 +92,7 @@ def _bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
 
 
 def _category_counts(labels: np.ndarray, missing: np.ndarray, categories: list[str]) -> list[int]:
-    codes = pd.Categorical(labels[~missing], categories=categories).codes
+    codes = pd.Index(categories, dtype=object).get_indexer(labels[~missing])  # -1: unseen
     counts = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(int).tolist()
     return [*counts, int((codes < 0).sum())]
 

@@ -265,6 +265,22 @@ def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> 
                 check.examples = values[bad].head(EXAMPLES).tolist()
                 check.rows = _ids(df, contract, bad)
                 check.error += f", e.g. {check.examples} at ids {check.rows}"
+            else:
+                check.error += _type_hint(values, column)
+
+
+def _type_hint(values: pd.Series, column: Column) -> str:
+    """Why a column whose every value reads as the right kind still has the wrong type."""
+    if column.type not in ("integer", "float"):
+        return ""
+    if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+        sample = values.dropna().head(EXAMPLES).tolist()
+        return f": numbers stored as text, e.g. {sample}; write them as numbers"
+    missing = int(values.isna().sum())
+    if column.type == "integer" and missing:
+        # pandas has no missing integer in a plain column, so one null turns all into floats
+        return f" because {missing} value(s) are missing (a missing value makes integers floats)"
+    return ""
 
 
 def validate_file(path: Path, contract: Contract) -> tuple[dict[str, Any], pd.DataFrame | None]:
