@@ -126,7 +126,7 @@ def _errors(error: ValidationError) -> list[dict[str, Any]]:
     out = []
     for item in error.errors(include_url=False):
         loc = [p for p in item["loc"] if isinstance(p, (str, int))]
-        field = next((p for p in reversed(loc) if isinstance(p, str) and p != "rows"), "(body)")
+        field = next((p for p in reversed(loc) if isinstance(p, str)), "(body)")
         reason = item["msg"]
         if item["type"] == "extra_forbidden":
             reason = "not a contract column; extra fields are refused"

@@ -1,0 +1,151 @@
+"""The server over its ASGI interface: predictions, field-level errors, body limits, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package }}.data import conform, features_and_target
+from {{ cookiecutter.package }}.features import build_preprocessor
+from {{ cookiecutter.package }}.serve.app import create_app
+from {{ cookiecutter.package }}.serve.faults import FaultError, parse_fault
+from {{ cookiecutter.package }}.serve.limits import BodyLimit
+from {{ cookiecutter.package }}.serve.predictor import Predictor
+from tests.tiny_contract import tiny_contract, tiny_table
+
+ROW = {
+    "spend": 12.5,
+    "visits": 3,
+    "plan": "plus",
+    "is_business": 1,
+    "joined": "2021-03-04 05:06:07",
+}
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    contract = tiny_contract()
+    x, y = features_and_target(conform(tiny_table(500), contract), contract)
+    model = Pipeline(
+        [("prep", build_preprocessor(contract)), ("clf", LogisticRegression(max_iter=5000))]
+    ).fit(x, y)
+    return Predictor(model, contract)
+
+
+class Client:
+    """Call an app in process, with its lifespan run (warm-up) first."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
+        async def go() -> httpx.Response:
+            async with self.app.router.lifespan_context(self.app):
+                transport = httpx.ASGITransport(app=self.app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                    return await http.request(method, url, **kwargs)
+
+        return asyncio.run(go())
+
+    def get(self, url: str) -> httpx.Response:
+        return self._call("GET", url)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return self._call("POST", url, **kwargs)
+
+
+@pytest.fixture
+def client(predictor) -> Client:
+    return Client(create_app(predictor, "7", "canary", max_batch=5, max_body_bytes=4096))
+
+
+def test_ready_after_warm_up_and_scores_match_the_model(client, predictor):
+    assert client.get("/readyz").json() == {"ready": True, "model_version": "7"}
+    answer = client.post("/predict", json={"rows": [ROW, {**ROW, "account": "A9"}]}).json()
+    assert answer["model_version"] == "7"
+    assert answer["variant"] == "canary"
+    frame_score = predictor.scores(predictor_rows(predictor))[0]
+    assert answer["predictions"][0]["score"] == pytest.approx(frame_score, abs=1e-12)
+    assert answer["predictions"][1]["id"] == "A9"
+    assert answer["predictions"][0]["label"] in (0, 1)
+
+
+def predictor_rows(predictor):
+    from {{ cookiecutter.package }}.serve.schema import build_models
+
+    return [build_models(predictor.contract).row.model_validate(ROW)]
+
+
+def test_bad_requests_get_422_naming_the_field_and_the_server_keeps_serving(client):
+    response = client.post("/predict", json={**ROW, "plan": "gold", "extra": 1})
+    assert response.status_code == 422
+    fields = {e["field"]: e["reason"] for e in response.json()["detail"]}
+    assert set(fields) == {"plan", "extra"}
+    assert client.post("/predict", json={"rows": [ROW] * 6}).status_code == 422
+    assert client.post("/predict", json=ROW).status_code == 200
+
+
+def test_large_bodies_get_413(client):
+    response = client.post("/predict", content=b"{" + b" " * 5000 + b"}")
+    assert response.status_code == 413
+    assert "4096 bytes" in response.json()["detail"][0]["reason"]
+
+    async def chunks():
+        for _ in range(10):
+            yield b" " * 1000
+
+    assert client.post("/predict", content=chunks()).status_code == 413
+
+
+def test_metrics_use_the_shared_names_and_labels(client):
+    client.post("/predict", json=ROW)
+    client.post("/predict", json={"nope": 1})
+    text = client.get("/metrics").text
+    assert 'model_requests_total{model_version="7",outcome="ok",variant="canary"} 1.0' in text
+    assert 'model_requests_total{model_version="7",outcome="rejected",variant="canary"} 1.0' in text
+    assert "model_request_latency_seconds_bucket" in text
+    assert "model_prediction_score_bucket" in text
+
+
+def test_chunked_bodies_without_a_length_are_cut_off_by_the_middleware():
+    sent: list[dict] = []
+    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(5)]
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    limited = BodyLimit(app, max_bytes=2000)
+    asyncio.run(limited({"type": "http", "headers": []}, receive, send))
+    assert sent[0]["status"] == 413
+    assert len(chunks) == 1  # it stopped reading once the limit was passed
+
+
+def test_faults_are_refused_unless_enabled_and_errors_are_an_exact_share(monkeypatch):
+    monkeypatch.delenv("SERVE_ALLOW_FAULTS", raising=False)
+    with pytest.raises(FaultError, match="allow-faults"):
+        parse_fault("errors=0.5", allowed=False)
+    fault = parse_fault("errors=0.25,after=4", allowed=True)
+    actions = [fault.on_request() for _ in range(24)]
+    assert actions[:4] == [None] * 4
+    assert actions.count("error") == 5
+    with pytest.raises(FaultError, match="unknown fault"):
+        parse_fault("explode", allowed=True)
+
+
+def test_a_fault_injected_server_answers_500_for_its_share(predictor):
+    client = Client(create_app(predictor, "7", fault=parse_fault("errors=0.5", allowed=True)))
+    codes = [client.post("/predict", json=ROW).status_code for _ in range(10)]
+    assert codes.count(500) == 5
+    assert codes.count(200) == 5
