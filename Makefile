@@ -19,14 +19,15 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help: ## list the commands
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt $(PROJECT_REQUIREMENTS)
+$(STAMP): requirements-dev.txt requirements-lint.txt package-lock.json $(PROJECT_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-lint.txt
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: venv
-venv: $(STAMP) ## create .venv with the template's test tools and the generated project's locked dependencies
+venv: $(STAMP) ## create .venv (template test tools, linters, the generated project's locked dependencies) and node_modules
 
 .PHONY: demo
 demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeline, deploy locally with a canary
@@ -45,4 +46,4 @@ bench: $(STAMP) ## run the benchmarks; figures go to bench/results.json and a ta
 
 .PHONY: clean
 clean: ## remove build output and caches (keeps .venv)
-	rm -rf build .pytest_cache bench/results.json
+	rm -rf build .pytest_cache bench/results.json node_modules

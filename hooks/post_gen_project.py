@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,8 @@ PACKAGE: str = {{ cookiecutter.package | tojson }}
 DATA_FILE: str = {{ cookiecutter.__data_file | tojson }}
 HAS_K8S: bool = {{ cookiecutter.__has_k8s | tojson }} == "True"
 HAS_SAMPLE_DATA: bool = {{ cookiecutter.__has_sample_data | tojson }} == "True"
+# Where the template was checked out; `cruft update` renders without it, hence the default.
+TEMPLATE_DIR: str = {{ cookiecutter._repo_dir | default("") | tojson }}
 
 # Files that exist for one variant only: (keep when, path). One table, no scattered ifs.
 VARIANT_PATHS: list[tuple[bool, str]] = [
@@ -42,6 +45,22 @@ def place_contract(root: Path) -> None:
     shutil.rmtree(root / CONTRACTS, ignore_errors=True)
 
 
+def record_template_commit(root: Path) -> None:
+    """Write the template's commit into .cruft.json so `cruft update` knows where it started."""
+    state_file = root / ".cruft.json"
+    if not TEMPLATE_DIR or not state_file.exists():
+        return
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    if state.get("commit"):
+        return
+    head = subprocess.run(
+        ["git", "-C", TEMPLATE_DIR, "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode == 0:
+        state["commit"] = head.stdout.strip()
+        state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
 def run(*command: str) -> bool:
     """Run a set-up command; report, but do not fail the bake, if a tool is missing."""
     try:
@@ -59,6 +78,7 @@ def main() -> int:
     root = Path.cwd()
     remove_unselected(root)
     place_contract(root)
+    record_template_commit(root)
     if not (root / ".git").exists():
         run("git", "init", "--quiet")
     if HAS_SAMPLE_DATA and not (root / DATA_FILE).exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import tomllib
@@ -10,12 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import MATRIX, bake, variant_id
+from .conftest import MATRIX, TEMPLATE, bake, variant_id
 
 UNRENDERED = re.compile(r"\{\{|\{%|\{#")
 # GitHub expressions are ${{ ... }}: they must survive, and are not Jinja leftovers.
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
-SKIP_DIRS = {".git", ".dvc", "__pycache__"}
+SKIP_DIRS = {".git", ".dvc", "__pycache__", ".ruff_cache", ".pytest_cache"}
+COPIED_VERBATIM = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_copy_without_render"]
 ADVERSARIAL = {
     "project": "Ünïcode Model's \"x\"",
     "package": "unicode_model",
@@ -35,20 +37,18 @@ def files(project: Path) -> set[str]:
 
 def expected_tree(package: str, dataset: str, k8s: bool) -> set[str]:
     """The exact file tree a bake must produce, from the template's own listing."""
-    from .conftest import TEMPLATE
-
     source = TEMPLATE / "{{cookiecutter.project}}"
     tree = set()
     for path in source.rglob("*"):
         relative = path.relative_to(source).as_posix()
-        if not path.is_file() or "__pycache__" in relative or relative.startswith("_variants/"):
+        if not path.is_file() or SKIP_DIRS & set(path.parts) or relative.startswith("_variants/"):
             continue
         tree.add(relative.replace("{{cookiecutter.package}}", package))
     if not k8s:
         tree -= {p for p in tree if p.startswith("deploy/k8s/") or p.endswith("k8s-e2e.yml")}
         tree.discard(f"src/{package}/deploy/kubernetes.py")
     if dataset != "own":
-        tree |= {"contract.yaml", f"data/raw/{dataset}.csv", f"data/raw/{dataset}.csv.dvc", "data/raw/.gitignore"}
+        tree |= {"contract.yaml", f"data/raw/{dataset}.csv", f"data/raw/{dataset}.csv.dvc"}
     tree |= {".dvcignore"}  # dvc init writes it when the template has none
     return tree
 
@@ -60,8 +60,13 @@ def test_tree_and_rendering(tmp_path, answers):
     assert files(project) == expected_tree("churn_model", answers["dataset"], k8s=False)
     for relative in files(project):
         path = project / relative
-        if path.suffix in (".parquet", ".skops") or relative.startswith("data/raw/"):
+        if relative.startswith("data/raw/"):
             continue
+        if any(fnmatch.fnmatch(relative, pattern) for pattern in COPIED_VERBATIM):
+            source = relative.replace("src/churn_model/", "src/{{cookiecutter.package}}/")
+            assert path.read_bytes() == (TEMPLATE / "{{cookiecutter.project}}" / source).read_bytes()
+            if "{{" in path.read_text(encoding="utf-8") and path.suffix == ".html":
+                continue  # runtime Jinja templates of the report renderer, copied on purpose
         text = GITHUB_EXPRESSION.sub("", path.read_text(encoding="utf-8"))
         assert not UNRENDERED.search(text), f"{relative}: unrendered Jinja"
         if path.suffix in (".yaml", ".yml", ".dvc"):

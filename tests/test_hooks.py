@@ -24,8 +24,8 @@ from .conftest import bake
     ids=lambda value: str(value) if isinstance(value, str) else "-".join(value.values()),
 )
 def test_bad_answers_are_refused(tmp_path, capfd, answers, message):
-    """Exit 1 before anything is written, naming the answer and a valid alternative."""
+    """Exit 1 before any file is written, naming the answer and a valid alternative."""
     with pytest.raises(FailedHookException):
         bake(tmp_path, **answers)
     assert message in capfd.readouterr().err
-    assert not [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]

@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "promote": ".promote",
     "contract": ".draft_contract",
     "sample-data": ".sample_data",
+    "drift-check": ".drift_check",
+    "k8s": ".deploy.kubernetes",
 }
 
 # Offline by default: no usage telemetry from the tools the pipeline runs.

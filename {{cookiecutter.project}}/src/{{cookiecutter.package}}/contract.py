@@ -47,7 +47,9 @@ class Column(_Strict):
         if self.mean is not None and self.mean[0] > self.mean[1]:
             raise ValueError(f"mean range {list(self.mean)} is not [low, high]")
         if self.type == "datetime" and self.reference is None:
-            raise ValueError("a datetime column needs `reference: YYYY-MM-DD` for days-since features")
+            raise ValueError(
+                "a datetime column needs `reference: YYYY-MM-DD` for days-since features"
+            )
         return self
 
     @property

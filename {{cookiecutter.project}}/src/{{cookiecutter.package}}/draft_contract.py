@@ -101,7 +101,9 @@ def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None
 def point_params_at(data_file: Path, params: Path = PARAMS) -> None:
     """Set `data.raw` in params.yaml, keeping its comments (a line edit, not a YAML rewrite)."""
     text = params.read_text(encoding="utf-8")
-    updated, count = re.subn(r"(?m)^(  raw: ).*$", lambda m: f"{m.group(1)}{data_file.as_posix()!s}", text, count=1)
+    updated, count = re.subn(
+        r"(?m)^(  raw: ).*$", lambda m: f"{m.group(1)}{data_file.as_posix()!s}", text, count=1
+    )
     if count != 1:
         raise ContractError(f"{params}: no `data.raw` line to update")
     params.write_text(updated, encoding="utf-8")
@@ -117,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite an existing contract")
     args = parser.parse_args(argv)
     if args.out.exists() and not args.force:
-        print(f"contract: {args.out} exists; review it by hand, or pass --force to redraft", file=sys.stderr)
+        print(
+            f"contract: {args.out} exists; review it by hand, or pass --force to redraft",
+            file=sys.stderr,
+        )
         return 1
     try:
         df = load_table(args.data)
@@ -131,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data.resolve() != destination.resolve():
         shutil.copyfile(args.data, destination)
     header = "# Drafted from your data by `make contract`. Review every range and add slices,\n# protected attributes and invariances: the pipeline enforces what this file says.\n"
-    args.out.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    args.out.write_text(
+        header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     point_params_at(destination)
-    print(f"contract: drafted {args.out} ({len(raw['columns'])} columns, id {raw['id']!r}, target {raw['target']!r}); data at {destination}")
+    print(
+        f"contract: drafted {args.out} ({len(raw['columns'])} columns, id {raw['id']!r}, target {raw['target']!r}); data at {destination}"
+    )
     return 0

@@ -44,7 +44,10 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         frame = pd.DataFrame(X)
         self.columns_ = [str(c) for c in frame.columns]
         self.frequencies_ = {
-            str(c): {str(k): float(v) for k, v in frame[c].astype(str).value_counts(normalize=True).items()}
+            str(c): {
+                str(k): float(v)
+                for k, v in frame[c].astype(str).value_counts(normalize=True).items()
+            }
             for c in frame.columns
         }
         return self
@@ -54,7 +57,9 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         out = np.empty((len(frame), len(self.columns_)))
         for i, column in enumerate(frame.columns):
             table = self.frequencies_[str(column)]
-            out[:, i] = frame[column].astype(str).map(table).astype("float64").fillna(0.0).to_numpy()
+            out[:, i] = (
+                frame[column].astype(str).map(table).astype("float64").fillna(0.0).to_numpy()
+            )
         return out
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
@@ -78,7 +83,7 @@ class DateFeatures(TransformerMixin, BaseEstimator):
             stamps = pd.to_datetime(frame[column]).rename(str(column))
             hours = stamps.dt.hour + stamps.dt.minute / 60.0
             blocks.append(cyclical_encode(hours.rename(f"{column}_hour"), period=24).to_numpy())
-            weekday = stamps.dt.dayofweek.rename(f"{column}_weekday")
+            weekday = stamps.dt.day_of_week.rename(f"{column}_weekday")
             blocks.append(cyclical_encode(weekday, period=7).to_numpy())
             blocks.append(days_since(stamps, self.reference).to_numpy()[:, None])
         return np.hstack(blocks).astype("float64")
@@ -104,7 +109,9 @@ def build_preprocessor(contract: Contract) -> ColumnTransformer:
             transformers.append((f"date_{name}", DateFeatures(reference=column.reference), [name]))
         # free-text "string" columns are not model inputs
     if numeric:
-        scaled = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        scaled = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
         transformers.append(("numeric", scaled, numeric))
     if onehot:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)

@@ -85,7 +85,9 @@ def min_slice_auc(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """A slice is served badly: inspect it in the model report; add data or features for it."""
     for name, entry in metrics["slices"].items():
         if entry.get("judged"):
-            yield _judge("min_slice_auc", entry["roc_auc"], float(gates["min_slice_auc"]), ">=", gates, name)
+            yield _judge(
+                "min_slice_auc", entry["roc_auc"], float(gates["min_slice_auc"]), ">=", gates, name
+            )
 
 
 @check
@@ -93,7 +95,14 @@ def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """No better than a single feature: the model adds nothing; check the pipeline for a bug."""
     if gates.get("beat_baseline", True):
         bound = float(metrics["baseline"]["roc_auc"]["value"])
-        yield _judge("beat_baseline", metrics["metrics"]["roc_auc"], bound, ">", gates, metrics["baseline"]["name"])
+        yield _judge(
+            "beat_baseline",
+            metrics["metrics"]["roc_auc"],
+            bound,
+            ">",
+            gates,
+            metrics["baseline"]["name"],
+        )
 
 
 @check
@@ -101,7 +110,14 @@ def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Groups of a protected attribute get positive predictions at very different rates: review features and threshold."""
     bound = float(gates.get("fairness", {}).get("min_disparate_impact", 0.8))
     for attribute, entry in metrics["fairness"].items():
-        yield _judge("min_disparate_impact", {"value": entry["disparate_impact"]}, bound, ">=", gates, attribute)
+        yield _judge(
+            "min_disparate_impact",
+            {"value": entry["disparate_impact"]},
+            bound,
+            ">=",
+            gates,
+            attribute,
+        )
 
 
 @check
@@ -109,14 +125,23 @@ def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Error rates differ across groups of a protected attribute: review features and training data."""
     bound = float(gates.get("fairness", {}).get("max_equalized_odds_gap", 0.1))
     for attribute, entry in metrics["fairness"].items():
-        yield _judge("max_equalized_odds_gap", {"value": entry["equalized_odds_gap"]}, bound, "<=", gates, attribute)
+        yield _judge(
+            "max_equalized_odds_gap",
+            {"value": entry["equalized_odds_gap"]},
+            bound,
+            "<=",
+            gates,
+            attribute,
+        )
 
 
 @check
 def invariance(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """The model contradicts a behaviour the contract requires: look for leakage or a wrong feature encoding."""
     for name, entry in metrics["invariances"].items():
-        yield _judge("invariance", {"value": entry["share"]}, float(entry["min_share"]), ">=", gates, name)
+        yield _judge(
+            "invariance", {"value": entry["share"]}, float(entry["min_share"]), ">=", gates, name
+        )
 
 
 def run_checks(metrics: Metrics, gates: Gates) -> list[Result]:
@@ -127,11 +152,18 @@ def run_checks(metrics: Metrics, gates: Gates) -> list[Result]:
 def to_markdown(report: dict[str, Any]) -> str:
     """The gate report as Markdown, for a CI job summary."""
     verdict = "passed" if report["passed"] else "FAILED"
-    lines = [f"## Model gate: {verdict}", "", "| check | subject | value | interval | bound | verdict |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"## Model gate: {verdict}",
+        "",
+        "| check | subject | value | interval | bound | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in report["checks"]:
         interval = f"[{r['interval'][0]:.4f}, {r['interval'][1]:.4f}]" if r["interval"] else ""
         mark = "pass" if r["passed"] else "**fail**"
-        lines.append(f"| {r['id']} | {r['subject'] or ''} | {r['value']:.4f} | {interval} | {r['op']} {r['bound']:.4f} | {mark} |")
+        lines.append(
+            f"| {r['id']} | {r['subject'] or ''} | {r['value']:.4f} | {interval} | {r['op']} {r['bound']:.4f} | {mark} |"
+        )
     failed = [r for r in report["checks"] if not r["passed"]]
     if failed:
         lines += ["", "### How to fix", ""] + [f"- **{r['id']}**: {r['hint']}" for r in failed]
@@ -148,7 +180,9 @@ def describe(result: Result) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Judge metrics.json against params.yaml `gates`; write gate.json; fail on any failed check."""
     parser = argparse.ArgumentParser(prog="gate", description=main.__doc__)
-    parser.add_argument("--markdown", action="store_true", help="print gate.json as Markdown and exit")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print gate.json as Markdown and exit"
+    )
     args = parser.parse_args(argv)
     if args.markdown:
         print(to_markdown(read_json(GATE)), end="")
@@ -156,7 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     gates = require(load_params(), "gates", dict)
     results = run_checks(read_json(METRICS), gates)
     passed = all(r.passed for r in results)
-    write_json(GATE, {"passed": passed, "judge_on": gates.get("judge_on", "point"), "checks": [asdict(r) for r in results]})
+    write_json(
+        GATE,
+        {
+            "passed": passed,
+            "judge_on": gates.get("judge_on", "point"),
+            "checks": [asdict(r) for r in results],
+        },
+    )
     for result in results:
         print(f"gate: {describe(result)}", file=sys.stdout if result.passed else sys.stderr)
     if not passed:

@@ -35,74 +35,107 @@ TAGGED_META = (
 
 
 def refusal(
-    champion: ModelRef, contract: Contract, y: np.ndarray, settings: dict[str, Any]
+    champion: ModelRef,
+    contract: Contract,
+    y: np.ndarray,
+    settings: dict[str, Any],
+    accept_schema_change: bool = False,
 ) -> str | None:
     """Why the challenger cannot be compared with the champion, or None if it can."""
     trained_on = champion.tags.get("contract_fingerprint")
-    if trained_on and trained_on != contract.fingerprint:
+    if trained_on and trained_on != contract.fingerprint and not accept_schema_change:
         return (
             f"champion v{champion.version} was trained on a different contract "
-            f"({trained_on} != {contract.fingerprint}); the schema changed, so a comparison on "
-            "today's holdout is not fair. Promote by hand: `make promote-force`."
+            f"({trained_on} != {contract.fingerprint}): the schema changed, so today's holdout "
+            "is no fair comparison. Review, then run "
+            "`python -m <package> promote --accept-schema-change`."
         )
     minimum = int(settings.get("min_class_count", 30))
     positives = int(y.sum())
     if min(positives, len(y) - positives) < minimum:
-        return f"holdout too small: {positives} positives, {len(y) - positives} negatives (need {minimum} of each)"
+        return (
+            f"holdout too small: {positives} positives, {len(y) - positives} negatives "
+            f"(need {minimum} of each)"
+        )
     return None
 
 
-def decide(
-    registry: Registry,
-    challenger: ModelRef,
-    contract: Contract,
-    holdout: pd.DataFrame,
-    settings: dict[str, Any],
-) -> dict[str, Any]:
-    """Compare with the champion on the same rows and move the aliases if the challenger wins."""
-    X, y = features_and_target(holdout, contract)
-    champion = registry.get_alias("champion")
-    decision: dict[str, Any] = {"challenger": challenger.version, "champion": champion.version if champion else None}
-    if champion is None:
-        moved = registry.move_alias("champion", challenger.version, expected=None)
-        reason = "no champion yet: the first model that passes the gate becomes champion"
-        return decision | _moved(moved, reason, challenger)
-    why_not = refusal(champion, contract, y, settings)
-    if why_not:
-        return decision | {"decision": "refused", "reason": why_not}
-    try:
-        incumbent = load_model(registry.model_path(champion.version), expected_sha256=champion.sha256)
-    except ModelIntegrityError as error:
-        return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
-    comparison = stats.compare(
+def compare_on_holdout(
+    challenger_model: Any, champion_model: Any, X: pd.DataFrame, y: np.ndarray, settings: dict[str, Any]
+) -> stats.PairedComparison:
+    """Score both models on the same rows; the paired test of `promotion.metric`."""
+    return stats.compare(
         y,
-        load_model(MODEL).predict_proba(X)[:, 1],
-        incumbent.predict_proba(X)[:, 1],
+        challenger_model.predict_proba(X)[:, 1],
+        champion_model.predict_proba(X)[:, 1],
         metric=str(settings.get("metric", "roc_auc")),
         min_delta=float(settings.get("min_delta", 0.0)),
         alpha=float(settings.get("alpha", 0.05)),
         resamples=int(settings.get("bootstrap_resamples", 2000)),
         seed=int(settings.get("seed", 0)),
     )
-    se = (comparison.high - comparison.low) / (2 * 1.959964)
-    mde = stats.minimum_detectable_delta(se, comparison.alpha) if se > 0 else 0.0
+
+
+def decide(
+    registry: Registry,
+    challenger: ModelRef,
+    challenger_model: Any,
+    contract: Contract,
+    holdout: pd.DataFrame,
+    settings: dict[str, Any],
+    accept_schema_change: bool = False,
+) -> dict[str, Any]:
+    """Compare with the champion on the same rows; move the aliases if the challenger wins."""
+    X, y = features_and_target(holdout, contract)
+    champion = registry.get_alias("champion")
+    decision: dict[str, Any] = {
+        "challenger": challenger.version,
+        "champion": champion.version if champion else None,
+    }
+    if champion is None:
+        reason = "no champion yet: the first model that passes the gate becomes champion"
+        return decision | _promote(registry, challenger, None, reason)
+    if champion.sha256 == challenger.sha256:
+        return decision | {"decision": "not_promoted", "reason": "the challenger is the champion"}
+    why_not = refusal(champion, contract, y, settings, accept_schema_change)
+    if why_not:
+        return decision | {"decision": "refused", "reason": why_not}
+    try:
+        path = registry.model_path(champion.version)
+        champion_model = load_model(path, expected_sha256=champion.sha256)
+    except ModelIntegrityError as error:
+        return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
+    comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
+    mde = stats.minimum_detectable_delta(comparison.se, comparison.alpha)
     decision |= {"comparison": comparison.to_dict(), "minimum_detectable_delta": mde}
     max_mde = float(settings.get("max_detectable_delta", 0.05))
     if mde > max_mde:
-        reason = f"holdout too small for the requested delta: it can only detect differences above {mde:.4f} (limit {max_mde})"
-        return decision | {"decision": "refused", "reason": reason}
-    if not comparison.significant:
         reason = (
-            f"{comparison.metric}: challenger {comparison.challenger:.4f} vs champion {comparison.champion:.4f}; "
-            f"difference {comparison.diff:+.4f} is not above {comparison.min_delta} at alpha {comparison.alpha} "
-            f"(p = {comparison.p_value:.4f})"
+            f"holdout too small for the requested delta: it detects only differences above "
+            f"{mde:.4f} (promotion.max_detectable_delta is {max_mde})"
         )
-        return decision | {"decision": "not_promoted", "reason": reason}
-    moved = registry.move_alias("champion", challenger.version, expected=champion.version)
-    if moved:
+        return decision | {"decision": "refused", "reason": reason}
+    summary = (
+        f"{comparison.metric} {comparison.challenger:.4f} vs champion {comparison.champion:.4f}: "
+        f"difference {comparison.diff:+.4f} [{comparison.low:+.4f}, {comparison.high:+.4f}], "
+        f"p = {comparison.p_value:.4g} for > {comparison.min_delta} at alpha {comparison.alpha}"
+    )
+    if not comparison.significant:
+        return decision | {"decision": "not_promoted", "reason": summary}
+    return decision | _promote(registry, challenger, champion, summary)
+
+
+def _promote(
+    registry: Registry, challenger: ModelRef, champion: ModelRef | None, reason: str
+) -> dict[str, Any]:
+    """Move `champion` by compare-and-set; the old champion becomes `previous` (N-1)."""
+    expected = champion.version if champion else None
+    if not registry.move_alias("champion", challenger.version, expected=expected):
+        reason = "champion moved while we compared (compare-and-set lost); run promote again"
+        return {"decision": "refused", "reason": reason}
+    if champion is not None:
         registry.move_alias("previous", champion.version, expected=_alias_version(registry, "previous"))
-    reason = f"{comparison.metric} improved by {comparison.diff:+.4f} (p = {comparison.p_value:.4f})"
-    return decision | _moved(moved, reason, challenger)
+    return {"decision": "promoted", "reason": reason, "version": challenger.version}
 
 
 def _alias_version(registry: Registry, alias: str) -> str | None:
@@ -110,19 +143,17 @@ def _alias_version(registry: Registry, alias: str) -> str | None:
     return ref.version if ref else None
 
 
-def _moved(moved: bool, reason: str, challenger: ModelRef) -> dict[str, Any]:
-    if moved:
-        return {"decision": "promoted", "reason": reason, "version": challenger.version}
-    return {"decision": "refused", "reason": "champion moved while we compared (compare-and-set lost); run again"}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Register the gated model and decide whether it becomes champion."""
     parser = argparse.ArgumentParser(prog="promote", description=main.__doc__)
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument(
+        "--accept-schema-change",
+        action="store_true",
+        help="compare even though the champion was trained on another contract",
+    )
     args = parser.parse_args(argv)
-    gate = read_json(GATE)
-    if not gate["passed"]:
+    if not read_json(GATE)["passed"]:
         print(f"promote: {GATE} says the gate failed; nothing to promote", file=sys.stderr)
         return 1
     settings = require(load_params(), "promotion", dict)
@@ -132,13 +163,25 @@ def main(argv: list[str] | None = None) -> int:
         "roc_auc": metrics["metrics"]["roc_auc"],
         "contract": contract.name,
     }
-    challenger = registry.register(MODEL, tags, extra_files=(META, REFERENCE))
-    registry.move_alias("challenger", challenger.version, expected=_alias_version(registry, "challenger"))
-    decision = decide(registry, challenger, contract, pd.read_parquet(HOLDOUT), settings)
+    challenger = registry.find_by_sha256(meta["model_sha256"]) or registry.register(
+        MODEL, tags, extra_files=(META, REFERENCE)
+    )
+    registry.move_alias(
+        "challenger", challenger.version, expected=_alias_version(registry, "challenger")
+    )
+    decision = decide(
+        registry,
+        challenger,
+        load_model(MODEL, expected_sha256=challenger.sha256),
+        contract,
+        pd.read_parquet(HOLDOUT),
+        settings,
+        accept_schema_change=args.accept_schema_change,
+    )
     evidence = {
         "data_sha256": meta.get("data_sha256"),
         "git_commit": meta.get("git_commit"),
-        "metrics": {k: v for k, v in metrics["metrics"].items()},
+        "metrics": metrics["metrics"],
     }
     record = decision | {"model": registry.model_name, "evidence": evidence}
     registry.append_log(record)

@@ -6,7 +6,9 @@ decision is appended to `registry/promotions.jsonl`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -69,8 +71,12 @@ class Registry:
             os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
             from mlflow import MlflowClient
 
+            # MLflow logs schema migrations at INFO on first use; stage output stays readable.
+            logging.getLogger("mlflow").setLevel(logging.WARNING)
             self.root.mkdir(parents=True, exist_ok=True)
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self._client = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            )
         return self._client
 
     def _lock(self) -> FileLock:
@@ -103,10 +109,8 @@ class Registry:
             for extra in extra_files:
                 self.client.log_artifact(run.info.run_id, str(extra), artifact_path="model")
             self.client.set_terminated(run.info.run_id)
-            try:
+            with contextlib.suppress(MlflowException):  # versions accumulate under one name
                 self.client.create_registered_model(self.model_name)
-            except MlflowException:
-                pass  # already registered: versions accumulate under one name
             version = self.client.create_model_version(
                 self.model_name,
                 source=f"{run.info.artifact_uri}/model",
@@ -125,6 +129,15 @@ class Registry:
         except MlflowException as error:
             raise RegistryError(f"{self.model_name} version {version}: {error.message}") from None
         return ModelRef(str(mv.version), mv.tags.get("sha256", ""), dict(mv.tags), mv.source)
+
+    def find_by_sha256(self, sha256: str) -> ModelRef | None:
+        """The newest version whose model file has this hash, so a model is registered once."""
+        versions = self.client.search_model_versions(f"name = '{self.model_name}'")
+        matches = [mv for mv in versions if mv.tags.get("sha256") == sha256]
+        if not matches:
+            return None
+        mv = max(matches, key=lambda v: int(v.version))
+        return ModelRef(str(mv.version), sha256, dict(mv.tags), mv.source)
 
     def get_alias(self, alias: str) -> ModelRef | None:
         """The version an alias points at, or None."""

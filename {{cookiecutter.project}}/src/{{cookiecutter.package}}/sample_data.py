@@ -113,17 +113,21 @@ def generic_row_factory(contract: dict[str, Any]) -> Callable[[random.Random, in
             if spec.get("values"):
                 row[name] = rng.choice(spec["values"])
             elif spec["type"] == "datetime":
-                row[name] = _timestamp(rng, str(spec.get("min", "2020-01-01")), str(spec.get("max", "2025-12-31")))
+                row[name] = _timestamp(
+                    rng, str(spec.get("min", "2020-01-01")), str(spec.get("max", "2025-12-31"))
+                )
             elif spec["type"] in ("integer", "float"):
                 low, high = float(spec.get("min", 0)), float(spec.get("max", 100))
                 u = rng.betavariate(2, 2)
                 signal += 2.0 * (u - 0.5)
                 value = low + u * (high - low)
-                row[name] = int(round(value)) if spec["type"] == "integer" else round(value, 4)
+                row[name] = round(value) if spec["type"] == "integer" else round(value, 4)
             else:
                 row[name] = f"{name}-{rng.randrange(1000)}"
         row[id_column] = f"R{i:07d}"
-        row[target] = contract.get("positive", 1) if rng.random() < _sigmoid(1.5 * signal - 1.0) else 0
+        row[target] = (
+            contract.get("positive", 1) if rng.random() < _sigmoid(1.5 * signal - 1.0) else 0
+        )
         return row
 
     return make
@@ -161,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, help="default: params.yaml data.sample_rows")
     parser.add_argument("--seed", type=int, help="default: params.yaml data.seed")
     args = parser.parse_args(argv)
-    settings = yaml.safe_load(args.params.read_text(encoding="utf-8"))["data"] if args.params.is_file() else {}
+    settings = (
+        yaml.safe_load(args.params.read_text(encoding="utf-8"))["data"]
+        if args.params.is_file()
+        else {}
+    )
     args.rows = args.rows if args.rows is not None else int(settings.get("sample_rows", 8000))
     args.seed = args.seed if args.seed is not None else int(settings.get("seed", 0))
     if args.rows < 1:

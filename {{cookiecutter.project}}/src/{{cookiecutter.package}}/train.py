@@ -43,7 +43,9 @@ def build_estimator(model_params: dict[str, Any]) -> ClassifierMixin:
     """The classifier named by `model.kind`, with its hyperparameters from params.yaml."""
     kind = require({"model": model_params}, "model.kind", str)
     if kind not in ESTIMATORS:
-        raise ParamsError(f"params.yaml: `model.kind` is {kind!r}; expected one of {sorted(ESTIMATORS)}")
+        raise ParamsError(
+            f"params.yaml: `model.kind` is {kind!r}; expected one of {sorted(ESTIMATORS)}"
+        )
     settings = dict(model_params.get(kind) or {})
     estimator_cls = ESTIMATORS[kind]
     if "random_state" in estimator_cls().get_params():
@@ -56,27 +58,37 @@ def build_estimator(model_params: dict[str, Any]) -> ClassifierMixin:
 
 def build_pipeline(contract: Contract, model_params: dict[str, Any]) -> Pipeline:
     """Preprocessing and model as one object, so serving can never diverge from training."""
-    return Pipeline([("features", build_preprocessor(contract)), ("model", build_estimator(model_params))])
+    return Pipeline(
+        [("features", build_preprocessor(contract)), ("model", build_estimator(model_params))]
+    )
 
 
 def holdout_mask(ids: pd.Series, test_size: float, seed: int) -> np.ndarray:
     """Rows in the holdout, by a seeded hash of the id: stable as new rows arrive."""
     if not 0.0 < test_size < 1.0:
-        raise ParamsError(f"params.yaml: `split.test_size` is {test_size}; expected between 0 and 1")
+        raise ParamsError(
+            f"params.yaml: `split.test_size` is {test_size}; expected between 0 and 1"
+        )
     hashed = pd.util.hash_pandas_object(ids.astype(str), index=False, hash_key=f"{seed:016d}"[:16])
     return (hashed.to_numpy() % 10_000) < int(test_size * 10_000)
 
 
 def table_sha256(df: pd.DataFrame) -> str:
     """A content hash of a table, independent of the file format it came from."""
-    return hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()).hexdigest()
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+    ).hexdigest()
 
 
 def git_commit() -> str | None:
     """The current commit (with `-dirty` for local changes), or None outside git."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
@@ -96,7 +108,9 @@ def train(contract: Contract, params: dict[str, Any], table: pd.DataFrame) -> di
     if table.empty:
         raise ValueError(f"{VALIDATED}: no rows to train on")
     split = require(params, "split", dict)
-    in_holdout = holdout_mask(table[contract.id], float(split.get("test_size", 0.3)), int(split.get("seed", 0)))
+    in_holdout = holdout_mask(
+        table[contract.id], float(split.get("test_size", 0.3)), int(split.get("seed", 0))
+    )
     train_rows, holdout_rows = table[~in_holdout], table[in_holdout]
     X, y = features_and_target(train_rows, contract)
     if len(np.unique(y)) < 2:
@@ -133,5 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_json(META, meta)
     rows = meta["rows"]
-    print(f"train: {meta['model_kind']} on {rows['train']} rows; holdout {rows['holdout']} rows -> {MODEL}")
+    print(
+        f"train: {meta['model_kind']} on {rows['train']} rows; holdout {rows['holdout']} rows -> {MODEL}"
+    )
     return 0

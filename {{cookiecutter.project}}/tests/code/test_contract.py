@@ -37,7 +37,10 @@ def test_slice_masks():
     [
         ({"target": "missing"}, "target column 'missing'"),
         ({"slices": {"s": {"nope": 1}}}, "unknown column 'nope'"),
-        ({"columns": {**VALID["columns"], "x": {"type": "float", "min": 2, "max": 1}}}, "columns.x"),
+        (
+            {"columns": {**VALID["columns"], "x": {"type": "float", "min": 2, "max": 1}}},
+            "columns.x",
+        ),
         ({"columns": {**VALID["columns"], "c": {"type": "category"}}}, "needs `values"),
         ({"columns": {**VALID["columns"], "x": {"type": "decimal"}}}, "columns.x.type"),
     ],

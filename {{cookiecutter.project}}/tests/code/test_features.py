@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from {{ cookiecutter.package }}.features import (
     DateFeatures,
@@ -33,7 +34,8 @@ class TestCyclicalEncode:
     def test_neighbours_stay_close(self):
         """23:00 is as close to 00:00 as 01:00 is: no artificial jump at midnight."""
         result = cyclical_encode(pd.Series([23, 0, 1], name="h"), period=24).to_numpy()
-        assert np.linalg.norm(result[0] - result[1]) == np.linalg.norm(result[2] - result[1])
+        before, after = result[0] - result[1], result[2] - result[1]
+        assert np.linalg.norm(before) == pytest.approx(np.linalg.norm(after))
 
 
 class TestFrequencyEncode:
@@ -59,7 +61,9 @@ class TestFrequencyEncode:
 class TestDaysSince:
     def test_days(self):
         """Whole days to the reference date; later dates give smaller numbers."""
-        stamps = pd.Series(pd.to_datetime(["2026-06-30", "2026-06-01 12:00"]), name="signup_at")
+        stamps = pd.Series(
+            pd.to_datetime(["2026-06-30 00:00", "2026-06-01 12:00"]), name="signup_at"
+        )
         result = days_since(stamps, "2026-07-01")
         assert result.tolist() == [1.0, 29.5]
         assert result.name == "signup_at_days_since"

@@ -74,7 +74,9 @@ def test_lower_bound_judging_is_stricter():
 
 def test_baseline_must_be_beaten():
     """Equal to the single-feature baseline is not good enough."""
-    results = run_checks(metrics(auc=0.7, low=0.68), {**GATES, "auc_roc": 0.5, "min_slice_auc": 0.5})
+    results = run_checks(
+        metrics(auc=0.7, low=0.68), {**GATES, "auc_roc": 0.5, "min_slice_auc": 0.5}
+    )
     assert ("beat_baseline", "single feature: x") in failed(results)
 
 

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def raw_path(params):
     path = ROOT / params["data"]["raw"]
     if not path.exists():
-        pytest.fail(f"{path.name} is missing: `make setup` (sample data) or `make contract DATA=...`")
+        pytest.fail(
+            f"{path.name} is missing: `make setup` (sample data) or `make contract DATA=...`"
+        )
     return path
 
 

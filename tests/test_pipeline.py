@@ -1,0 +1,47 @@
+"""In each baked project: lint, `dvc repro`, a second repro that does nothing, its own tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import MATRIX, TEMPLATE, bake, run, variant_id
+
+pytestmark = pytest.mark.slow
+PROJECT_TESTS = ["tests/code", "tests/data", "tests/model"]
+
+
+def bring_own_data(project: Path, tmp_path: Path) -> None:
+    """What a user of dataset=own does: draft the contract from a file, then track it."""
+    contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
+    own = tmp_path / "customers.csv"
+    generator = project / "src" / "churn_model" / "sample_data.py"
+    subprocess.run(
+        [sys.executable, str(generator), "--contract", str(contract), "--out", str(own), "--rows", "6000"],
+        check=True,
+        capture_output=True,
+    )
+    run(["make", "contract", f"DATA={own}", f"VENV={Path(sys.prefix)}"], project)
+    assert (project / "data" / "raw" / "dataset.csv.dvc").is_file()
+
+
+@pytest.mark.parametrize("answers", MATRIX, ids=variant_id)
+def test_baked_project_pipeline(tmp_path, answers):
+    """Every dataset x model combination lints clean, runs green and passes its own tests."""
+    project = bake(tmp_path, **answers)
+    if answers["dataset"] == "own":
+        bring_own_data(project, tmp_path)
+    venv = f"VENV={Path(sys.prefix)}"
+    run(["make", "lint", venv], project)
+    run(["dvc", "repro"], project)
+    again = run(["dvc", "repro"], project)
+    assert "Data and pipelines are up to date." in again.stdout
+    promotion = json.loads((project / "metrics" / "promotion.json").read_text())
+    assert promotion["decision"] == "promoted", promotion["reason"]
+    gate = json.loads((project / "metrics" / "gate.json").read_text())
+    assert gate["passed"]
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PROJECT_TESTS], project)
