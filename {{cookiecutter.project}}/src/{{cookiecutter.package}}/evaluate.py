@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from . import stats
+from . import model_report, stats
 from .artifacts import write_json, write_text
 from .contract import Contract, Invariance, load_contract
 from .data import features_and_target
@@ -45,7 +45,9 @@ def headline_metrics(y: np.ndarray, scores: np.ndarray, settings: dict[str, Any]
         level=float(settings.get("level", 0.95)),
     )
     return {
-        name: auc_interval(y, scores, settings) if name == "roc_auc" else bootstrapped[name].to_dict()
+        name: auc_interval(y, scores, settings)
+        if name == "roc_auc"
+        else bootstrapped[name].to_dict()
         for name in names
     }
 
@@ -166,22 +168,23 @@ def _thin(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[keep]
 
 
-def write_plots(y: np.ndarray, scores: np.ndarray, threshold: float, out: Path = PLOTS) -> None:
-    """ROC, precision-recall, calibration and confusion data as CSV for `dvc plots`."""
+def curve_tables(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, pd.DataFrame]:
+    """ROC, precision-recall, calibration and confusion data."""
     fpr, tpr, _ = roc_curve(y, scores)
     precision, recall, _ = precision_recall_curve(y, scores)
     observed, predicted = calibration_curve(y, scores, n_bins=10, strategy="quantile")
-    confusion = pd.DataFrame({"actual": y, "predicted": (scores >= threshold).astype(int)})
-    tables = {
-        "roc.csv": _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr})),
-        "pr.csv": _thin(pd.DataFrame({"recall": recall, "precision": precision})),
-        "calibration.csv": pd.DataFrame(
-            {"mean_predicted": predicted, "fraction_positive": observed}
-        ),
-        "confusion.csv": confusion,
+    return {
+        "roc": _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr})),
+        "pr": _thin(pd.DataFrame({"recall": recall, "precision": precision})),
+        "calibration": pd.DataFrame({"mean_predicted": predicted, "fraction_positive": observed}),
+        "confusion": pd.DataFrame({"actual": y, "predicted": (scores >= threshold).astype(int)}),
     }
+
+
+def write_plots(tables: dict[str, pd.DataFrame], out: Path = PLOTS) -> None:
+    """The curve tables as CSV for `dvc plots`."""
     for name, table in tables.items():
-        write_text(out / name, table.to_csv(index=False, float_format="%.6g"))
+        write_text(out / f"{name}.csv", table.to_csv(index=False, float_format="%.6g"))
 
 
 def evaluate(
@@ -219,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"evaluate: {error}", file=sys.stderr)
         return 1
-    write_plots(y, scores, float(settings.get("threshold", 0.5)))
+    tables = curve_tables(y, scores, float(settings.get("threshold", 0.5)))
+    write_plots(tables)
     write_json(METRICS, result)
+    write_text(REPORT, model_report.render(result, tables))
     auc = result["metrics"]["roc_auc"]
     print(
         f"evaluate: ROC AUC {auc['value']:.4f} [{auc['low']:.4f}, {auc['high']:.4f}] on {result['n']} rows"

@@ -61,7 +61,11 @@ def refusal(
 
 
 def compare_on_holdout(
-    challenger_model: Any, champion_model: Any, X: pd.DataFrame, y: np.ndarray, settings: dict[str, Any]
+    challenger_model: Any,
+    champion_model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    settings: dict[str, Any],
 ) -> stats.PairedComparison:
     """Score both models on the same rows; the paired test of `promotion.metric`."""
     return stats.compare(
@@ -134,7 +138,9 @@ def _promote(
         reason = "champion moved while we compared (compare-and-set lost); run promote again"
         return {"decision": "refused", "reason": reason}
     if champion is not None:
-        registry.move_alias("previous", champion.version, expected=_alias_version(registry, "previous"))
+        registry.move_alias(
+            "previous", champion.version, expected=_alias_version(registry, "previous")
+        )
     return {"decision": "promoted", "reason": reason, "version": challenger.version}
 
 

@@ -89,7 +89,9 @@ def test_worse_challenger_is_rejected(registry, strong, weak, tmp_path, contract
     assert registry.get_alias("champion").version == old.version
 
 
-def test_equal_challenger_is_not_promoted(registry, training_rows, tmp_path, contract, holdout, params):
+def test_equal_challenger_is_not_promoted(
+    registry, training_rows, tmp_path, contract, holdout, params
+):
     """A retrain that differs only by seed is not 'better': noise does not promote."""
     settings = {**params["model"], "seed": params["model"]["seed"] + 1}
     first = fit(training_rows, contract, params)
@@ -100,14 +102,18 @@ def test_equal_challenger_is_not_promoted(registry, training_rows, tmp_path, con
     assert decision["decision"] == "not_promoted"
 
 
-def test_schema_change_refuses_comparison(registry, strong, weak, tmp_path, contract, holdout, params):
+def test_schema_change_refuses_comparison(
+    registry, strong, weak, tmp_path, contract, holdout, params
+):
     """A champion trained on another contract is not compared on today's holdout."""
     champion_of(registry, weak, tmp_path, contract, fingerprint="0000000000000000")
     new = register(registry, strong, tmp_path / "challenger.skops", contract)
     decision = decide(registry, new, strong, contract, holdout, params["promotion"])
     assert decision["decision"] == "refused"
     assert "different contract" in decision["reason"]
-    accepted = decide(registry, new, strong, contract, holdout, params["promotion"], accept_schema_change=True)
+    accepted = decide(
+        registry, new, strong, contract, holdout, params["promotion"], accept_schema_change=True
+    )
     assert accepted["decision"] == "promoted"
 
 

@@ -1,0 +1,132 @@
+"""The one-page model report: metrics with intervals, slices, fairness, behaviour and curves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .report_html import render_model_report
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    if entry.get("low") is None:
+        return ""
+    return f"[{entry['low']:.4f}, {entry['high']:.4f}]"
+
+
+def _curve(table: pd.DataFrame, x: str, y: str) -> dict[str, list[float]]:
+    return {"x": table[x].round(5).tolist(), "y": table[y].round(5).tolist()}
+
+
+def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The report's content from metrics.json and the plot tables, in the renderer's shape."""
+    level = f"{metrics['level']:.0%}"
+    headline = [
+        [name, entry["value"], _interval(entry), entry.get("method", "")]
+        for name, entry in metrics["metrics"].items()
+    ]
+    baseline = metrics["baseline"]
+    headline.append(
+        [
+            f"baseline ({baseline['name']})",
+            baseline["roc_auc"]["value"],
+            _interval(baseline["roc_auc"]),
+            "roc_auc",
+        ]
+    )
+    slices = [
+        [
+            name,
+            s["n"],
+            s["positives"],
+            s["roc_auc"]["value"] if s["judged"] else s["reason"],
+            _interval(s.get("roc_auc", {})),
+        ]
+        for name, s in metrics["slices"].items()
+    ]
+    fairness = [
+        [attribute, group, g["n"], g["positive_rate"], g["tpr"], g["fpr"]]
+        for attribute, entry in metrics["fairness"].items()
+        for group, g in entry["groups"].items()
+    ]
+    behaviour = [
+        [
+            name,
+            f"{r['column']}: {r['change'][0]} -> {r['change'][1]}",
+            r["direction"],
+            r["share"],
+            r["share"] >= r["min_share"],
+        ]
+        for name, r in metrics["invariances"].items()
+    ]
+    auc = metrics["metrics"]["roc_auc"]
+    return {
+        "title": "Model report",
+        "subtitle": f"{metrics['n']} holdout rows, {metrics['positives']} positives; intervals at {level}",
+        "summary": {"ROC AUC": f"{auc['value']:.4f} {_interval(auc)}", "rows": metrics["n"]},
+        "sections": [
+            {
+                "title": "Metrics",
+                "table": {
+                    "columns": ["metric", "value", f"{level} interval", "method"],
+                    "rows": headline,
+                },
+            },
+            {
+                "title": "Slices",
+                "table": {
+                    "columns": ["slice", "rows", "positives", "ROC AUC", "interval"],
+                    "rows": slices,
+                },
+            },
+            {
+                "title": "Fairness",
+                "table": {
+                    "columns": ["attribute", "group", "rows", "positive rate", "TPR", "FPR"],
+                    "rows": fairness,
+                },
+            },
+            {
+                "title": "Behaviour",
+                "table": {
+                    "columns": ["rule", "change", "direction", "share", "holds"],
+                    "rows": behaviour,
+                },
+            },
+            {
+                "title": "ROC curve",
+                "lines": {
+                    "series": {"model": _curve(curves["roc"], "fpr", "tpr")},
+                    "x_label": "false-positive rate",
+                    "y_label": "true-positive rate",
+                },
+            },
+            {
+                "title": "Precision-recall curve",
+                "lines": {
+                    "series": {"model": _curve(curves["pr"], "recall", "precision")},
+                    "x_label": "recall",
+                    "y_label": "precision",
+                },
+            },
+            {
+                "title": "Calibration",
+                "lines": {
+                    "series": {
+                        "model": _curve(
+                            curves["calibration"], "mean_predicted", "fraction_positive"
+                        ),
+                        "perfect": {"x": [0.0, 1.0], "y": [0.0, 1.0]},
+                    },
+                    "x_label": "mean predicted",
+                    "y_label": "fraction positive",
+                },
+            },
+        ],
+    }
+
+
+def render(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> str:
+    """The report as one offline HTML page."""
+    return render_model_report(build(metrics, curves))
