@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from types import ModuleType
 from typing import TypeVar
 
 import numpy as np
+from harness import figure, run_standalone
 from sklearn.metrics import roc_auc_score, roc_curve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,24 +72,6 @@ def baseline_replicates(
     return out
 
 
-def _figure(
-    name: str,
-    value: float,
-    unit: str,
-    note: str,
-    baseline: float | None = None,
-    ratio: float | None = None,
-) -> dict:
-    return {
-        "name": name,
-        "value": value,
-        "unit": unit,
-        "baseline": baseline,
-        "ratio": ratio,
-        "note": note,
-    }
-
-
 T = TypeVar("T")
 
 
@@ -118,7 +100,7 @@ def bootstrap_figures(stats: ModuleType) -> list[dict]:
     tracemalloc.stop()
     setting = f"{HOLDOUT_ROWS:,} rows, {RESAMPLES:,} stratified resamples, {', '.join(METRICS)}"
     return [
-        _figure(
+        figure(
             "stats.bootstrap_3_metric_ci",
             fast,
             "s",
@@ -130,7 +112,7 @@ def bootstrap_figures(stats: ModuleType) -> list[dict]:
             baseline=slow,
             ratio=slow / fast,
         ),
-        _figure(
+        figure(
             "stats.bootstrap_peak_memory",
             peak,
             "MiB",
@@ -152,8 +134,8 @@ def delong_figures(stats: ModuleType) -> list[dict]:
     paired, _ = _seconds(lambda: stats.delong_paired_test(y, scores, champion, min_delta=0.005))
     growth = times[1_000_000] / times[100_000]
     return [
-        _figure("stats.delong_ci_100k", times[100_000], "s", "delong_interval, 100,000 rows"),
-        _figure(
+        figure("stats.delong_ci_100k", times[100_000], "s", "delong_interval, 100,000 rows"),
+        figure(
             "stats.delong_ci_1m",
             times[1_000_000],
             "s",
@@ -162,7 +144,7 @@ def delong_figures(stats: ModuleType) -> list[dict]:
             baseline=times[100_000],
             ratio=growth,
         ),
-        _figure(
+        figure(
             "stats.delong_paired_1m",
             paired,
             "s",
@@ -177,14 +159,5 @@ def run(workdir: Path) -> list[dict]:
     return bootstrap_figures(stats) + delong_figures(stats)
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        figures = run(Path(tmp))
-    for f in figures:
-        extra = f"  (baseline {f['baseline']:.3g}, ratio {f['ratio']:.1f})" if f["ratio"] else ""
-        print(f"{f['name']:<32} {f['value']:>10.3f} {f['unit']:<4}{extra}\n    {f['note']}")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_standalone(run))

@@ -1,0 +1,50 @@
+"""`make bench`: run every bench/bench_*.py, write bench/results.json, print one table."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import table
+
+BENCH = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks (all by default) in one invocation."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("names", nargs="*", help="e.g. stats validate pipeline serving")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.json")
+    args = parser.parse_args(argv)
+    available = sorted(p.stem.removeprefix("bench_") for p in BENCH.glob("bench_*.py"))
+    unknown = set(args.names) - set(available)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {available}")
+    results: dict[str, list] = {}
+    for name in args.names or available:
+        module = importlib.import_module(f"bench_{name}")
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+            figures = module.run(Path(tmp))
+        print(f"\n## {name} ({time.perf_counter() - start:.0f} s)\n{table(figures)}", flush=True)
+        results[name] = figures
+    machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": _cpus()}
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
