@@ -172,7 +172,12 @@ class Registry:
         ref = self.get_version(version)
         parsed = urlparse(ref.source)
         if parsed.scheme == "file":
-            return Path(unquote(parsed.path)) / name
+            recorded = Path(unquote(parsed.path))
+            if recorded.exists():
+                return recorded / name
+            # The store records absolute paths; after the repository moved (a clone, a
+            # container image) the same run lives under this registry's own artifacts folder.
+            return self.root / "artifacts" / Path(*recorded.parts[-3:]) / name
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{ref.source}/{name}",
