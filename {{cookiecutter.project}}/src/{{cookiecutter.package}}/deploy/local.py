@@ -129,6 +129,7 @@ def start_router(ctx: Context, config: dict[str, Any], port: int) -> dict[str, A
     try:
         wait_ready(record["url"], 20, lambda: procs.alive(record), path="/healthz")
     except AdminError as error:
+        procs.stop(record)
         raise DeployError(f"router: {error}\n{_log_tail(record)}") from None
     return record
 
@@ -153,8 +154,14 @@ def ensure_production(
             version = ref.version
         ctx.console.print(f"starting stable v{version}")
         stable = start_server(ctx, "stable", version)
-        wait_server(ctx, stable)
         servers["stable"] = stable
+        ctx.journal.save(state)
+        try:
+            wait_server(ctx, stable)
+        except DeployError:
+            procs.stop(servers.pop("stable"))
+            ctx.journal.save(state)
+            raise
         ctx.journal.log({"event": "started", "role": "stable", "version": version})
     if "previous" in servers and not procs.alive(servers["previous"]):
         servers.pop("previous")

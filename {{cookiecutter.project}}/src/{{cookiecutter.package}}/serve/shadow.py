@@ -54,7 +54,7 @@ class ShadowMirror:
         queue_size: int,
         timeout_ms: float,
         metrics: ShadowMetrics,
-        workers: int = 2,
+        workers: int = 4,
     ) -> None:
         self.url = url.rstrip("/") + "/predict"
         self.version = version

@@ -178,12 +178,18 @@ def judge_shadow(shadow: dict[str, Any], window: Window, spec: Rollout, alpha: f
         "alpha_per_look": alpha,
     }
     minimum = spec.analysis.min_requests
-    if n < minimum or compared < minimum:
-        reason = f"shadow has {min(n, compared)} of the {minimum} answers needed before a verdict"
+    if n < minimum:
+        reason = f"shadow has {n} of the {minimum} answers needed before a verdict"
         return Verdict("inconclusive", reason, (), evidence)
     limit = spec.shadow.max_disagreement
+    if compared >= minimum:
+        agreement = _rate_check("disagreement", disagree, compared, limit, alpha)
+    else:
+        # timeouts and errors leave nothing to compare; they are judged as errors below
+        why = f"only {compared} answers to compare (need {minimum})"
+        agreement = Check("disagreement", None, limit, None, why)
     checks = [
-        _rate_check("disagreement", disagree, compared, limit, alpha),
+        agreement,
         _rate_check("error_rate", window.errors, n, spec.guardrails.max_error_rate, alpha),
         Check(
             "p99_ms",
