@@ -10,17 +10,10 @@ import sys
 ANSWERS: dict[str, str] = {
     "project": {{ cookiecutter.project | tojson }},
     "package": {{ cookiecutter.package | tojson }},
-    "python_version": {{ cookiecutter.python_version | tojson }},
-    "dataset": {{ cookiecutter.dataset | tojson }},
-    "model": {{ cookiecutter.model | tojson }},
-    "deploy_target": {{ cookiecutter.deploy_target | tojson }},
 }
-CHOICES = {
-    "python_version": ("3.11", "3.12", "3.13"),
-    "dataset": ("churn", "credit-risk", "own"),
-    "model": ("hist_gradient_boosting", "random_forest", "logistic_regression"),
-    "deploy_target": ("local", "kubernetes"),
-}
+# Choice answers (dataset, model, ...) need no check here: cookiecutter refuses a value
+# that is not among the choices before any hook runs.
+
 # Names that would shadow a module the project imports.
 TAKEN = {
     "dvc", "mlflow", "pandas", "numpy", "sklearn", "scipy", "skops", "yaml", "fastapi",
@@ -37,7 +30,10 @@ def problems(answers: dict[str, str]) -> list[str]:
     elif re.search(r"[/\\\x00]", project) or project.startswith("."):
         found.append(f"project: {project!r} must be one directory name, without / or \\ and not hidden; e.g. churn-model")
     if not package.isidentifier() or keyword.iskeyword(package) or not package.isascii():
-        suggestion = re.sub(r"\W+", "_", project.encode("ascii", "ignore").decode().lower()).strip("_") or "model"
+        ascii_name = (package or project).encode("ascii", "ignore").decode().lower()
+        suggestion = re.sub(r"\W+", "_", ascii_name).strip("_") or "model"
+        if keyword.iskeyword(suggestion):
+            suggestion = f"{suggestion}_model"
         if suggestion[0].isdigit():
             suggestion = f"m_{suggestion}"
         found.append(f"package: {package!r} is not a Python identifier; type e.g. {suggestion}")
@@ -45,9 +41,6 @@ def problems(answers: dict[str, str]) -> list[str]:
         found.append(f"package: use lower case, e.g. {package.lower()}")
     elif package in TAKEN:
         found.append(f"package: {package!r} would shadow a library the project uses; e.g. {package}_model")
-    for name, allowed in CHOICES.items():
-        if answers[name] not in allowed:
-            found.append(f"{name}: {answers[name]!r} is not offered; choose one of {', '.join(allowed)}")
     return found
 
 
