@@ -1,0 +1,401 @@
+"""Serving benchmark: our server vs `mlflow models serve`, the router hop, breach to 100% stable.
+
+Builds a small project in `workdir` (the churn contract, sample data, the default model),
+then measures with real processes on loopback. Run directly: `python bench/bench_serving.py`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PROJECT = TEMPLATE / "{{cookiecutter.project}}"
+PACKAGE_SRC = PROJECT / "src" / "{{cookiecutter.package}}"
+PACKAGE = "benchpkg"
+MODEL_NAME = "bench"
+REQUESTS = 1500
+WARMUP = 100
+
+
+def figure(name: str, value: float, unit: str, baseline: float | None, note: str) -> dict[str, Any]:
+    """One result row; ratio is value / baseline when there is a baseline."""
+    ratio = round(value / baseline, 3) if baseline else None
+    return {
+        "name": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "baseline": baseline and round(baseline, 3),
+        "ratio": ratio,
+        "note": note,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(port: int, path: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port}{path} within {timeout} s")
+
+
+def env(workdir: Path) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    bin_dir = str(Path(sys.executable).parent)
+    out.update(
+        PYTHONPATH=str(workdir / "src"),
+        OMP_NUM_THREADS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    )
+    return out
+
+
+def build(workdir: Path) -> dict[str, Any]:
+    """Render the package, generate data, train the default model, register it as champion."""
+    src = workdir / "src" / PACKAGE
+    shutil.copytree(PACKAGE_SRC, src, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "_variants" / "contract.churn.yaml", workdir / "contract.yaml")
+    script = f"""
+import platform, sys
+from importlib.metadata import version
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from {PACKAGE}.artifacts import write_parquet
+from {PACKAGE}.contract import load_contract
+from {PACKAGE}.data import conform, features_and_target, load_table
+from {PACKAGE}.features import build_preprocessor
+from {PACKAGE}.model_io import save_model
+from {PACKAGE}.registry import Registry
+from {PACKAGE}.sample_data import generate
+from pathlib import Path
+contract = load_contract("contract.yaml")
+table = conform(load_table(generate(Path("contract.yaml"), Path("data/raw.csv"), 8000, 20240601)), contract)
+x, y = features_and_target(table.iloc[:5600], contract)
+clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                     l2_regularization=1.0, random_state=7)
+model = Pipeline([("prep", build_preprocessor(contract)), ("clf", clf)]).fit(x, y)
+write_parquet("data/holdout.parquet", table.iloc[5600:])
+save_model(model, "models/model.skops")
+tags = {{"sklearn_version": version("scikit-learn"), "skops_version": version("skops"),
+        "numpy_version": version("numpy"), "pandas_version": version("pandas"),
+        "python_version": platform.python_version(), "contract_fingerprint": contract.fingerprint}}
+registry = Registry("{MODEL_NAME}")
+ref = registry.register("models/model.skops", tags)
+registry.move_alias("champion", ref.version, None)
+second = registry.register("models/model.skops", tags)
+registry.move_alias("previous", ref.version, None)
+registry.move_alias("champion", second.version, ref.version)
+import mlflow.sklearn
+mlflow.sklearn.save_model(model, "mlflow-model", serialization_format="cloudpickle",
+                          pyfunc_predict_fn="predict_proba", pip_requirements=["scikit-learn"])
+print("mlflow-model")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=workdir,
+        env=env(workdir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"bench set-up failed:\n{result.stderr[-3000:]}")
+    return {
+        "mlflow_model": result.stdout.strip().splitlines()[-1],
+        "rows": rows_from_holdout(workdir),
+    }
+
+
+def rows_from_holdout(workdir: Path) -> list[dict[str, Any]]:
+    script = f"""
+import json
+from {PACKAGE}.contract import load_contract
+from {PACKAGE}.serve.loadgen import holdout_rows
+print(json.dumps(holdout_rows("data/holdout.parquet", load_contract("contract.yaml"), 500)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=workdir,
+        env=env(workdir),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def start(workdir: Path, args: list[str], log: str) -> subprocess.Popen[bytes]:
+    handle = (workdir / log).open("wb")
+    process = subprocess.Popen(
+        args,
+        cwd=workdir,
+        env=env(workdir),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    handle.close()
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def sequential(port: int, path: str, bodies: list[bytes]) -> dict[str, float]:
+    """One request at a time over one keep-alive connection: req/s and p50/p99 in ms."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"content-type": "application/json"}
+    latencies = []
+    for i in range(WARMUP + REQUESTS):
+        start = time.perf_counter()
+        connection.request("POST", path, bodies[i % len(bodies)], headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"port {port}{path}: HTTP {response.status}")
+        if i >= WARMUP:
+            latencies.append((time.perf_counter() - start) * 1000)
+    connection.close()
+    latencies.sort()
+    return {
+        "rps": len(latencies) / (sum(latencies) / 1000),
+        "p50": statistics.median(latencies),
+        "p99": latencies[int(0.99 * len(latencies)) - 1],
+    }
+
+
+def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
+    """Our server, mlflow's, and our server behind the router, on the same rows."""
+    ours_port, mlflow_port, router_port = free_port(), free_port(), free_port()
+    ours_bodies = [json.dumps(r).encode() for r in built["rows"]]
+    mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in built["rows"]]
+    python = sys.executable
+    ours = start(
+        workdir,
+        [
+            python,
+            "-m",
+            f"{PACKAGE}.serve.app",
+            "--version",
+            "1",
+            "--model-name",
+            MODEL_NAME,
+            "--port",
+            str(ours_port),
+        ],
+        "ours.log",
+    )
+    mlflow_cmd = [
+        str(Path(python).parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        built["mlflow_model"],
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "-p",
+        str(mlflow_port),
+    ]
+    theirs = start(workdir, mlflow_cmd, "mlflow.log")
+    router = None
+    try:
+        wait_http(ours_port, "/readyz")
+        config = {
+            "upstreams": {"stable": {"url": f"http://127.0.0.1:{ours_port}", "version": "1"}},
+            "weights": {"stable": 100},
+        }
+        (workdir / "router.json").write_text(json.dumps(config))
+        router = start(
+            workdir,
+            [
+                python,
+                "-m",
+                f"{PACKAGE}.serve.router",
+                "--config",
+                "router.json",
+                "--port",
+                str(router_port),
+            ],
+            "router.log",
+        )
+        wait_http(router_port, "/healthz")
+        direct = sequential(ours_port, "/predict", ours_bodies)
+        routed = sequential(router_port, "/predict", ours_bodies)
+        direct_again = sequential(ours_port, "/predict", ours_bodies)
+        try:
+            wait_http(mlflow_port, "/ping", timeout=180)
+        except RuntimeError as error:
+            log = (workdir / "mlflow.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"{error}; `mlflow models serve` needs the full `mlflow` package:\n{log}"
+            ) from None
+        baseline = sequential(mlflow_port, "/invocations", mlflow_bodies)
+    finally:
+        for process in (ours, theirs, router):
+            if process is not None:
+                stop(process)
+    direct_p50 = min(direct["p50"], direct_again["p50"])
+    note = f"sequential single-row /predict, {REQUESTS} requests, keep-alive, OMP_NUM_THREADS=1"
+    return [
+        figure(
+            "predict_throughput",
+            direct["rps"],
+            "req/s",
+            baseline["rps"],
+            f"ours vs mlflow models serve; {note}",
+        ),
+        figure(
+            "predict_p50",
+            direct["p50"],
+            "ms",
+            baseline["p50"],
+            f"ours vs mlflow models serve; {note}",
+        ),
+        figure(
+            "predict_p99",
+            direct["p99"],
+            "ms",
+            baseline["p99"],
+            f"ours vs mlflow models serve; {note}",
+        ),
+        figure(
+            "router_added_p50",
+            routed["p50"] - direct_p50,
+            "ms",
+            None,
+            f"router p50 {routed['p50']:.3f} ms minus direct p50 {direct_p50:.3f} ms (aim <= 0.5 ms)",
+        ),
+    ]
+
+
+def breach_figure(workdir: Path) -> dict[str, Any]:
+    """A canary that starts failing mid-step: seconds from its first 5xx to 100% on stable."""
+    import yaml
+
+    text = (PROJECT / "params.yaml").read_text(encoding="utf-8")
+    # only the rollout section: the rest of params.yaml holds cookiecutter expressions
+    rollout = yaml.safe_load(text[text.index("\nrollout:") :])["rollout"]
+    rollout["shadow"]["enabled"] = False
+    rollout["steps"] = [{"weight": 25, "pause_s": 60}, {"weight": 100, "pause_s": 0}]
+    (workdir / "params.yaml").write_text(
+        yaml.safe_dump({"rollout": rollout, "serve": {"router_port": 0}})
+    )
+    deploy = start(
+        workdir,
+        [
+            sys.executable,
+            "-m",
+            f"{PACKAGE}.deploy.local",
+            "--model-name",
+            MODEL_NAME,
+            "canary",
+            "--fault",
+            "errors=0.3,after=150",
+        ],
+        "deploy.log",
+    )
+    first_error = None
+    try:
+        state_path = workdir / ".deploy" / "state.json"
+        deadline = time.monotonic() + 180
+        while deploy.poll() is None and time.monotonic() < deadline:
+            canary = (
+                json.loads(state_path.read_text()).get("servers", {}).get("canary")
+                if state_path.is_file()
+                else None
+            )
+            if canary and first_error is None:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", canary["port"], timeout=1)
+                    connection.request("GET", "/metrics")
+                    text = connection.getresponse().read().decode()
+                    if any(
+                        line.startswith("model_requests_total")
+                        and 'outcome="error"' in line
+                        and not line.endswith(" 0.0")
+                        for line in text.splitlines()
+                    ):
+                        first_error = time.time()
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        deploy.wait(timeout=60)
+    finally:
+        stop(deploy)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                f"{PACKAGE}.deploy.local",
+                "--model-name",
+                MODEL_NAME,
+                "undeploy",
+            ],
+            cwd=workdir,
+            env=env(workdir),
+            capture_output=True,
+            check=False,
+        )
+    events = [
+        json.loads(line) for line in (workdir / ".deploy" / "events.jsonl").read_text().splitlines()
+    ]
+    rollback = next(e for e in events if e["event"] == "rollback")
+    if first_error is None:
+        raise RuntimeError("the canary's first error was not observed")
+    seconds = rollback["switched_at"] - first_error
+    return figure(
+        "breach_to_stable",
+        seconds,
+        "s",
+        None,
+        f"errors=0.3 from the canary's 151st request at 25% weight; default analysis (interval, min requests, alpha); "
+        f"router switch itself {rollback['switch_seconds'] * 1000:.1f} ms (aim < 5 s)",
+    )
+
+
+def run(workdir: Path) -> list[dict[str, Any]]:
+    """Every serving figure, measured in `workdir`."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    built = build(workdir)
+    return [*serve_figures(workdir, built), breach_figure(workdir)]
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        for row in run(Path(tmp)):
+            print(json.dumps(row))
