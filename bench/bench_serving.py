@@ -94,7 +94,8 @@ from {PACKAGE}.registry import Registry
 from {PACKAGE}.sample_data import generate
 from pathlib import Path
 contract = load_contract("contract.yaml")
-table = conform(load_table(generate(Path("contract.yaml"), Path("data/raw.csv"), 8000, 20240601)), contract)
+raw = generate(Path("contract.yaml"), Path("data/raw.csv"), 8000, 20240601)
+table = conform(load_table(raw), contract)
 x, y = features_and_target(table.iloc[:5600], contract)
 clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
                                      l2_regularization=1.0, random_state=7)
@@ -297,7 +298,8 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
             routed["p50"] - direct_p50,
             "ms",
             None,
-            f"router p50 {routed['p50']:.3f} ms minus direct p50 {direct_p50:.3f} ms (aim <= 0.5 ms)",
+            f"router p50 {routed['p50']:.3f} ms minus direct p50 {direct_p50:.3f} ms "
+            "(aim <= 0.5 ms)",
         ),
     ]
 
@@ -382,7 +384,8 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
         seconds,
         "s",
         None,
-        f"errors=0.3 from the canary's 151st request at 25% weight; default analysis (interval, min requests, alpha); "
+        "errors=0.3 from the canary's 151st request at 25% weight; default analysis "
+        "(interval, min requests, alpha); "
         f"router switch itself {rollback['switch_seconds'] * 1000:.1f} ms (aim < 5 s)",
     )
 
