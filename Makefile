@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 DEMO_DIR := build/demo
+DEMO := $(DEMO_DIR)/churn-model
 PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project}}/requirements/*.txt)
 
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -31,10 +32,15 @@ venv: $(STAMP) ## create .venv (template test tools, linters, the generated proj
 
 .PHONY: demo
 demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeline, deploy locally with a canary
+	@if [ -d $(DEMO)/.deploy ]; then $(MAKE) --no-print-directory -C $(DEMO) undeploy || true; fi
 	rm -rf $(DEMO_DIR)
 	$(PY) -m cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) --no-print-directory -C $(DEMO_DIR)/churn-model install repro demo-delivery
-	@echo "The demo project is in $(DEMO_DIR)/churn-model (cd there and run make)."
+	$(MAKE) --no-print-directory -C $(DEMO) install repro demo-delivery
+	@echo; echo "== A canary that answers 30% errors: the controller rolls it back by itself =="
+	-$(MAKE) --no-print-directory -C $(DEMO) deploy-canary BAD=errors
+	$(MAKE) --no-print-directory -C $(DEMO) status
+	@echo; echo "The demo project is in $(DEMO) (cd there and run make to see its commands)."
+	@echo "Its model server and router keep running; stop them with: make -C $(DEMO) undeploy"
 
 .PHONY: test
 test: $(STAMP) ## bake every option combination and run what was baked (lint, tests, dvc repro, delivery)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -18,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "contract": ".draft_contract",
     "sample-data": ".sample_data",
     "drift-check": ".drift_check",
+    "serve": ".serve.app",
+    "loadgen": ".serve.loadgen",
+    "deploy": ".deploy.local",
     "k8s": ".deploy.kubernetes",
 }
 
@@ -50,5 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
-    module = importlib.import_module(COMMANDS[command], package=__package__)
-    return int(module.main(rest) or 0)
+    target = importlib.util.resolve_name(COMMANDS[command], __package__)
+    if importlib.util.find_spec(target) is None:
+        # e.g. `k8s` in a project generated with deploy_target=local
+        print(f"{command!r} is not part of this project ({target} was not generated)", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(target).main(rest) or 0)
