@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     target = importlib.util.resolve_name(COMMANDS[command], __package__)
     if importlib.util.find_spec(target) is None:
         # e.g. `k8s` in a project generated with deploy_target=local
-        print(f"{command!r} is not part of this project ({target} was not generated)", file=sys.stderr)
+        print(
+            f"{command!r} is not part of this project ({target} was not generated)", file=sys.stderr
+        )
         return 2
     return int(importlib.import_module(target).main(rest) or 0)

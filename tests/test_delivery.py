@@ -1,0 +1,100 @@
+"""Local delivery in a baked project, through its make targets, with real processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import bake, run
+
+pytestmark = pytest.mark.slow
+
+
+def make(project: Path, *targets: str, check: bool = True):
+    return run(["make", "--no-print-directory", *targets, f"VENV={Path(sys.prefix)}"], project, check=check)
+
+
+def recorded_pids(project: Path) -> set[int]:
+    """The pids of the servers and router the deploy tool says it is running."""
+    state = json.loads((project / ".deploy" / "state.json").read_text())
+    records = [*state.get("servers", {}).values(), state.get("staging"), state.get("router")]
+    return {r["pid"] for r in records if isinstance(r, dict) and isinstance(r.get("pid"), int)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """A baked project with a champion, its servers on free ports; everything stopped at the end."""
+    project = bake(tmp_path_factory.mktemp("delivery"))
+    params_path = project / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["serve"] |= {"router_port": 0, "staging_port": 0, "port": 0}
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro"], project)
+    seen: set[int] = set()
+    yield project, seen
+    seen |= recorded_pids(project)
+    make(project, "undeploy", check=False)
+    for pid in seen:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_staging_then_integration_tests(deployment):
+    """Staging serves the champion and the generated integration tests pass against it over HTTP."""
+    project, seen = deployment
+    make(project, "deploy-staging")
+    seen |= recorded_pids(project)
+    result = make(project, "integration-test")
+    assert " passed" in result.stdout
+
+
+def test_good_canary_reaches_full_traffic(deployment):
+    """Shadow, 5%, 25%, 100%: a healthy canary is promoted by the controller."""
+    project, seen = deployment
+    result = make(project, "deploy-canary")
+    seen |= recorded_pids(project)
+    assert "promoted:" in result.stdout
+    assert "serves 100%" in result.stdout
+
+
+def test_bad_canary_rolls_back_by_itself(deployment):
+    """A canary answering errors fails its analysis and traffic returns to stable at once."""
+    project, seen = deployment
+    result = make(project, "deploy-canary", "BAD=errors", check=False)
+    seen |= recorded_pids(project)
+    assert result.returncode != 0
+    assert "rolled back in" in result.stdout
+    assert "is serving" in result.stdout
+    status = make(project, "status")
+    assert "stable" in status.stdout
+
+
+def test_rollback_and_undeploy_leave_nothing_running(deployment):
+    """`make rollback` says how long it took; `make undeploy` stops every process by pid."""
+    project, seen = deployment
+    rollback = make(project, "rollback")
+    assert " ms" in rollback.stdout
+    running = recorded_pids(project)
+    assert running, "a deployment is running before undeploy"
+    make(project, "undeploy")
+    assert not [pid for pid in running | seen if alive(pid)]
+
+
+def test_fault_suite(deployment):
+    """The baked project's own fault tests (5xx, slow, crash, never ready, ...) pass."""
+    project, _ = deployment
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "slow", "tests/delivery"], project)
