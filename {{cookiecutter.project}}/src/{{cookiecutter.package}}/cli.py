@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "sample-data": ".sample_data",
     "drift-check": ".drift_check",
     "serve": ".serve.app",
+    "bundle": ".serve.bundle",
     "loadgen": ".serve.loadgen",
     "deploy": ".deploy.local",
     "k8s": ".deploy.kubernetes",

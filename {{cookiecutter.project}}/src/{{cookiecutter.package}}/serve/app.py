@@ -152,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SHADOW_URL") or None,
         help="copy a sample of requests to this /predict URL (default: $SHADOW_URL)",
     )
-    parser.add_argument("--bundle", type=Path, default=None, help="serve an exported bundle")
+    parser.add_argument(
+        "--bundle", type=Path, default=None, help="serve from `make bundle` output, no registry"
+    )
     return parser
 
 
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         contract = load_contract(args.contract)
         registry: Registry | None = None
         if args.bundle is not None:
-            ref, model_path = read_bundle(args.bundle)
+            ref, model_path = read_bundle(args.bundle, args.version or None)
             name = ref.tags.get("model_name", "model")
         else:
             registry = Registry(args.model_name, root=args.registry)

@@ -47,6 +47,26 @@ def holdout_rows(path: str | Path, contract: Contract, limit: int = 2000) -> lis
     return rows
 
 
+def synthetic_rows(
+    contract_path: Path, contract: Contract, count: int = 2000
+) -> list[dict[str, Any]]:
+    """Request rows from the sample-data generator: traffic with no data at hand (a container)."""
+    import random
+
+    import yaml
+
+    from ..sample_data import row_factory
+
+    make = row_factory(yaml.safe_load(contract_path.read_text(encoding="utf-8")))
+    rng = random.Random(0)  # noqa: S311 - test traffic, not secrets
+    columns = [contract.id, *contract.feature_columns]
+    rows = []
+    for i in range(count):
+        row = make(rng, i)
+        rows.append({c: None if row[c] == "" else row[c] for c in columns})
+    return rows
+
+
 @dataclass
 class LoadReport:
     """What the clients saw: counts, and when each error happened."""
@@ -143,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadgen", description=__doc__)
     parser.add_argument("--url", default=None, help="default: the local router from .deploy/")
     parser.add_argument("--holdout", type=Path, default=Path("data/holdout.parquet"))
+    parser.add_argument(
+        "--synthetic", action="store_true", help="rows generated from the contract, no holdout"
+    )
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--rps", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -161,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         url = json.loads(state.read_text(encoding="utf-8"))["router"]["url"]
     try:
-        rows = holdout_rows(args.holdout, load_contract(args.contract))
+        contract = load_contract(args.contract)
+        if args.synthetic:
+            rows = synthetic_rows(args.contract, contract)
+        else:
+            rows = holdout_rows(args.holdout, contract)
     except (ContractError, DataError) as error:
         print(f"loadgen: {error}", file=sys.stderr)
         return 2

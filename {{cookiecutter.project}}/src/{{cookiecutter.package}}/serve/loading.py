@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..contract import Contract
 from ..model_io import ModelIntegrityError, load_model
-from ..registry import ModelRef, Registry, RegistryError
+from ..registry import MODEL_FILE, ModelRef, Registry, RegistryError
 from .predictor import Predictor
 
 # A model pickled by another sklearn/skops minor release may load and predict differently:
@@ -97,26 +97,41 @@ def load_pinned(
 
 
 BUNDLE_META = "model.json"
+BUNDLE_ALIASES = "aliases.json"
 
 
 def write_bundle(registry: Registry, ref: ModelRef, directory: Path) -> Path:
-    """Write `model.json` (version, sha256, tags, model file) so a server needs no registry."""
+    """Copy a version's model file beside a `model.json` so a server needs no registry."""
+    import shutil
+
     from ..artifacts import write_json
 
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(registry.model_path(ref.version), directory / MODEL_FILE)
     meta = {
         "model_name": registry.model_name,
         "version": ref.version,
         "sha256": ref.sha256,
         "tags": ref.tags,
-        "model_file": str(registry.model_path(ref.version).resolve()),
+        "model_file": MODEL_FILE,
     }
     return write_json(directory / BUNDLE_META, meta)
 
 
-def read_bundle(directory: Path) -> tuple[ModelRef, Path]:
-    """The version and model file recorded by `write_bundle`."""
+def read_bundle(directory: Path, version: str | None = None) -> tuple[ModelRef, Path]:
+    """The version and model file of a bundle, or of `version` (number or alias) in a set of them."""
     import json
 
+    aliases_path = directory / BUNDLE_ALIASES
+    if not (directory / BUNDLE_META).is_file() and aliases_path.is_file():
+        aliases = json.loads(aliases_path.read_text(encoding="utf-8"))
+        wanted = aliases.get(version or "champion", version or "champion")
+        if not (directory / str(wanted) / BUNDLE_META).is_file():
+            have = sorted(p.name for p in directory.iterdir() if (p / BUNDLE_META).is_file())
+            raise ServeStartError(
+                f"{directory}: version {version!r} is not bundled (have {have}, aliases {aliases})"
+            )
+        directory = directory / str(wanted)
     meta_path = directory / BUNDLE_META
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
