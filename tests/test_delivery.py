@@ -28,11 +28,12 @@ def recorded_pids(project: Path) -> set[int]:
 
 
 def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for a parent that already exited."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture(scope="module")

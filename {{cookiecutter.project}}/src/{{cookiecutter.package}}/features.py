@@ -106,7 +106,9 @@ def build_preprocessor(contract: Contract) -> ColumnTransformer:
         elif column.type == "category":
             (frequency if column.encoding == "frequency" else onehot).append(name)
         elif column.type == "datetime":
-            transformers.append((f"date_{name}", DateFeatures(reference=column.reference), [name]))
+            # days-since runs into thousands: scaled like the numbers, so linear models converge
+            dates = Pipeline([("parts", DateFeatures(reference=column.reference)), ("scale", StandardScaler())])
+            transformers.append((f"date_{name}", dates, [name]))
         # free-text "string" columns are not model inputs
     if numeric:
         scaled = Pipeline(

@@ -79,7 +79,7 @@ def credit_risk_row(rng: random.Random, i: int) -> Row:
     income = min(2_000_000.0, max(5_000.0, rng.lognormvariate(11.0, 0.55)))
     loan = min(500_000.0, max(1_000.0, income * rng.uniform(0.05, 1.6)))
     years = min(50, int(rng.expovariate(1 / 8)))
-    age_band = rng.choices(["18-25", "26-40", "41-60", "60+"], weights=[15, 40, 33, 12])[0]
+    age_band = rng.choices(["18-25", "26-40", "41-60", "60+"], weights=[20, 30, 30, 20])[0]
     logit = (
         -2.2
         - 0.016 * (score - 690)
