@@ -107,7 +107,9 @@ def build_preprocessor(contract: Contract) -> ColumnTransformer:
             (frequency if column.encoding == "frequency" else onehot).append(name)
         elif column.type == "datetime":
             # days-since runs into thousands: scaled like the numbers, so linear models converge
-            dates = Pipeline([("parts", DateFeatures(reference=column.reference)), ("scale", StandardScaler())])
+            dates = Pipeline(
+                [("parts", DateFeatures(reference=column.reference)), ("scale", StandardScaler())]
+            )
             transformers.append((f"date_{name}", dates, [name]))
         # free-text "string" columns are not model inputs
     if numeric:
