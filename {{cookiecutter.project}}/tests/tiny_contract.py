@@ -41,6 +41,15 @@ DRIFT = {
     "notify_cooldown_hours": 24,
 }
 
+# One valid request row for the tiny contract (features only).
+TINY_ROW: dict[str, Any] = {
+    "spend": 12.5,
+    "visits": 3,
+    "plan": "plus",
+    "is_business": 1,
+    "joined": "2021-03-04 05:06:07",
+}
+
 
 def tiny_contract() -> Contract:
     """The contract above, validated."""

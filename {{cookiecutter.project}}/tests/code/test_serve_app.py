@@ -15,15 +15,8 @@ from {{ cookiecutter.package }}.serve.app import create_app
 from {{ cookiecutter.package }}.serve.faults import FaultError, parse_fault
 from {{ cookiecutter.package }}.serve.limits import BodyLimit
 from {{ cookiecutter.package }}.serve.predictor import Predictor
+from tests.tiny_contract import TINY_ROW as ROW
 from tests.tiny_contract import tiny_contract, tiny_table
-
-ROW = {
-    "spend": 12.5,
-    "visits": 3,
-    "plan": "plus",
-    "is_business": 1,
-    "joined": "2021-03-04 05:06:07",
-}
 
 
 @pytest.fixture(scope="module")

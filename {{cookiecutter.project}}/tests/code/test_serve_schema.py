@@ -9,15 +9,8 @@ import pytest
 
 from {{ cookiecutter.package }}.serve.predictor import Predictor, example_row
 from {{ cookiecutter.package }}.serve.schema import RequestError, build_models, parse_rows
+from tests.tiny_contract import TINY_ROW as ROW
 from tests.tiny_contract import tiny_contract
-
-ROW = {
-    "spend": 12.5,
-    "visits": 3,
-    "plan": "plus",
-    "is_business": 1,
-    "joined": "2021-03-04 05:06:07",
-}
 
 
 def body(obj: object) -> bytes:
