@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from ..contract import Column, Contract
+from .fastpath import RowEncoder, compile_row_encoder
+
+PROBE_ROWS = 12  # rows the one-row shortcut must reproduce exactly before it is used
 
 
 class Predictor:
@@ -20,6 +24,20 @@ class Predictor:
         self.contract = contract
         self.threshold = threshold
         self._columns = [(name, contract.columns[name]) for name in contract.feature_columns]
+        self.fast = self._verified_fast_path()
+
+    def _verified_fast_path(self) -> RowEncoder | None:
+        """The one-row shortcut, only if it scores the probe rows exactly as the pipeline does."""
+        encoder = compile_row_encoder(self.model)
+        if encoder is None:
+            return None
+        rows = probe_rows(self.contract)
+        expected = self.model.predict_proba(self.frame(rows))[:, 1]
+        got = [encoder.score(self._mapping(row)) for row in rows]
+        return encoder if np.allclose(got, expected, rtol=0.0, atol=1e-9) else None
+
+    def _mapping(self, row: Any) -> dict[str, Any]:
+        return {name: getattr(row, name) for name, _ in self._columns}
 
     def frame(self, rows: list[BaseModel]) -> pd.DataFrame:
         """Build a frame with the dtypes `data.conform` gives the training data."""
@@ -31,6 +49,8 @@ class Predictor:
 
     def scores(self, rows: list[BaseModel]) -> np.ndarray:
         """Probability of the positive class for each row."""
+        if len(rows) == 1 and self.fast is not None:
+            return np.array([self.fast.score(self._mapping(rows[0]))])
         return self.model.predict_proba(self.frame(rows))[:, 1]
 
     def answer(self, rows: list[BaseModel]) -> list[dict[str, Any]]:
@@ -78,3 +98,29 @@ def example_row(contract: Contract) -> dict[str, Any]:
         else:
             row[name] = "example"
     return row
+
+
+def probe_rows(contract: Contract, count: int = PROBE_ROWS) -> list[Any]:
+    """Rows that visit every allowed value, both ends of each range and the nulls."""
+    rows = []
+    base = example_row(contract)
+    for i in range(count):
+        row: dict[str, Any] = {}
+        for name in contract.feature_columns:
+            column = contract.columns[name]
+            if column.nullable and i % 4 == 3:
+                row[name] = None
+            elif column.values:
+                row[name] = column.values[i % len(column.values)]
+            elif column.type == "datetime":
+                start = datetime.fromisoformat(str(base[name]))
+                row[name] = start + timedelta(days=37 * i, hours=5 * i, minutes=7 * i)
+            elif column.type in ("integer", "float"):
+                low = float(column.min) if column.min is not None else 0.0
+                high = float(column.max) if column.max is not None else low + 2.0
+                value = low + (high - low) * i / max(count - 1, 1)
+                row[name] = round(value) if column.type == "integer" else value
+            else:
+                row[name] = base[name]
+        rows.append(SimpleNamespace(**row))
+    return rows

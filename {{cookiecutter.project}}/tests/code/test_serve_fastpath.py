@@ -1,0 +1,90 @@
+"""The one-row shortcut scores exactly as the pipeline does, or is not used at all."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from {{ cookiecutter.package }}.data import conform, features_and_target
+from {{ cookiecutter.package }}.features import build_preprocessor
+from {{ cookiecutter.package }}.serve.fastpath import compile_row_encoder
+from {{ cookiecutter.package }}.serve.predictor import Predictor
+from tests.tiny_contract import tiny_contract, tiny_table
+
+MODELS = {
+    "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0),
+    "random_forest": lambda: RandomForestClassifier(n_estimators=20, random_state=0),
+    "logistic_regression": lambda: LogisticRegression(max_iter=5000),
+}
+
+
+@pytest.fixture(scope="module")
+def contract():
+    return tiny_contract()
+
+
+@pytest.fixture(scope="module")
+def table(contract):
+    return conform(tiny_table(600, seed=3), contract)
+
+
+def request_rows(table: pd.DataFrame, contract) -> list[SimpleNamespace]:
+    """Rows as the request model hands them over: Python values, None for missing."""
+    rows = []
+    for record in table[contract.feature_columns].to_dict("records"):
+        values = {}
+        for name, value in record.items():
+            if pd.isna(value):
+                values[name] = None
+            elif isinstance(value, pd.Timestamp):
+                values[name] = value.to_pydatetime()
+            else:
+                values[name] = value.item() if hasattr(value, "item") else value
+        rows.append(SimpleNamespace(**values))
+    return rows
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_shortcut_equals_pipeline(kind, contract, table):
+    """On every row (nulls included), the shortcut's score is the pipeline's score."""
+    X, y = features_and_target(table, contract)
+    model = Pipeline([("features", build_preprocessor(contract)), ("model", MODELS[kind]())])
+    predictor = Predictor(model.fit(X, y), contract)
+    assert predictor.fast is not None
+    rows = request_rows(table, contract)
+    one_at_a_time = np.array([predictor.scores([row])[0] for row in rows])
+    all_at_once = model.predict_proba(predictor.frame(rows))[:, 1]
+    np.testing.assert_allclose(one_at_a_time, all_at_once, rtol=0, atol=1e-12)
+
+
+def test_unknown_steps_fall_back_to_the_pipeline(contract, table):
+    """A preprocessing step the shortcut does not know means no shortcut, not a guess."""
+    X, y = features_and_target(table, contract)
+    other = ColumnTransformer([("spend", MinMaxScaler(), ["spend"])])
+    model = Pipeline([("features", other), ("model", LogisticRegression())]).fit(X, y)
+    assert compile_row_encoder(model) is None
+    assert Predictor(model, contract).fast is None
+
+
+def test_a_shortcut_that_disagrees_is_not_used(contract, table, monkeypatch):
+    """The probe rows catch a shortcut that would score differently; the pipeline is kept."""
+    from {{ cookiecutter.package }}.serve import predictor as predictor_module
+
+    X, y = features_and_target(table, contract)
+    model = Pipeline(
+        [("features", build_preprocessor(contract)), ("model", LogisticRegression(max_iter=5000))]
+    ).fit(X, y)
+    honest = compile_row_encoder(model)
+    assert honest is not None
+    off_by_a_little = [lambda row: [v + 0.01 for v in honest.parts[0](row)], *honest.parts[1:]]
+    broken = type(honest)(off_by_a_little, honest.model)
+    monkeypatch.setattr(predictor_module, "compile_row_encoder", lambda _: broken)
+    assert Predictor(model, contract).fast is None
