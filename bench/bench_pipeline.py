@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
+
 from harness import Figure, figure, run_standalone
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,10 +15,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import figure, run_standalone
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PROJECT = TEMPLATE / "{{cookiecutter.project}}"
@@ -27,19 +28,6 @@ PACKAGE = "benchpkg"
 MODEL_NAME = "bench"
 REQUESTS = 1500
 WARMUP = 100
-
-
-def figure(name: str, value: float, unit: str, baseline: float | None, note: str) -> dict[str, Any]:
-    """One result row; ratio is value / baseline when there is a baseline."""
-    ratio = round(value / baseline, 3) if baseline else None
-    return {
-        "name": name,
-        "value": round(value, 3),
-        "unit": unit,
-        "baseline": baseline and round(baseline, 3),
-        "ratio": ratio,
-        "note": note,
-    }
 
 
 def free_port() -> int:
@@ -273,31 +261,33 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
     note = f"sequential single-row /predict, {REQUESTS} requests, keep-alive, OMP_NUM_THREADS=1"
     return [
         figure(
-            "predict_throughput",
+            "predict throughput",
             direct["rps"],
             "req/s",
+            f"ours vs mlflow models serve (baseline); {note}",
             baseline["rps"],
-            f"ours vs mlflow models serve; {note}",
+            ratio=direct["rps"] / baseline["rps"],
         ),
         figure(
-            "predict_p50",
+            "predict p50",
             direct["p50"],
             "ms",
+            f"ours vs mlflow models serve (baseline); {note}",
             baseline["p50"],
-            f"ours vs mlflow models serve; {note}",
+            ratio=baseline["p50"] / direct["p50"],
         ),
         figure(
-            "predict_p99",
+            "predict p99",
             direct["p99"],
             "ms",
+            f"ours vs mlflow models serve (baseline); {note}",
             baseline["p99"],
-            f"ours vs mlflow models serve; {note}",
+            ratio=baseline["p99"] / direct["p99"],
         ),
         figure(
-            "router_added_p50",
+            "router added p50",
             routed["p50"] - direct_p50,
             "ms",
-            None,
             f"router p50 {routed['p50']:.3f} ms minus direct p50 {direct_p50:.3f} ms "
             "(aim <= 0.5 ms)",
         ),
@@ -380,10 +370,9 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
         raise RuntimeError("the canary's first error was not observed")
     seconds = rollback["switched_at"] - first_error
     return figure(
-        "breach_to_stable",
+        "breach to 100% stable",
         seconds,
         "s",
-        None,
         "errors=0.3 from the canary's 151st request at 25% weight; default analysis "
         "(interval, min requests, alpha); "
         f"router switch itself {rollback['switch_seconds'] * 1000:.1f} ms (aim < 5 s)",
@@ -399,6 +388,4 @@ def run(workdir: Path) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        for row in run(Path(tmp)):
-            print(json.dumps(row))
+    raise SystemExit(run_standalone(run))

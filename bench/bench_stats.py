@@ -18,8 +18,9 @@ from types import ModuleType
 from typing import TypeVar
 
 import numpy as np
-from harness import figure, run_standalone
 from sklearn.metrics import roc_auc_score, roc_curve
+
+from harness import figure, run_standalone
 
 ROOT = Path(__file__).resolve().parent.parent
 STATS_PATH = ROOT / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.package}}" / "stats.py"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from harness import figure, run_standalone
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,14 @@ def figure(
     ratio: float | None = None,
 ) -> Figure:
     """One measured figure; `ratio` says how many times better than `baseline` we are."""
-    return {"name": name, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "note": note}
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": ratio,
+        "note": note,
+    }
 
 
 def table(figures: list[Figure]) -> str:
@@ -28,7 +35,9 @@ def table(figures: list[Figure]) -> str:
     for f in figures:
         baseline = f"{f['baseline']:,.4g}" if f.get("baseline") is not None else ""
         ratio = f"{f['ratio']:.2f}x" if f.get("ratio") is not None else ""
-        lines.append(f"{f['name']:<44} {f['value']:>14,.4g} {f['unit']:<6} {baseline:>12} {ratio:>8}")
+        lines.append(
+            f"{f['name']:<44} {f['value']:>14,.4g} {f['unit']:<6} {baseline:>12} {ratio:>8}"
+        )
         if f.get("note"):
             lines.append(f"    {f['note']}")
     return "\n".join(lines)

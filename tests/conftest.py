@@ -31,10 +31,17 @@ def tool_env(project: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run(command: Sequence[str], cwd: Path, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    command: Sequence[str], cwd: Path, check: bool = True, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a command in a baked project; on failure show what it printed."""
     result = subprocess.run(
-        list(command), cwd=cwd, env=kwargs.pop("env", tool_env(cwd)), capture_output=True, text=True, **kwargs
+        list(command),
+        cwd=cwd,
+        env=kwargs.pop("env", tool_env(cwd)),
+        capture_output=True,
+        text=True,
+        **kwargs,
     )
     if check and result.returncode != 0:
         pytest.fail(
@@ -49,7 +56,9 @@ def bake(output_dir: Path, **answers: str) -> Path:
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = f"{TOOLS}{os.pathsep}{old_path}"  # the post-gen hook looks for dvc
     try:
-        project = cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir))
+        project = cookiecutter(
+            str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)
+        )
     finally:
         os.environ["PATH"] = old_path
     return Path(project)

@@ -22,7 +22,9 @@ def digest(project: Path) -> dict[str, str]:
 
 def champion(project: Path) -> str:
     log = (project / "registry" / "promotions.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in log if json.loads(line)["decision"] == "promoted"][-1]["version"]
+    return [json.loads(line) for line in log if json.loads(line)["decision"] == "promoted"][-1][
+        "version"
+    ]
 
 
 def rewrite(path: Path, change) -> None:
@@ -55,7 +57,10 @@ CASES = {
     "empty_file": (lambda rows: [], ["churn.csv", "empty"]),
     "missing_column": (drop_column("contract_type"), ["'contract_type'", "missing"]),
     "wrong_type": (set_cell("tenure_months", 5, "five"), ["'tenure_months'", "integer", "five"]),
-    "unknown_category": (set_cell("contract_type", 7, "weekly"), ["'contract_type'", "value_set", "weekly"]),
+    "unknown_category": (
+        set_cell("contract_type", 7, "weekly"),
+        ["'contract_type'", "value_set", "weekly"],
+    ),
     "null_label": (set_cell("churned", 9, ""), ["'churned'", "not_be_null"]),
 }
 

@@ -19,10 +19,10 @@ GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 SKIP_DIRS = {".git", ".dvc", "__pycache__", ".ruff_cache", ".pytest_cache"}
 COPIED_VERBATIM = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_copy_without_render"]
 ADVERSARIAL = {
-    "project": "Ünïcode Model's \"x\"",
+    "project": 'Ünïcode Model\'s "x"',
     "package": "unicode_model",
     "description": "Quotes \" and ' and a backslash \\ and code: '); import os; os.system('x') #",
-    "author": "O'Brien \"Bob\" \\ 山田 <bob@example.com>",
+    "author": 'O\'Brien "Bob" \\ 山田 <bob@example.com>',
 }
 
 
@@ -64,7 +64,9 @@ def test_tree_and_rendering(tmp_path, answers):
             continue
         if any(fnmatch.fnmatch(relative, pattern) for pattern in COPIED_VERBATIM):
             source = relative.replace("src/churn_model/", "src/{{cookiecutter.package}}/")
-            assert path.read_bytes() == (TEMPLATE / "{{cookiecutter.project}}" / source).read_bytes()
+            assert (
+                path.read_bytes() == (TEMPLATE / "{{cookiecutter.project}}" / source).read_bytes()
+            )
             if "{{" in path.read_text(encoding="utf-8") and path.suffix == ".html":
                 continue  # runtime Jinja templates of the report renderer, copied on purpose
         text = GITHUB_EXPRESSION.sub("", path.read_text(encoding="utf-8"))

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def make(project: Path, *targets: str, check: bool = True):
-    return run(["make", "--no-print-directory", *targets, f"VENV={Path(sys.prefix)}"], project, check=check)
+    return run(
+        ["make", "--no-print-directory", *targets, f"VENV={Path(sys.prefix)}"], project, check=check
+    )
 
 
 def recorded_pids(project: Path) -> set[int]:
@@ -98,4 +100,17 @@ def test_rollback_and_undeploy_leave_nothing_running(deployment):
 def test_fault_suite(deployment):
     """The baked project's own fault tests (5xx, slow, crash, never ready, ...) pass."""
     project, _ = deployment
-    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "slow", "tests/delivery"], project)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "slow",
+            "tests/delivery",
+        ],
+        project,
+    )

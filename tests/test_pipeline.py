@@ -21,7 +21,16 @@ def bring_own_data(project: Path, tmp_path: Path) -> None:
     own = tmp_path / "customers.csv"
     generator = project / "src" / "churn_model" / "sample_data.py"
     subprocess.run(
-        [sys.executable, str(generator), "--contract", str(contract), "--out", str(own), "--rows", "6000"],
+        [
+            sys.executable,
+            str(generator),
+            "--contract",
+            str(contract),
+            "--out",
+            str(own),
+            "--rows",
+            "6000",
+        ],
         check=True,
         capture_output=True,
     )

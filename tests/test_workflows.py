@@ -363,7 +363,7 @@ if args[:3] == ["argo", "rollouts", "status"]:
 """
 
 
-@pytest.fixture()
+@pytest.fixture
 def registry_project(baked_k8s: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the baked project whose registry holds versions 1 and 2, champion 2."""
     project = tmp_path / "project"
