@@ -142,3 +142,28 @@ def test_a_fault_injected_server_answers_500_for_its_share(predictor):
     codes = [client.post("/predict", json=ROW).status_code for _ in range(10)]
     assert codes.count(500) == 5
     assert codes.count(200) == 5
+
+
+def test_served_traffic_is_profiled_against_the_training_reference(predictor):
+    """/drift judges what the server received with the same bins and PSI as a batch."""
+    from {{ cookiecutter.package }}.drift import RunningProfile, build_reference
+    from tests.tiny_contract import DRIFT
+
+    contract = predictor.contract
+    reference = build_reference(conform(tiny_table(800, seed=1), contract), contract, bins=10)
+    profile = RunningProfile(reference)
+    client = Client(create_app(predictor, "7", drift=(profile, DRIFT)))
+    for _ in range(3):
+        assert client.post("/predict", json={"rows": [ROW, ROW]}).status_code == 200
+    report = client.get("/drift").json()
+    assert report["model_version"] == "7"
+    assert profile.rows == 6
+    assert report["status"] in ("ok", "drift", "too_few_rows")
+    assert "spend" in {feature["feature"] for feature in report["features"]}
+
+
+def test_no_reference_no_drift_report(client):
+    """A version registered without a reference says so instead of inventing one."""
+    response = client.get("/drift")
+    assert response.status_code == 404
+    assert "reference" in response.json()["detail"]

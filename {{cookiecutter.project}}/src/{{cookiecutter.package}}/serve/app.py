@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..drift import RunningProfile
 from .faults import Fault, FaultError, parse_fault
 from .limits import BodyLimit
 from .metrics import ServeMetrics
@@ -36,8 +37,9 @@ def create_app(
     fault: Fault | None = None,
     shadow_url: str | None = None,
     shadow_sample: float = 1.0,
+    drift: tuple[RunningProfile, dict] | None = None,
 ) -> FastAPI:
-    """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics."""
+    """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift."""
     models: RequestModels = build_models(predictor.contract, max_batch)
     metrics = ServeMetrics(variant, model_version)
     state = {"ready": False}
@@ -90,6 +92,9 @@ def create_app(
         except RequestError as error:
             metrics.rejected.inc()
             return JSONResponse({"detail": error.errors}, status_code=422)
+        if drift is not None:
+            # the same bins as the training reference: served traffic is judged like a batch
+            drift[0].update_many(row.model_dump() for row in rows)
         try:
             answers = predictor.answer(rows)
         except Exception:
@@ -116,6 +121,14 @@ def create_app(
         if not state["ready"]:
             return JSONResponse({"ready": False, "reason": "warming up"}, status_code=503)
         return JSONResponse({"ready": True, "model_version": model_version})
+
+    @app.get("/drift")
+    async def served_drift() -> Response:
+        if drift is None:
+            detail = "no reference profile was recorded with this model version"
+            return JSONResponse({"detail": detail}, status_code=404)
+        profile, settings = drift
+        return JSONResponse({"model_version": model_version, **profile.compare(settings)})
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -163,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_threads()
     from ..contract import ContractError, load_contract
+    from ..drift import DriftError
     from ..registry import Registry
-    from .loading import ServeStartError, load_pinned, read_bundle, resolve
+    from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
     from .spec import Serve, SpecError, load_specs
 
     try:
@@ -180,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             ref = resolve(registry, args.version or "champion")
             model_path, name = None, registry.model_name
         predictor, warnings = load_pinned(registry, ref, contract, model_path)
+        try:
+            drift = served_drift_profile(registry, ref, model_path, args.params)
+        except DriftError as error:  # drift is a report, not a reason to refuse traffic
+            warnings.append(f"no drift report on served traffic: {error}")
+            drift = None
     except (FaultError, SpecError, ContractError, ServeStartError) as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
@@ -195,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         fault,
         args.shadow_url,
         sample,
+        drift,
     )
     import uvicorn
 

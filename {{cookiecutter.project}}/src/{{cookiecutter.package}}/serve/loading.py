@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from ..contract import Contract
 from ..model_io import ModelIntegrityError, load_model
@@ -97,17 +98,21 @@ def load_pinned(
 
 
 BUNDLE_META = "model.json"
+REFERENCE_FILE = "reference_profile.json"  # kept with each version by the promote stage
 BUNDLE_ALIASES = "aliases.json"
 
 
 def write_bundle(registry: Registry, ref: ModelRef, directory: Path) -> Path:
-    """Copy a version's model file beside a `model.json` so a server needs no registry."""
+    """Copy a version's model file (and its drift reference) beside a `model.json`."""
     import shutil
 
     from ..artifacts import write_json
 
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(registry.model_path(ref.version), directory / MODEL_FILE)
+    reference = registry.artifact_path(ref.version, REFERENCE_FILE)
+    if reference.is_file():
+        shutil.copyfile(reference, directory / REFERENCE_FILE)
     meta = {
         "model_name": registry.model_name,
         "version": ref.version,
@@ -141,3 +146,26 @@ def read_bundle(directory: Path, version: str | None = None) -> tuple[ModelRef, 
     except (OSError, ValueError, KeyError) as error:
         raise ServeStartError(f"{meta_path}: not a model bundle: {error}") from None
     return ref, model_file if model_file.is_absolute() else directory / model_file
+
+
+def served_drift_profile(
+    registry: Registry | None, ref: ModelRef, model_path: Path | None, params: Path
+) -> tuple[Any, dict[str, Any]] | None:
+    """A running profile of served rows against the version's training reference, if recorded."""
+    from ..drift import RunningProfile
+    from ..drift_report import load_reference
+    from ..params import load_params
+
+    if model_path is not None:
+        reference_path = model_path.parent / REFERENCE_FILE
+    elif registry is not None:
+        try:
+            reference_path = registry.artifact_path(ref.version, REFERENCE_FILE)
+        except Exception:  # a remote store has its own error for a file it does not hold
+            return None
+    else:
+        return None
+    if not reference_path.is_file() or not params.is_file():
+        return None
+    settings = load_params(params).get("drift", {})
+    return RunningProfile(load_reference(reference_path)), settings
