@@ -105,3 +105,14 @@ def test_default_package_is_derived_from_project(tmp_path):
     assert pyproject["project"]["name"] == "fraud-scorer"
     assert (project / "src" / "fraud_scorer").is_dir()
     assert "python -m fraud_scorer validate" in (project / "dvc.yaml").read_text()
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
+def test_python_version_reaches_every_tool(tmp_path, python_version):
+    """The chosen Python is what pyproject, ruff, CI and the container image all use."""
+    project = bake(tmp_path, python_version=python_version, deploy_target="kubernetes")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == f">={python_version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == f"py{python_version.replace('.', '')}"
+    assert (project / ".python-version").read_text().strip() == python_version
+    assert f"python:{python_version}." in (project / "Dockerfile").read_text()
