@@ -77,36 +77,92 @@ def slice_metrics(
     return out
 
 
+def _group_rates(weights: np.ndarray, mask: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Weighted share of positive predictions among `mask` rows, one per weight row (NaN if none)."""
+    chosen = weights[:, mask]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (chosen @ predicted[mask]) / chosen.sum(axis=1)
+
+
+def _fairness_measures(
+    weights: np.ndarray, y: np.ndarray, predicted: np.ndarray, groups: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Disparate impact and equalized-odds gap for each weight row (unit weights: the data)."""
+    positive, negative = y == 1, y == 0
+    rates = np.array([_group_rates(weights, g, predicted) for g in groups])
+    tprs = np.array([_group_rates(weights, g & positive, predicted) for g in groups])
+    fprs = np.array([_group_rates(weights, g & negative, predicted) for g in groups])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        highest = np.nanmax(rates, axis=0)
+        impact = np.where(highest > 0, np.nanmin(rates, axis=0) / highest, 1.0)
+    spread = np.maximum(
+        np.nanmax(tprs, axis=0) - np.nanmin(tprs, axis=0),
+        np.nanmax(fprs, axis=0) - np.nanmin(fprs, axis=0),
+    )
+    return impact, spread
+
+
 def fairness(
-    holdout: pd.DataFrame, y: np.ndarray, scores: np.ndarray, contract: Contract, threshold: float
+    holdout: pd.DataFrame,
+    y: np.ndarray,
+    scores: np.ndarray,
+    contract: Contract,
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """Disparate impact and equalized-odds gap for each protected attribute at `threshold`."""
-    predicted = scores >= threshold
+    """Disparate impact and equalized-odds gap per protected attribute, with bootstrap intervals."""
+    threshold = float(settings.get("threshold", 0.5))
+    resamples = int(settings.get("bootstrap_resamples", 1000))
+    level = float(settings.get("level", 0.95))
+    predicted = (scores >= threshold).astype("float64")
     out: dict[str, Any] = {}
     for attribute in contract.protected:
-        groups: dict[str, Any] = {}
-        for value, index in holdout.groupby(attribute, dropna=False).indices.items():
-            yg, pg = y[index], predicted[index]
-            groups[str(value)] = {
-                "n": len(index),
-                "positive_rate": float(pg.mean()),
-                "tpr": float(pg[yg == 1].mean()) if (yg == 1).any() else None,
-                "fpr": float(pg[yg == 0].mean()) if (yg == 0).any() else None,
+        indices = holdout.groupby(attribute, dropna=False).indices
+        masks = []
+        for index in indices.values():
+            mask = np.zeros(len(y), dtype=bool)
+            mask[index] = True
+            masks.append(mask)
+        impact, spread = _fairness_measures(np.ones((1, len(y))), y, predicted, masks)
+        replicates = [
+            _fairness_measures(chunk, y, predicted, masks)
+            for chunk in _resample_chunks(y, resamples, int(settings.get("bootstrap_seed", 0)))
+        ]
+        impacts = np.concatenate([r[0] for r in replicates])
+        spreads = np.concatenate([r[1] for r in replicates])
+        groups = {
+            str(value): {
+                "n": int(mask.sum()),
+                "positive_rate": float(predicted[mask].mean()),
+                "tpr": float(predicted[mask & (y == 1)].mean())
+                if (mask & (y == 1)).any()
+                else None,
+                "fpr": float(predicted[mask & (y == 0)].mean())
+                if (mask & (y == 0)).any()
+                else None,
             }
-        rates = [g["positive_rate"] for g in groups.values()]
-        tprs = [g["tpr"] for g in groups.values() if g["tpr"] is not None]
-        fprs = [g["fpr"] for g in groups.values() if g["fpr"] is not None]
+            for value, mask in zip(indices, masks, strict=True)
+        }
         out[attribute] = {
             "threshold": threshold,
-            "disparate_impact": (min(rates) / max(rates)) if max(rates) > 0 else 1.0,
-            "equalized_odds_gap": max(_spread(tprs), _spread(fprs)),
+            "disparate_impact": _percentile_interval(float(impact[0]), impacts, level),
+            "equalized_odds_gap": _percentile_interval(float(spread[0]), spreads, level),
             "groups": groups,
         }
     return out
 
 
-def _spread(values: list[float]) -> float:
-    return float(max(values) - min(values)) if values else 0.0
+def _resample_chunks(y: np.ndarray, resamples: int, seed: int, rows: int = 2_000_000):
+    """Stratified resample weights in blocks of at most `rows` cells, so memory stays bounded."""
+    per_chunk = max(1, rows // max(len(y), 1))
+    for k, start in enumerate(range(0, resamples, per_chunk)):
+        size = min(per_chunk, resamples - start)
+        yield stats.stratified_resample_counts(y, size, seed=seed + k).astype("float64")
+
+
+def _percentile_interval(value: float, replicates: np.ndarray, level: float) -> dict[str, Any]:
+    tail = 100 * (1 - level) / 2
+    low, high = np.nanpercentile(replicates, [tail, 100 - tail])
+    return {"value": value, "low": float(low), "high": float(high), "method": "bootstrap"}
 
 
 def invariance_share(model: Any, X: pd.DataFrame, rule: Invariance) -> float:
@@ -195,7 +251,6 @@ def evaluate(
     scores = model.predict_proba(X)[:, 1]
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{MODEL}: the model returned non-finite scores on the holdout")
-    threshold = float(settings.get("threshold", 0.5))
     metrics = {
         "n": len(y),
         "positives": int(y.sum()),
@@ -203,7 +258,7 @@ def evaluate(
         "metrics": headline_metrics(y, scores, settings),
         "baseline": baseline(holdout, y, contract, settings),
         "slices": slice_metrics(holdout, y, scores, contract, settings),
-        "fairness": fairness(holdout, y, scores, contract, threshold),
+        "fairness": fairness(holdout, y, scores, contract, settings),
         "invariances": invariances(model, X, contract),
     }
     return metrics, y, scores

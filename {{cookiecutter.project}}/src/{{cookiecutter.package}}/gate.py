@@ -111,12 +111,7 @@ def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     bound = float(gates.get("fairness", {}).get("min_disparate_impact", 0.8))
     for attribute, entry in metrics["fairness"].items():
         yield _judge(
-            "min_disparate_impact",
-            {"value": entry["disparate_impact"]},
-            bound,
-            ">=",
-            gates,
-            attribute,
+            "min_disparate_impact", entry["disparate_impact"], bound, ">=", gates, attribute
         )
 
 
@@ -126,12 +121,7 @@ def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     bound = float(gates.get("fairness", {}).get("max_equalized_odds_gap", 0.1))
     for attribute, entry in metrics["fairness"].items():
         yield _judge(
-            "max_equalized_odds_gap",
-            {"value": entry["equalized_odds_gap"]},
-            bound,
-            "<=",
-            gates,
-            attribute,
+            "max_equalized_odds_gap", entry["equalized_odds_gap"], bound, "<=", gates, attribute
         )
 
 

@@ -45,6 +45,11 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
         ]
         for name, s in metrics["slices"].items()
     ]
+    fairness_summary = [
+        [attribute, measure, entry[measure]["value"], _interval(entry[measure])]
+        for attribute, entry in metrics["fairness"].items()
+        for measure in ("disparate_impact", "equalized_odds_gap")
+    ]
     fairness = [
         [attribute, group, g["n"], g["positive_rate"], g["tpr"], g["fpr"]]
         for attribute, entry in metrics["fairness"].items()
@@ -82,6 +87,13 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
             },
             {
                 "title": "Fairness",
+                "table": {
+                    "columns": ["attribute", "measure", "value", f"{level} interval"],
+                    "rows": fairness_summary,
+                },
+            },
+            {
+                "title": "Fairness by group",
                 "table": {
                     "columns": ["attribute", "group", "rows", "positive rate", "TPR", "FPR"],
                     "rows": fairness,

@@ -27,7 +27,12 @@ def metrics(auc=0.85, low=0.83, fpr=0.2, slice_auc=0.8, di=0.9, eo=0.05, share=0
             "big": {"judged": True, "roc_auc": {"value": slice_auc, "low": 0.7, "high": 0.9}},
             "tiny": {"judged": False, "reason": "too small to judge"},
         },
-        "fairness": {"group": {"disparate_impact": di, "equalized_odds_gap": eo}},
+        "fairness": {
+            "group": {
+                "disparate_impact": {"value": di, "low": di - 0.1, "high": di + 0.1},
+                "equalized_odds_gap": {"value": eo, "low": max(eo - 0.04, 0.0), "high": eo + 0.04},
+            }
+        },
         "invariances": {"rule": {"share": share, "min_share": 0.9}},
     }
 
@@ -89,3 +94,10 @@ def test_every_check_says_how_to_fix():
     markdown = to_markdown(report)
     assert "Model gate: FAILED" in markdown
     assert CHECKS["auc_roc"].__doc__.strip() in markdown
+
+
+def test_fairness_can_be_judged_on_its_interval():
+    """Judged on intervals, a disparate impact whose lower end is below the bound fails."""
+    results = run_checks(metrics(di=0.85), {**GATES, "judge_on": "lower_bound"})
+    assert ("min_disparate_impact", "group") in failed(results)
+    assert ("min_disparate_impact", "group") not in failed(run_checks(metrics(di=0.85), GATES))
