@@ -29,6 +29,19 @@ def recorded_pids(project: Path) -> set[int]:
     return {r["pid"] for r in records if isinstance(r, dict) and isinstance(r.get("pid"), int)}
 
 
+def working_in(project: Path) -> set[int]:
+    """Processes whose working directory is the baked project: ours, recorded or not."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if (entry / "cwd").resolve(strict=True) == project.resolve():
+                    pids.add(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def alive(pid: int) -> bool:
     """Running, as opposed to gone or a zombie waiting for a parent that already exited."""
     try:
@@ -51,7 +64,7 @@ def deployment(tmp_path_factory):
     yield project, seen
     seen |= recorded_pids(project)
     make(project, "undeploy", check=False)
-    for pid in seen:
+    for pid in seen | working_in(project):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
 

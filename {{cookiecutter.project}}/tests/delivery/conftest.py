@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -289,6 +290,25 @@ class Deployment:
         self.run("undeploy", timeout=60)
         for record in self.seen.values():
             procs.kill_now(record)  # only if it is still the process we started
+        kill_processes_in(self.root)
+
+
+def kill_processes_in(root: Path) -> None:
+    """Last resort: SIGKILL every process working in `root`, this test's own copy.
+
+    A deploy command killed by a timeout can leave a server it had started but not yet
+    recorded; its working directory still says whose it is.
+    """
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = (entry / "cwd").resolve(strict=True)
+        except OSError:
+            continue
+        if cwd == root.resolve() or root.resolve() in cwd.parents:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def _ok(url: str, path: str) -> bool:
