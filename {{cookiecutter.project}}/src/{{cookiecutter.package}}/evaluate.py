@@ -84,14 +84,21 @@ def _group_rates(weights: np.ndarray, mask: np.ndarray, predicted: np.ndarray) -
         return (chosen @ predicted[mask]) / chosen.sum(axis=1)
 
 
-def _fairness_measures(
+def _group_table(
     weights: np.ndarray, y: np.ndarray, predicted: np.ndarray, groups: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Disparate impact and equalized-odds gap for each weight row (unit weights: the data)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positive rate, TPR and FPR of each group (rows) for each weight row (columns)."""
     positive, negative = y == 1, y == 0
     rates = np.array([_group_rates(weights, g, predicted) for g in groups])
     tprs = np.array([_group_rates(weights, g & positive, predicted) for g in groups])
     fprs = np.array([_group_rates(weights, g & negative, predicted) for g in groups])
+    return rates, tprs, fprs
+
+
+def _fairness_measures(
+    rates: np.ndarray, tprs: np.ndarray, fprs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Disparate impact and equalized-odds gap for each column of a group table."""
     with np.errstate(invalid="ignore", divide="ignore"):
         highest = np.nanmax(rates, axis=0)
         impact = np.where(highest > 0, np.nanmin(rates, axis=0) / highest, 1.0)
@@ -100,6 +107,10 @@ def _fairness_measures(
         np.nanmax(fprs, axis=0) - np.nanmin(fprs, axis=0),
     )
     return impact, spread
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def fairness(
@@ -122,30 +133,31 @@ def fairness(
             mask = np.zeros(len(y), dtype=bool)
             mask[index] = True
             masks.append(mask)
-        impact, spread = _fairness_measures(np.ones((1, len(y))), y, predicted, masks)
+        # unit weights give the data itself; resample weights give the bootstrap replicates
+        table = _group_table(np.ones((1, len(y))), y, predicted, masks)
+        impact, spread = _fairness_measures(*table)
         replicates = [
-            _fairness_measures(chunk, y, predicted, masks)
+            _fairness_measures(*_group_table(chunk, y, predicted, masks))
             for chunk in _resample_chunks(y, resamples, int(settings.get("bootstrap_seed", 0)))
         ]
-        impacts = np.concatenate([r[0] for r in replicates])
-        spreads = np.concatenate([r[1] for r in replicates])
+        rates, tprs, fprs = (column[:, 0] for column in table)
         groups = {
             str(value): {
                 "n": int(mask.sum()),
-                "positive_rate": float(predicted[mask].mean()),
-                "tpr": float(predicted[mask & (y == 1)].mean())
-                if (mask & (y == 1)).any()
-                else None,
-                "fpr": float(predicted[mask & (y == 0)].mean())
-                if (mask & (y == 0)).any()
-                else None,
+                "positive_rate": float(rates[i]),
+                "tpr": _none_if_nan(tprs[i]),
+                "fpr": _none_if_nan(fprs[i]),
             }
-            for value, mask in zip(indices, masks, strict=True)
+            for i, (value, mask) in enumerate(zip(indices, masks, strict=True))
         }
         out[attribute] = {
             "threshold": threshold,
-            "disparate_impact": _percentile_interval(float(impact[0]), impacts, level),
-            "equalized_odds_gap": _percentile_interval(float(spread[0]), spreads, level),
+            "disparate_impact": _percentile_interval(
+                float(impact[0]), np.concatenate([r[0] for r in replicates]), level
+            ),
+            "equalized_odds_gap": _percentile_interval(
+                float(spread[0]), np.concatenate([r[1] for r in replicates]), level
+            ),
             "groups": groups,
         }
     return out
