@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package }}.config import Config, load_config
 from {{ cookiecutter.package }}.contract import Contract, load_contract
 from {{ cookiecutter.package }}.params import load_params
 
@@ -23,6 +24,11 @@ def _at_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def contract() -> Contract:
     return load_contract(ROOT / "contract.yaml")
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(ROOT / "params.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,13 @@ def write_project(root: Path, drift: dict[str, Any] | None = None) -> tuple[Path
     params = root / "params.yaml"
     contract.write_text(yaml.safe_dump(CONTRACT), encoding="utf-8")
     params.write_text(
-        yaml.safe_dump({"data": {"raw": "data.csv"}, "drift": {**DRIFT, **(drift or {})}})
+        yaml.safe_dump(
+            {
+                "data": {"raw": "data.csv"},
+                "model": {"kind": "logistic_regression"},
+                "drift": {**DRIFT, **(drift or {})},
+                "rollout": {"steps": [{"weight": 100, "pause_s": 0}]},
+            }
+        )
     )
     return contract, params

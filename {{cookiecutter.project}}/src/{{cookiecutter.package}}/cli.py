@@ -7,6 +7,8 @@ import importlib.util
 import os
 import sys
 
+from .errors import ExpectedError
+
 # command -> module (relative to this package) whose `main(argv) -> int` does the work.
 # Modules are imported only when their command runs: the stages need GE, MLflow or
 # scikit-learn, and nobody should wait for all of them to print `--help`.
@@ -62,4 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{command!r} is not part of this project ({target} was not generated)", file=sys.stderr
         )
         return 2
-    return int(importlib.import_module(target).main(rest) or 0)
+    try:
+        return int(importlib.import_module(target).main(rest) or 0)
+    except ExpectedError as error:
+        # something the user can fix: one line and the documented exit code (errors.py);
+        # any other exception is a bug and keeps its traceback
+        print(f"{command}: {error}", file=sys.stderr)
+        return error.exit_code

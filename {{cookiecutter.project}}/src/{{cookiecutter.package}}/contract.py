@@ -12,11 +12,13 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .errors import ConfigError
+
 ColumnType = Literal["string", "integer", "float", "category", "datetime"]
 NUMERIC_TYPES = ("integer", "float")
 
 
-class ContractError(ValueError):
+class ContractError(ConfigError):
     """The contract file is missing or says something impossible."""
 
 

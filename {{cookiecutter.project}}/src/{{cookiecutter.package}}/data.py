@@ -9,13 +9,10 @@ import numpy as np
 import pandas as pd
 
 from .contract import Contract
+from .errors import DataError
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _OTHER_DELIMITERS = (";", "\t", "|")
-
-
-class DataError(ValueError):
-    """A data file cannot be read as the table the contract describes."""
 
 
 def load_table(path: str | Path) -> pd.DataFrame:

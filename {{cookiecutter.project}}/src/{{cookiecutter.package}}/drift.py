@@ -20,22 +20,16 @@ import numpy as np
 import pandas as pd
 
 from .contract import Column, Contract
+from .errors import DataError
 
 PROFILE_VERSION = 1
 OTHER = "(other)"
 MAX_CATEGORIES = 50  # free-text columns keep their most frequent values; the rest share OTHER
-DEFAULTS: dict[str, Any] = {
-    "psi_threshold": 0.2,
-    "max_unseen_share": 0.01,
-    "max_null_increase": 0.05,
-    "psi_floor": 1e-4,
-    "min_rows": 200,
-}
 _EPOCH = datetime(1970, 1, 1)
 _NS_PER_DAY = 86_400e9
 
 
-class DriftError(ValueError):
+class DriftError(DataError):
     """A reference profile is unusable or does not match the data."""
 
 
@@ -215,11 +209,14 @@ def _edge_text(value: float, kind: str) -> str:
 
 
 def compare_counts(
-    reference: Mapping[str, Any], current: Mapping[str, Any], params_drift: Mapping[str, Any]
+    reference: Mapping[str, Any], current: Mapping[str, Any], limits: Mapping[str, float]
 ) -> dict[str, Any]:
-    """Judge current counts against the reference: PSI, null and unseen shares, verdicts."""
+    """Judge current counts against the reference: PSI, null and unseen shares, verdicts.
+
+    `limits` is `DriftConfig.limits()`: every key present, defaults from config.py.
+    """
     check_reference(reference)
-    limits = {**DEFAULTS, **{k: v for k, v in params_drift.items() if k in DEFAULTS}}
+    limits = dict(limits)
     rows = int(current["rows"])
     report: list[dict[str, Any]] = []
     for name, ref in reference["features"].items():
@@ -298,10 +295,10 @@ def compare(
     reference: Mapping[str, Any],
     df: pd.DataFrame,
     contract: Contract,
-    params_drift: Mapping[str, Any],
+    limits: Mapping[str, float],
 ) -> dict[str, Any]:
     """Compare a batch with the reference profile; features sorted with the worst drift first."""
-    report = compare_counts(reference, count_frame(reference, df), params_drift)
+    report = compare_counts(reference, count_frame(reference, df), limits)
     report["contract_changed"] = reference.get("fingerprint") != contract.fingerprint
     return report
 
@@ -389,9 +386,9 @@ class RunningProfile:
             self._empty()
         return counted
 
-    def compare(self, params_drift: Mapping[str, Any]) -> dict[str, Any]:
+    def compare(self, limits: Mapping[str, float]) -> dict[str, Any]:
         """Judge the traffic seen so far with the same code as a batch."""
-        return compare_counts(self.reference, self.snapshot(), params_drift)
+        return compare_counts(self.reference, self.snapshot(), limits)
 
 
 def _row_number(value: Any, kind: str) -> float:

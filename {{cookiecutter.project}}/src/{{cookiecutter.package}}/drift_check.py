@@ -6,12 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .contract import ContractError, load_contract
-from .data import DataError, load_table
-from .drift import DriftError
-from .drift_report import drift_params, drift_report, find_reference, summary_line, write_report
+from .config import load_config
+from .contract import load_contract
+from .data import load_table
+from .drift_report import drift_report, find_reference, summary_line, write_report
 from .notify import NotifyError, build_payload, notify
-from .params import ParamsError, load_params
 
 OUT_DIR = Path("reports/drift-check")
 
@@ -26,15 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="report directory")
     args = parser.parse_args(argv)
-    try:
-        contract = load_contract(args.contract)
-        limits = drift_params(load_params(args.params))
-        reference, source = find_reference(args.reference)
-        df = load_table(args.data)
-    except (ContractError, ParamsError, DriftError, DataError) as error:
-        print(f"drift-check: {error}", file=sys.stderr)
-        return 1
-    report = drift_report(reference, source, df, contract, limits, data=str(args.data))
+    contract = load_contract(args.contract)
+    settings = load_config(args.params).drift
+    reference, source = find_reference(args.reference)
+    df = load_table(args.data)
+    report = drift_report(reference, source, df, contract, settings, data=str(args.data))
     json_path = args.out / f"{args.data.stem}.json"
     write_report(report, json_path, json_path.with_suffix(".html"))
     print(f"drift-check: {args.data}: {summary_line(report)} (report: {json_path})")
@@ -45,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 outcome = notify(
                     build_payload(report, str(json_path)),
-                    float(limits["notify_cooldown_hours"]),
+                    settings.notify_cooldown_hours,
                 )
             except NotifyError as error:
                 print(f"drift-check: notification failed: {error}", file=sys.stderr)
                 return 1
             print(f"drift-check: {outcome.message}")
-    return 1 if report["status"] == "drift" and limits["on_drift"] == "fail" else 0
+    return 1 if report["status"] == "drift" and settings.on_drift == "fail" else 0

@@ -10,24 +10,12 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import write_json, write_text
+from .config import DriftConfig
 from .contract import Contract
-from .drift import DEFAULTS, DriftError, check_reference, compare
-from .params import ParamsError, require
+from .drift import DriftError, check_reference, compare
 from .registry import REGISTRY_DIR
 
 REFERENCE_FILE = "reference_profile.json"
-
-
-def drift_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The `drift:` section of params.yaml, checked; ParamsError names a bad key."""
-    section = require(params, "drift", dict)
-    for key in (*DEFAULTS, "bins", "notify_cooldown_hours"):
-        if key in section:
-            require(params, f"drift.{key}", (int, float))
-    on_drift = section.get("on_drift", "warn")
-    if on_drift not in ("warn", "fail"):
-        raise ParamsError(f"params.yaml: `drift.on_drift` is {on_drift!r}; expected warn or fail")
-    return {**DEFAULTS, "on_drift": on_drift, "notify_cooldown_hours": 24, **section}
 
 
 def load_reference(path: str | Path) -> dict[str, Any]:
@@ -79,13 +67,13 @@ def drift_report(
     source: str,
     df: pd.DataFrame,
     contract: Contract,
-    params_drift: dict[str, Any],
+    settings: DriftConfig,
     data: str = "",
 ) -> dict[str, Any]:
     """Compare `df` with the reference; with no reference, a report that says so."""
     if reference is None:
         return {"status": "no_reference", "message": source, "reference": None, "data": data}
-    report = compare(reference, df, contract, params_drift)
+    report = compare(reference, df, contract, settings.limits())
     return {"data": data, "reference": source, **report}
 
 

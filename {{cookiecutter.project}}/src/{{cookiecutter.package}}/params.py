@@ -7,10 +7,12 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError
+
 PARAMS = Path("params.yaml")
 
 
-class ParamsError(ValueError):
+class ParamsError(ConfigError):
     """params.yaml is missing a key or has a value of the wrong kind."""
 
 

@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from .artifacts import write_json, write_parquet
+from .config import Config, ModelConfig, load_config
 from .contract import Contract, load_contract
 from .data import features_and_target
 from .drift import build_reference
+from .errors import ConfigError, DataError
 from .features import build_preprocessor
 from .model_io import save_model
-from .params import ParamsError, load_params, require
 
 VALIDATED = Path("data/validated.parquet")
 HOLDOUT = Path("data/holdout.parquet")
@@ -39,24 +39,20 @@ ESTIMATORS: dict[str, type[ClassifierMixin]] = {
 LIBRARIES = ("sklearn", "skops", "numpy", "pandas", "scipy")
 
 
-def build_estimator(model_params: dict[str, Any]) -> ClassifierMixin:
+def build_estimator(settings: ModelConfig) -> ClassifierMixin:
     """The classifier named by `model.kind`, with its hyperparameters from params.yaml."""
-    kind = require({"model": model_params}, "model.kind", str)
-    if kind not in ESTIMATORS:
-        raise ParamsError(
-            f"params.yaml: `model.kind` is {kind!r}; expected one of {sorted(ESTIMATORS)}"
-        )
-    settings = dict(model_params.get(kind) or {})
-    estimator_cls = ESTIMATORS[kind]
+    hyperparameters = settings.hyperparameters()
+    estimator_cls = ESTIMATORS[settings.kind]
     if "random_state" in estimator_cls().get_params():
-        settings.setdefault("random_state", model_params.get("seed", 0))
+        hyperparameters.setdefault("random_state", settings.seed)
     try:
-        return estimator_cls(**settings)
+        return estimator_cls(**hyperparameters)
     except TypeError as error:
-        raise ParamsError(f"params.yaml: `model.{kind}`: {error}") from None
+        # scikit-learn names the bad keyword; the key to edit is ours to name
+        raise ConfigError(f"params.yaml: model.{settings.kind}: {error}") from None
 
 
-def build_pipeline(contract: Contract, model_params: dict[str, Any]) -> Pipeline:
+def build_pipeline(contract: Contract, model_params: ModelConfig) -> Pipeline:
     """Preprocessing and model as one object, so serving can never diverge from training."""
     return Pipeline(
         [("features", build_preprocessor(contract)), ("model", build_estimator(model_params))]
@@ -65,10 +61,6 @@ def build_pipeline(contract: Contract, model_params: dict[str, Any]) -> Pipeline
 
 def holdout_mask(ids: pd.Series, test_size: float, seed: int) -> np.ndarray:
     """Rows in the holdout, by a seeded hash of the id: stable as new rows arrive."""
-    if not 0.0 < test_size < 1.0:
-        raise ParamsError(
-            f"params.yaml: `split.test_size` is {test_size}; expected between 0 and 1"
-        )
     hashed = pd.util.hash_pandas_object(ids.astype(str), index=False, hash_key=f"{seed:016d}"[:16])
     return (hashed.to_numpy() % 10_000) < int(test_size * 10_000)
 
@@ -103,27 +95,23 @@ def environment() -> dict[str, str]:
     return {"python_version": platform.python_version(), **versions}
 
 
-def train(contract: Contract, params: dict[str, Any], table: pd.DataFrame) -> dict[str, Any]:
+def train(contract: Contract, config: Config, table: pd.DataFrame) -> dict[str, Any]:
     """Split, fit and save; return the training metadata."""
     if table.empty:
-        raise ValueError(f"{VALIDATED}: no rows to train on")
-    split = require(params, "split", dict)
-    in_holdout = holdout_mask(
-        table[contract.id], float(split.get("test_size", 0.3)), int(split.get("seed", 0))
-    )
+        raise DataError(f"{VALIDATED}: no rows to train on")
+    in_holdout = holdout_mask(table[contract.id], config.split.test_size, config.split.seed)
     train_rows, holdout_rows = table[~in_holdout], table[in_holdout]
     X, y = features_and_target(train_rows, contract)
     if len(np.unique(y)) < 2:
-        raise ValueError(f"{VALIDATED}: the training split has one class only; need both")
-    pipeline = build_pipeline(contract, require(params, "model", dict)).fit(X, y)
+        raise DataError(f"{VALIDATED}: the training split has one class only; need both")
+    pipeline = build_pipeline(contract, config.model).fit(X, y)
     sha = save_model(pipeline, MODEL)
     write_parquet(HOLDOUT, holdout_rows)
-    bins = int(params.get("drift", {}).get("bins", 10))
-    write_json(REFERENCE, build_reference(train_rows, contract, bins))
+    write_json(REFERENCE, build_reference(train_rows, contract, config.drift.bins))
     return {
         "model_sha256": sha,
-        "model_kind": params["model"]["kind"],
-        "model_params": params["model"].get(params["model"]["kind"]) or {},
+        "model_kind": config.model.kind,
+        "model_params": config.model.hyperparameters(),
         "data_sha256": table_sha256(table),
         "rows": {"train": len(train_rows), "holdout": len(holdout_rows)},
         "positive_rate": float(y.mean()),
@@ -140,11 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--data", type=Path, default=VALIDATED)
     args = parser.parse_args(argv)
-    try:
-        meta = train(load_contract(args.contract), load_params(), pd.read_parquet(args.data))
-    except (ParamsError, ValueError) as error:
-        print(f"train: {error}", file=sys.stderr)
-        return 1
+    meta = train(load_contract(args.contract), load_config(), pd.read_parquet(args.data))
     write_json(META, meta)
     rows = meta["rows"]
     print(

@@ -12,18 +12,17 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import write_json, write_parquet, write_text
-from .contract import Column, Contract, ContractError, load_contract
+from .config import PARAMS, DriftConfig, load_config
+from .contract import Column, Contract, load_contract
 from .data import DataError, conform, file_sha256, load_table
 from .drift import DriftError
 from .drift_report import (
-    drift_params,
     drift_report,
     find_reference,
     skipped_report,
     summary_line,
     write_report,
 )
-from .params import PARAMS, ParamsError, load_params
 from .report_html import render_validation
 
 VALIDATED = Path("data/validated.parquet")
@@ -316,14 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=VALIDATED)
     parser.add_argument("--reference", type=Path, help="drift profile (default: the champion's)")
     args = parser.parse_args(argv)
-    try:
-        contract = load_contract(args.contract)
-        params = load_params(args.params)
-        limits = drift_params(params)
-    except (ContractError, ParamsError) as error:
-        print(f"validate: {error}", file=sys.stderr)
-        return 1
-    path = args.data or Path(params["data"]["raw"])
+    contract = load_contract(args.contract)
+    config = load_config(args.params)
+    path = args.data or Path(config.data.raw)
     report, table = validate_file(path, contract)
     write_json(args.report, report)
     write_text(args.report.with_suffix(".html"), render_validation(report))
@@ -340,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     checked = len(report["checks"])
     print(f"validate: {path}: {report['rows']} rows meet {args.contract} ({checked} checks)")
-    if not _drift_gate(table, contract, limits, args, drift_json, str(path)):
+    if not _drift_gate(table, contract, config.drift, args, drift_json, str(path)):
         args.out.unlink(missing_ok=True)
         return 1
     write_parquet(args.out, table)
@@ -350,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 def _drift_gate(
     table: pd.DataFrame,
     contract: Contract,
-    limits: dict[str, Any],
+    settings: DriftConfig,
     args: argparse.Namespace,
     drift_json: Path,
     data: str,
@@ -361,13 +355,13 @@ def _drift_gate(
     except DriftError as error:
         print(f"validate: {error}", file=sys.stderr)
         return False
-    drift = drift_report(reference, source, table, contract, limits, data=data)
+    drift = drift_report(reference, source, table, contract, settings, data=data)
     write_report(drift, drift_json, drift_json.with_suffix(".html"))
     line = f"validate: drift: {summary_line(drift)} (report: {drift_json.with_suffix('.html')})"
     if drift["status"] != "drift":
         print(line)
         return True
-    if limits["on_drift"] == "fail":
+    if settings.on_drift == "fail":
         print(f"{line}; failing because params.yaml drift.on_drift is fail", file=sys.stderr)
         return False
     print(f"{line}; warning only (params.yaml drift.on_drift is warn)", file=sys.stderr)

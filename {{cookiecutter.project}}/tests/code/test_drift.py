@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package }}.config import DriftConfig
 from {{ cookiecutter.package }}.drift import (
     RunningProfile,
     build_reference,
@@ -17,6 +18,8 @@ from {{ cookiecutter.package }}.drift import (
 )
 from {{ cookiecutter.package }}.report_html import render_drift
 from tests.tiny_contract import DRIFT, tiny_contract, tiny_table
+
+LIMITS = DriftConfig.model_validate(DRIFT).limits()
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +63,14 @@ def test_reference_is_json_and_complete(reference):
 
 def test_identical_data_has_no_drift(reference):
     """The reference's own data scores PSI 0 on every feature."""
-    report = compare(reference, tiny_table(4000, seed=1), tiny_contract(), DRIFT)
+    report = compare(reference, tiny_table(4000, seed=1), tiny_contract(), LIMITS)
     assert report["status"] == "ok"
     assert report["max_psi"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_fresh_sample_of_same_population_is_stable(reference):
     """Sampling noise alone stays well below the threshold."""
-    report = compare(reference, tiny_table(4000, seed=2), tiny_contract(), DRIFT)
+    report = compare(reference, tiny_table(4000, seed=2), tiny_contract(), LIMITS)
     assert report["status"] == "ok", report["features"][0]
     assert report["max_psi"] < 0.05
 
@@ -75,7 +78,7 @@ def test_fresh_sample_of_same_population_is_stable(reference):
 def test_shifted_feature_drifts_and_comes_first(reference):
     """Moving spend by a standard deviation gives PSI > 0.2 and tops the sorted table."""
     shifted = tiny_table(4000, seed=2, spend_shift=30.0)
-    report = compare(reference, shifted, tiny_contract(), DRIFT)
+    report = compare(reference, shifted, tiny_contract(), LIMITS)
     assert report["status"] == "drift"
     assert report["drifted"] == ["spend"]
     assert report["features"][0]["feature"] == "spend"
@@ -89,7 +92,7 @@ def test_unseen_categories_and_nulls_are_judged(reference):
     df = tiny_table(4000, seed=2)
     df.loc[df.index[:200], "plan"] = "enterprise"
     df.loc[df.index[:800], "visits"] = np.nan
-    report = compare(reference, df, tiny_contract(), DRIFT)
+    report = compare(reference, df, tiny_contract(), LIMITS)
     by_name = {f["feature"]: f for f in report["features"]}
     assert by_name["plan"]["unseen_share"]["current"] == pytest.approx(0.05)
     assert any("not among the reference's categories" in r for r in by_name["plan"]["reasons"])
@@ -98,14 +101,14 @@ def test_unseen_categories_and_nulls_are_judged(reference):
 
 def test_missing_column_is_drift(reference):
     """A feature the data no longer has cannot be compared, and says so."""
-    report = compare(reference, tiny_table(500).drop(columns="plan"), tiny_contract(), DRIFT)
+    report = compare(reference, tiny_table(500).drop(columns="plan"), tiny_contract(), LIMITS)
     plan = next(f for f in report["features"] if f["feature"] == "plan")
     assert (plan["verdict"], plan["reasons"]) == ("drift", ["column is missing from the data"])
 
 
 def test_few_rows_are_reported_not_judged(reference):
     """Below min_rows PSI is mostly noise: the status says so instead of raising an alarm."""
-    report = compare(reference, tiny_table(50, spend_shift=300.0), tiny_contract(), DRIFT)
+    report = compare(reference, tiny_table(50, spend_shift=300.0), tiny_contract(), LIMITS)
     assert report["status"] == "too_few_rows"
     assert report["drifted"] == []
 
@@ -120,9 +123,9 @@ def test_running_profile_equals_batch_profile(reference):
     running = RunningProfile(reference)
     running.update_many(records)
     assert running.snapshot() == count_frame(reference, df)
-    batch = compare(reference, df, tiny_contract(), DRIFT)
+    batch = compare(reference, df, tiny_contract(), LIMITS)
     assert batch.pop("contract_changed") is False
-    assert running.compare(DRIFT) == batch
+    assert running.compare(LIMITS) == batch
 
 
 def test_running_profile_windows(reference):
@@ -140,7 +143,7 @@ def test_drift_page_is_offline_and_escaped(reference):
     """The HTML page draws every feature, loads nothing from the network, escapes data."""
     df = tiny_table(1000, seed=5, spend_shift=30.0)
     df.loc[df.index[:5], "plan"] = "<script>alert(1)</script>"
-    report = compare(reference, df, tiny_contract(), DRIFT)
+    report = compare(reference, df, tiny_contract(), LIMITS)
     html = render_drift({"data": "batch.csv", "reference": "test", **report})
     assert html.count("<svg") == len(reference["features"])
     assert "<script" not in html

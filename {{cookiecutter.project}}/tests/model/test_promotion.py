@@ -19,9 +19,9 @@ def training_rows(holdout, contract):
     return validated[~validated[contract.id].isin(holdout[contract.id])]
 
 
-def fit(rows, contract, params):
+def fit(rows, contract, model_config):
     X, y = features_and_target(rows, contract)
-    return build_pipeline(contract, params["model"]).fit(X, y)
+    return build_pipeline(contract, model_config).fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +30,10 @@ def strong(contract):
 
 
 @pytest.fixture(scope="module")
-def weak(training_rows, contract, params):
+def weak(training_rows, contract, config):
     """A model trained on 80 rows: clearly worse on the holdout, but not useless."""
     few = training_rows.groupby(contract.target, group_keys=False).head(40)
-    return fit(few, contract, params)
+    return fit(few, contract, config.model)
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +90,12 @@ def test_worse_challenger_is_rejected(registry, strong, weak, tmp_path, contract
 
 
 def test_equal_challenger_is_not_promoted(
-    registry, training_rows, tmp_path, contract, holdout, params
+    registry, training_rows, tmp_path, contract, holdout, params, config
 ):
     """A retrain that differs only by seed is not 'better': noise does not promote."""
-    settings = {**params["model"], "seed": params["model"]["seed"] + 1}
-    first = fit(training_rows, contract, params)
-    second = fit(training_rows, contract, {"model": settings})
+    reseeded = config.model.model_copy(update={"seed": config.model.seed + 1})
+    first = fit(training_rows, contract, config.model)
+    second = fit(training_rows, contract, reseeded)
     champion_of(registry, first, tmp_path, contract)
     new = register(registry, second, tmp_path / "challenger.skops", contract)
     decision = decide(registry, new, second, contract, holdout, params["promotion"])

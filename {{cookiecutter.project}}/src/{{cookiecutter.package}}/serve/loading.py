@@ -152,9 +152,9 @@ def served_drift_profile(
     registry: Registry | None, ref: ModelRef, model_path: Path | None, params: Path
 ) -> tuple[Any, dict[str, Any]] | None:
     """A running profile of served rows against the version's training reference, if recorded."""
+    from ..config import load_config
     from ..drift import RunningProfile
     from ..drift_report import load_reference
-    from ..params import load_params
 
     if model_path is not None:
         reference_path = model_path.parent / REFERENCE_FILE
@@ -167,5 +167,5 @@ def served_drift_profile(
         return None
     if not reference_path.is_file() or not params.is_file():
         return None
-    settings = load_params(params).get("drift", {})
+    settings = load_config(params).drift.limits()
     return RunningProfile(load_reference(reference_path)), settings

@@ -1,0 +1,200 @@
+"""params.yaml, typed: one pydantic model per section, the single place each default lives.
+
+Every stage calls `load_config()` once. Unknown keys and impossible values are refused with
+a `ConfigError` that names the key, the value and what is allowed, so a typo never falls
+back silently to a default. The shipped params.yaml and these defaults agree (a template
+test compares them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .serve.spec import Rollout, Serve
+
+PARAMS = Path("params.yaml")
+ModelKind = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
+
+
+class Section(BaseModel):
+    """A params.yaml section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Section):
+    """Where the raw table is and how the sample generator sizes it."""
+
+    raw: str
+    sample_rows: int = Field(8000, ge=100)
+    seed: int = 20240601
+
+
+class SplitConfig(Section):
+    """The holdout: a seeded hash of the id, so rows stay put as new ones arrive."""
+
+    test_size: float = Field(0.3, gt=0, lt=1)
+    seed: int = 42
+
+
+class ModelConfig(Section):
+    """Which estimator to train and the hyperparameters of each."""
+
+    kind: ModelKind
+    hist_gradient_boosting: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "max_iter": 200,
+            "learning_rate": 0.05,
+            "max_leaf_nodes": 15,
+            "l2_regularization": 1.0,
+        }
+    )
+    random_forest: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "n_estimators": 200,
+            "max_depth": 10,
+            "min_samples_leaf": 5,
+            "n_jobs": 1,
+        }
+    )
+    logistic_regression: dict[str, Any] = Field(
+        default_factory=lambda: {"C": 1.0, "max_iter": 1000}
+    )
+    seed: int = 7
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings of the chosen estimator."""
+        return dict(getattr(self, self.kind))
+
+
+class EvaluateConfig(Section):
+    """Confidence intervals, slices and the decision threshold."""
+
+    level: float = Field(0.95, gt=0, lt=1)
+    bootstrap_resamples: int = Field(1000, ge=100)
+    bootstrap_seed: int = 11
+    min_slice_size: int = Field(50, ge=1)
+    threshold: float = Field(0.5, gt=0, lt=1)
+    extra_metrics: tuple[str, ...] = ("average_precision", "brier")
+
+    @field_validator("extra_metrics")
+    @classmethod
+    def _known_metrics(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from .stats import METRICS
+
+        unknown = [name for name in names if name not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric {unknown}; allowed: {sorted(METRICS)}")
+        return names
+
+
+class FairnessConfig(Section):
+    """Bounds on group fairness across the contract's protected attributes."""
+
+    min_disparate_impact: float = Field(0.8, ge=0, le=1)
+    max_equalized_odds_gap: float = Field(0.15, ge=0, le=1)
+
+
+class GatesConfig(Section):
+    """Absolute thresholds a model must meet before it may be compared with the champion."""
+
+    judge_on: Literal["point", "lower_bound"] = "point"
+    auc_roc: float = Field(0.8, ge=0, le=1)
+    precision_at_5pct: float = Field(0.5, ge=0, le=1)
+    max_fpr_at_recall_80: float = Field(0.3, ge=0, le=1)
+    min_slice_auc: float = Field(0.7, ge=0, le=1)
+    beat_baseline: bool = True
+    fairness: FairnessConfig = FairnessConfig()
+
+
+class PromotionConfig(Section):
+    """The paired test that decides whether the challenger replaces the champion."""
+
+    metric: str = "roc_auc"
+    min_delta: float = Field(0.005, ge=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    bootstrap_resamples: int = Field(2000, ge=100)
+    seed: int = 13
+    min_class_count: int = Field(30, ge=1)
+    max_detectable_delta: float = Field(0.05, gt=0)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        from .stats import METRICS
+
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; allowed: {sorted(METRICS)}")
+        return name
+
+
+class DriftConfig(Section):
+    """PSI drift limits for validate, drift-check and served traffic."""
+
+    psi_threshold: float = Field(0.2, gt=0)
+    on_drift: Literal["warn", "fail"] = "warn"
+    bins: int = Field(10, ge=2)
+    psi_floor: float = Field(1e-4, gt=0, lt=1)
+    max_unseen_share: float = Field(0.01, ge=0, le=1)
+    max_null_increase: float = Field(0.05, ge=0, le=1)
+    min_rows: int = Field(200, ge=1)
+    notify_cooldown_hours: float = Field(24.0, ge=0)
+
+    def limits(self) -> dict[str, float]:
+        """The numeric limits the comparison reads."""
+        return self.model_dump(exclude={"on_drift", "bins", "notify_cooldown_hours"})
+
+
+class Config(Section):
+    """The whole of params.yaml."""
+
+    data: DataConfig
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig
+    evaluate: EvaluateConfig = EvaluateConfig()
+    gates: GatesConfig = GatesConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    drift: DriftConfig = DriftConfig()
+    rollout: Rollout
+    serve: Serve = Serve()
+
+
+def describe(error: ValidationError, source: str) -> str:
+    """One line per problem: the dotted key, the value given and what is allowed."""
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (a typo?)")
+        elif problem["type"] == "missing":
+            lines.append(f"  {key}: missing")
+        else:
+            lines.append(f"  {key}: {problem['input']!r} is not allowed: {problem['msg']}")
+    return f"{source}:\n" + "\n".join(lines)
+
+
+def parse_config(raw: Any, source: str = str(PARAMS)) -> Config:
+    """Validate a params mapping; ConfigError names every bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe(error, source)) from None
+
+
+def load_config(path: str | Path = PARAMS) -> Config:
+    """Read and validate params.yaml; ConfigError if it is missing, unreadable or wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run the command from the project root")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(raw, str(path))
