@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import subprocess
 import sys
@@ -13,9 +15,11 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+# Every multiple-choice question of cookiecutter.json, read from it (never copied by hand).
 CHOICES: dict[str, list[str]] = {
-    "dataset": ["churn", "credit-risk", "own"],
-    "model": ["hist_gradient_boosting", "random_forest", "logistic_regression"],
+    key: value
+    for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not key.startswith("_")
 }
 # The tools of this environment (dvc, ruff, pytest) must be what baked projects use.
 TOOLS = str(Path(sys.executable).parent)
@@ -51,13 +55,13 @@ def run(
     return result
 
 
-def bake(output_dir: Path, **answers: str) -> Path:
-    """Bake the template with these answers (defaults for the rest); return the project dir."""
+def bake(output_dir: Path, template: Path = TEMPLATE, **answers: str) -> Path:
+    """Bake `template` with these answers (defaults for the rest); return the project dir."""
     old_path = os.environ.get("PATH", "")
     os.environ["PATH"] = f"{TOOLS}{os.pathsep}{old_path}"  # the post-gen hook looks for dvc
     try:
         project = cookiecutter(
-            str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)
+            str(template), no_input=True, extra_context=answers, output_dir=str(output_dir)
         )
     finally:
         os.environ["PATH"] = old_path
@@ -69,4 +73,47 @@ def variant_id(answers: dict[str, str]) -> str:
     return "-".join(answers.values())
 
 
-MATRIX = [{"dataset": d, "model": m} for d in CHOICES["dataset"] for m in CHOICES["model"]]
+def pairwise(choices: dict[str, list[str]]) -> list[dict[str, str]]:
+    """The fewest answer combinations found in which every pair of option values meets.
+
+    The two largest options are crossed in full; each further option is then given the first
+    column of values (searched exhaustively, with backtracking over earlier options) under
+    which every pair with the options before it occurs. If no such column exists, rows are
+    added for the missing pairs. Deterministic: the same cookiecutter.json, the same matrix.
+    """
+    names = sorted(choices, key=lambda name: -len(choices[name]))
+    first, second, *rest = names
+    base = [{first: a, second: b} for a in choices[first] for b in choices[second]]
+
+    def covering(rows: list[dict[str, str]], todo: list[str]) -> list[dict[str, str]] | None:
+        if not todo:
+            return rows
+        name, done = todo[0], list(rows[0])
+        needed = {(o, v, mine) for o in done for v in choices[o] for mine in choices[name]}
+        for column in itertools.product(choices[name], repeat=len(rows)):
+            if {
+                (o, row[o], mine) for row, mine in zip(rows, column, strict=True) for o in done
+            } >= needed:
+                found = covering(
+                    [row | {name: m} for row, m in zip(rows, column, strict=True)], todo[1:]
+                )
+                if found is not None:
+                    return found
+        return None
+
+    rows = covering(base, rest)
+    if rows is None:  # no full column exists: cover the remaining pairs with extra rows
+        rows = base
+        for name in rest:
+            rows = [
+                row | {name: choices[name][i % len(choices[name])]} for i, row in enumerate(rows)
+            ]
+        for a, b in itertools.combinations(names, 2):
+            seen = {(row[a], row[b]) for row in rows}
+            defaults = {n: choices[n][0] for n in names}
+            rows += [defaults | {a: x, b: y} for x in choices[a] for y in choices[b]
+                     if (x, y) not in seen]  # fmt: skip
+    return [{name: row[name] for name in choices} for row in rows]
+
+
+MATRIX = pairwise(CHOICES)

@@ -57,7 +57,8 @@ def expected_tree(package: str, dataset: str, k8s: bool) -> set[str]:
 def test_tree_and_rendering(tmp_path, answers):
     """Exactly the expected files, nothing left unrendered, every config file parses."""
     project = bake(tmp_path, **answers)
-    assert files(project) == expected_tree("churn_model", answers["dataset"], k8s=False)
+    k8s = answers["deploy_target"] == "kubernetes"
+    assert files(project) == expected_tree("churn_model", answers["dataset"], k8s=k8s)
     for relative in files(project):
         path = project / relative
         if relative.startswith("data/raw/"):

@@ -7,6 +7,7 @@ fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -19,7 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
-from cookiecutter.main import cookiecutter
+
+from . import conftest
+from .conftest import bake
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -54,16 +57,8 @@ def node_tool() -> str:
     return node
 
 
-def run(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, text=True, capture_output=True, check=False, **kwargs)
-
-
-def bake(output_dir: Path, template: Path = ROOT, **context: str) -> Path:
-    return Path(
-        cookiecutter(
-            str(template), no_input=True, extra_context=context, output_dir=str(output_dir)
-        )
-    )
+# The unchecked form of the shared runner: these tests read the exit code themselves.
+run = functools.partial(conftest.run, check=False)
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
