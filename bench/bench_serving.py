@@ -124,7 +124,7 @@ def rows_from_holdout(workdir: Path) -> list[dict[str, Any]]:
     script = f"""
 import json
 from {PACKAGE}.contract import load_contract
-from {PACKAGE}.serve.loadgen import holdout_rows
+from {PACKAGE}.rollout.loadgen import holdout_rows
 print(json.dumps(holdout_rows("data/holdout.parquet", load_contract("contract.yaml"), 500)))
 """
     out = subprocess.run(
@@ -233,7 +233,7 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
             [
                 python,
                 "-m",
-                f"{PACKAGE}.serve.router",
+                f"{PACKAGE}.rollout.router",
                 "--config",
                 "router.json",
                 "--port",

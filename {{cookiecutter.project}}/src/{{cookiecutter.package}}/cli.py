@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "drift-check": ".drift_check",
     "serve": ".serve.app",
     "bundle": ".serve.bundle",
-    "loadgen": ".serve.loadgen",
+    "loadgen": ".rollout.loadgen",
     "deploy": ".deploy.local",
     "k8s": ".deploy.kubernetes",
 }

@@ -32,7 +32,7 @@ from {{ cookiecutter.package }}.features import build_preprocessor
 from {{ cookiecutter.package }}.model_io import save_model
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.sample_data import generate
-from {{ cookiecutter.package }}.serve.loadgen import holdout_rows
+from {{ cookiecutter.package }}.rollout.loadgen import holdout_rows
 
 PROJECT = Path(__file__).resolve().parents[2]
 SRC = Path(package.__file__).resolve().parents[1]

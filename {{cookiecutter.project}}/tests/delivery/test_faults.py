@@ -19,8 +19,8 @@ import pytest
 
 from {{ cookiecutter.package }}.deploy import procs
 from {{ cookiecutter.package }}.registry import Registry
-from {{ cookiecutter.package }}.serve.controller import Controller
-from {{ cookiecutter.package }}.serve.spec import parse_rollout
+from {{ cookiecutter.package }}.rollout.controller import Controller
+from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from tests.delivery.conftest import MODEL_NAME, ROLLOUT, write_params
 
 # MLflow's SQLite store warns about SQLAlchemy deprecations it has not caught up with yet

@@ -53,7 +53,7 @@ def test_no_champion_no_bundle(registry, tmp_path):
 
 def test_synthetic_load_fits_the_request_schema(contract):
     """Traffic generated from the contract (for containers with no data) is valid requests."""
-    from {{ cookiecutter.package }}.serve.loadgen import synthetic_rows
+    from {{ cookiecutter.package }}.rollout.loadgen import synthetic_rows
     from {{ cookiecutter.package }}.serve.schema import build_models
 
     from ..conftest import ROOT

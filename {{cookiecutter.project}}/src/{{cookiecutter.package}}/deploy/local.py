@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..artifacts import write_json
-from ..serve.admin import AdminError, free_port, get_json, put_json, wait_ready
-from ..serve.spec import Rollout, Serve, SpecError, load_specs
+from ..rollout.admin import AdminError, free_port, get_json, put_json, wait_ready
+from ..rollout.spec import Rollout, Serve, SpecError, load_specs
 from . import procs
 from .journal import DEPLOY_DIR, DeployBusy, Journal
 
@@ -124,7 +124,7 @@ def start_router(ctx: Context, config: dict[str, Any], port: int) -> dict[str, A
     write_json(path, config)
     args = ["--config", str(path), "--host", HOST, "--port", str(port)]
     args += ["--max-body-bytes", str(ctx.serve.max_body_bytes)]
-    record = procs.start("serve.router", args, ctx.journal.root / "logs" / "router.log")
+    record = procs.start("rollout.router", args, ctx.journal.root / "logs" / "router.log")
     record = {**record, "role": "router", "port": port, "url": f"http://{HOST}:{port}"}
     try:
         wait_ready(record["url"], 20, lambda: procs.alive(record), path="/healthz")
@@ -326,7 +326,7 @@ async def _drive(controller: Any, generator: Any) -> tuple[Any, Any]:
 
 def _loadgen(ctx: Context, url: str) -> Any:
     from ..contract import load_contract
-    from ..serve.loadgen import LoadGenerator, holdout_rows
+    from ..rollout.loadgen import LoadGenerator, holdout_rows
     from ..serve.predictor import example_row
 
     contract = load_contract("contract.yaml")
@@ -340,7 +340,7 @@ def cmd_canary(
     ctx: Context, version: str | None, fault: str | None, loadgen: bool, router_port: int | None
 ) -> int:
     """Roll the champion (or `version`) out behind the router; roll back on a failed verdict."""
-    from ..serve.controller import Controller
+    from ..rollout.controller import Controller
 
     with ctx.journal.locked("deploy canary"):
         state = recover(ctx, ctx.journal.state())
@@ -470,7 +470,7 @@ def golden_rows(ctx: Context, registry: Any, ref: Any, count: int = 25) -> dict[
     """Holdout rows and the scores the model itself gives them, for integration tests."""
     from ..contract import load_contract
     from ..data import load_table
-    from ..serve.loadgen import holdout_rows
+    from ..rollout.loadgen import holdout_rows
     from ..serve.loading import load_pinned
 
     contract = load_contract("contract.yaml")

@@ -22,7 +22,7 @@ from .limits import BodyLimit
 from .metrics import ServeMetrics
 from .predictor import Predictor, example_row
 from .schema import PredictResponse, RequestError, RequestModels, build_models, parse_rows
-from .shadow import ShadowMetrics, ShadowMirror
+from ..rollout.shadow import ShadowMetrics, ShadowMirror
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..drift import DriftError
     from ..registry import Registry
     from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
-    from .spec import Serve, SpecError, load_specs
+    from ..rollout.spec import Serve, SpecError, load_specs
 
     try:
         fault = parse_fault(args.fault, args.allow_faults)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from {{ cookiecutter.package }}.serve.spec import parse_rollout
-from {{ cookiecutter.package }}.serve.verdict import (
+from {{ cookiecutter.package }}.rollout.spec import parse_rollout
+from {{ cookiecutter.package }}.rollout.verdict import (
     binomial_greater,
     fisher_greater,
     judge_canary,
     judge_shadow,
 )
-from {{ cookiecutter.package }}.serve.window import EDGES_S, Window
+from {{ cookiecutter.package }}.rollout.window import EDGES_S, Window
 
 SPEC = parse_rollout(
     {

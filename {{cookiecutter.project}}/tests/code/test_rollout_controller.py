@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from {{ cookiecutter.package }}.serve.controller import Controller
-from {{ cookiecutter.package }}.serve.spec import parse_rollout
-from {{ cookiecutter.package }}.serve.window import VariantCounters
+from {{ cookiecutter.package }}.rollout.controller import Controller
+from {{ cookiecutter.package }}.rollout.spec import parse_rollout
+from {{ cookiecutter.package }}.rollout.window import VariantCounters
 
 BASE = {
     "upstreams": {

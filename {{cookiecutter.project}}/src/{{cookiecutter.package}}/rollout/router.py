@@ -18,8 +18,8 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from ..artifacts import write_json
-from .limits import BodyLimit, Message, Receive, Scope, Send
-from .metrics import LATENCY_BUCKETS
+from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
+from ..serve.metrics import LATENCY_BUCKETS
 from .shadow import ShadowMetrics, ShadowMirror
 from .window import VariantCounters
 

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from {{ cookiecutter.package }}.serve.router import WeightedChoice, validate_config
-from {{ cookiecutter.package }}.serve.window import EDGES_S, VariantCounters, window
+from {{ cookiecutter.package }}.rollout.router import WeightedChoice, validate_config
+from {{ cookiecutter.package }}.rollout.window import EDGES_S, VariantCounters, window
 
 
 @pytest.mark.parametrize(
