@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .serve.spec import Rollout, Serve
+from .rollout.spec import Rollout, Serve
 
 PARAMS = Path("params.yaml")
 ModelKind = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
