@@ -13,9 +13,10 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from . import model_report, stats
-from .artifacts import write_json, write_text
+from .artifacts import read_json, write_json, write_text
 from .contract import Contract, Invariance, load_contract
 from .data import features_and_target
+from .model_card import permutation_importances, render_card
 from .model_io import load_model
 from .params import load_params
 
@@ -24,6 +25,8 @@ MODEL = Path("models/model.skops")
 METRICS = Path("metrics/metrics.json")
 PLOTS = Path("plots")
 REPORT = Path("reports/model_report.html")
+CARD = Path("reports/model_card.md")
+META = Path("models/train_meta.json")
 HEADLINE = ("roc_auc", "precision_at_5pct", "fpr_at_recall_80")
 MAX_PLOT_POINTS = 400  # enough for a smooth curve; keeps the CSVs small in git diffs
 
@@ -272,6 +275,9 @@ def evaluate(
         "slices": slice_metrics(holdout, y, scores, contract, settings),
         "fairness": fairness(holdout, y, scores, contract, settings),
         "invariances": invariances(model, X, contract),
+        "importance": permutation_importances(
+            model, X, y, seed=int(settings.get("bootstrap_seed", 0))
+        ),
     }
     return metrics, y, scores
 
@@ -282,10 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     args = parser.parse_args(argv)
     settings = load_params().get("evaluate", {})
+    model, contract = load_model(MODEL), load_contract(args.contract)
     try:
-        result, y, scores = evaluate(
-            load_model(MODEL), pd.read_parquet(HOLDOUT), load_contract(args.contract), settings
-        )
+        result, y, scores = evaluate(model, pd.read_parquet(HOLDOUT), contract, settings)
     except ValueError as error:
         print(f"evaluate: {error}", file=sys.stderr)
         return 1
@@ -293,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     write_plots(tables)
     write_json(METRICS, result)
     write_text(REPORT, model_report.render(result, tables))
+    write_text(CARD, render_card(model, result, read_json(META), contract))
     auc = result["metrics"]["roc_auc"]
     print(
         f"evaluate: ROC AUC {auc['value']:.4f} [{auc['low']:.4f}, {auc['high']:.4f}] on {result['n']} rows"

@@ -8,8 +8,11 @@ import pandas as pd
 
 from .report_html import render_model_report
 
+FAIRNESS_MEASURES = ("disparate_impact", "equalized_odds_gap")
 
-def _interval(entry: dict[str, Any]) -> str:
+
+def interval_text(entry: dict[str, Any]) -> str:
+    """`[low, high]` of a metric entry, or nothing for a metric without an interval."""
     if entry.get("low") is None:
         return ""
     return f"[{entry['low']:.4f}, {entry['high']:.4f}]"
@@ -23,7 +26,7 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
     """The report's content from metrics.json and the plot tables, in the renderer's shape."""
     level = f"{metrics['level']:.0%}"
     headline = [
-        [name, entry["value"], _interval(entry), entry.get("method", "")]
+        [name, entry["value"], interval_text(entry), entry.get("method", "")]
         for name, entry in metrics["metrics"].items()
     ]
     baseline = metrics["baseline"]
@@ -31,7 +34,7 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
         [
             f"baseline ({baseline['name']})",
             baseline["roc_auc"]["value"],
-            _interval(baseline["roc_auc"]),
+            interval_text(baseline["roc_auc"]),
             "roc_auc",
         ]
     )
@@ -41,14 +44,14 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
             s["n"],
             s["positives"],
             s["roc_auc"]["value"] if s["judged"] else s["reason"],
-            _interval(s.get("roc_auc", {})),
+            interval_text(s.get("roc_auc", {})),
         ]
         for name, s in metrics["slices"].items()
     ]
     fairness_summary = [
-        [attribute, measure, entry[measure]["value"], _interval(entry[measure])]
+        [attribute, measure, entry[measure]["value"], interval_text(entry[measure])]
         for attribute, entry in metrics["fairness"].items()
-        for measure in ("disparate_impact", "equalized_odds_gap")
+        for measure in FAIRNESS_MEASURES
     ]
     fairness = [
         [attribute, group, g["n"], g["positive_rate"], g["tpr"], g["fpr"]]
@@ -69,7 +72,7 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
     return {
         "title": "Model report",
         "subtitle": f"{metrics['n']} holdout rows, {metrics['positives']} positives; intervals at {level}",
-        "summary": {"ROC AUC": f"{auc['value']:.4f} {_interval(auc)}", "rows": metrics["n"]},
+        "summary": {"ROC AUC": f"{auc['value']:.4f} {interval_text(auc)}", "rows": metrics["n"]},
         "sections": [
             {
                 "title": "Metrics",
@@ -104,6 +107,16 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
                 "table": {
                     "columns": ["rule", "change", "direction", "share", "holds"],
                     "rows": behaviour,
+                },
+            },
+            {
+                "title": "Permutation importance",
+                "text": "Drop in holdout ROC AUC when one input column is shuffled.",
+                "table": {
+                    "columns": ["feature", "ROC AUC drop", "std"],
+                    "rows": [
+                        [i["feature"], i["auc_drop"], i["std"]] for i in metrics["importance"]
+                    ],
                 },
             },
             {
