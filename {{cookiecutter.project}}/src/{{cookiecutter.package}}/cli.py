@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "contract": ".draft_contract",
     "sample-data": ".sample_data",
     "drift-check": ".drift_check",
+    "score": ".score",
     "serve": ".serve.app",
     "bundle": ".serve.bundle",
     "loadgen": ".rollout.loadgen",

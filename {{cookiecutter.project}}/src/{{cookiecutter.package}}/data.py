@@ -53,10 +53,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-def conform(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Give each contract column its canonical dtype (after validation said it can)."""
-    out = df[list(contract.columns)].copy()
-    for name, column in contract.columns.items():
+def conform(
+    df: pd.DataFrame, contract: Contract, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Give each contract column (or each of `columns`) its canonical dtype, once validated."""
+    names = list(contract.columns) if columns is None else columns
+    out = df[names].copy()
+    for name in names:
+        column = contract.columns[name]
         if column.type == "datetime":
             out[name] = pd.to_datetime(out[name], utc=True).dt.tz_localize(None)
         elif column.type in ("string", "category"):

@@ -162,8 +162,10 @@ def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
     return frame.loc[mask, contract.id].head(EXAMPLES).tolist()
 
 
-def run_suite(frame: pd.DataFrame, contract: Contract) -> list[Check]:
-    """Run the contract's suite with an ephemeral context (nothing written to disk)."""
+def run_suite(
+    frame: pd.DataFrame, contract: Contract, expectations: list[Any] | None = None
+) -> list[Check]:
+    """Run the contract's suite (or `expectations`) with an ephemeral context (nothing on disk)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -175,7 +177,10 @@ def run_suite(frame: pd.DataFrame, contract: Contract) -> list[Check]:
         .add_batch_definition_whole_dataframe("whole")
     )
     suite = context.suites.add(
-        gx.ExpectationSuite(name=contract.name, expectations=build_suite(contract))
+        gx.ExpectationSuite(
+            name=contract.name,
+            expectations=build_suite(contract) if expectations is None else expectations,
+        )
     )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="contract", data=batch, suite=suite)
