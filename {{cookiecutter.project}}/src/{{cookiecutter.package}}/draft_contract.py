@@ -135,7 +135,11 @@ def _numeric(present: pd.Series, nullable_ints: bool) -> Drafted:
         "max": _ceil(hi, kind),
         "mean": [_floor(mean_lo, "float"), _ceil(mean_hi, "float")],
     }
-    sign = " (no negative value seen: min kept >= 0)" if low >= 0 else ""
+    sign = ""
+    if low >= 0:
+        sign = " (no negative value seen: min kept >= 0)"
+    elif high <= 0:
+        sign = " (no positive value seen: max kept <= 0)"
     note = f"observed {low:g} to {high:g}, mean {mean:.4g}, sd {spread:.4g}{sign}; mean bound: mean +/- 1 sd"
     return Drafted(spec, note)
 
