@@ -26,7 +26,9 @@ def own_project(tmp_path: Path, **answers: str) -> Path:
     return bake(tmp_path / "bake", dataset="own", **answers)
 
 
-def make_contract(project: Path, data: Path | str, **roles: str) -> subprocess.CompletedProcess[str]:
+def make_contract(
+    project: Path, data: Path | str, **roles: str
+) -> subprocess.CompletedProcess[str]:
     extra = [f"{k}={v}" for k, v in roles.items()]
     return run(["make", "contract", f"DATA={data}", f"VENV={VENV}", *extra], project)
 
