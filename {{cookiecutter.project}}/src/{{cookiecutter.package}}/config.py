@@ -101,13 +101,14 @@ class FairnessConfig(Section):
 
 
 class GatesConfig(Section):
-    """Absolute thresholds a model must meet before it may be compared with the champion."""
+    """Bounds a model must meet before it may be compared with the champion; null turns one off."""
 
     judge_on: Literal["point", "lower_bound"] = "point"
-    auc_roc: float = Field(0.8, ge=0, le=1)
-    precision_at_5pct: float = Field(0.5, ge=0, le=1)
-    max_fpr_at_recall_80: float = Field(0.3, ge=0, le=1)
-    min_slice_auc: float = Field(0.7, ge=0, le=1)
+    auc_roc: float | None = Field(0.8, ge=0, le=1)
+    precision_at_5pct: float | None = Field(0.5, ge=0, le=1)
+    min_lift_at_5pct: float | None = Field(None, ge=0)
+    max_fpr_at_recall_80: float | None = Field(0.3, ge=0, le=1)
+    min_slice_auc: float | None = Field(0.7, ge=0, le=1)
     beat_baseline: bool = True
     fairness: FairnessConfig = FairnessConfig()
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError
 
-ColumnType = Literal["string", "integer", "float", "category", "datetime"]
+ColumnType = Literal["string", "integer", "float", "category", "datetime", "boolean"]
 NUMERIC_TYPES = ("integer", "float")
 
 
@@ -44,6 +44,10 @@ class Column(_Strict):
     def _consistent(self) -> Column:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min!r} is greater than max {self.max!r}")
+        if self.type == "boolean" and (
+            self.min is not None or self.max is not None or self.values or self.mean
+        ):
+            raise ValueError("a boolean column holds true/false only: no min, max, values or mean")
         if self.type == "category" and not self.values:
             raise ValueError("a category column needs `values: [...]`")
         if self.mean is not None and self.mean[0] > self.mean[1]:

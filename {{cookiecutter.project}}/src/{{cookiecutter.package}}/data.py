@@ -13,6 +13,9 @@ from .errors import DataError
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _OTHER_DELIMITERS = (";", "\t", "|")
+# Conformed to text: booleans become "True"/"False", so a file, a Parquet table and a request
+# all give the model the same two categories.
+TEXT_TYPES = ("string", "category", "boolean")
 
 
 def load_table(path: str | Path) -> pd.DataFrame:
@@ -63,7 +66,7 @@ def conform(
         column = contract.columns[name]
         if column.type == "datetime":
             out[name] = pd.to_datetime(out[name], utc=True).dt.tz_localize(None)
-        elif column.type in ("string", "category"):
+        elif column.type in TEXT_TYPES:
             out[name] = out[name].map(lambda v: v if pd.isna(v) else str(v)).astype("str")
         elif column.type == "float" or (column.type == "integer" and out[name].isna().any()):
             out[name] = pd.to_numeric(out[name]).astype("float64")
@@ -74,7 +77,10 @@ def conform(
 
 def features_and_target(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, np.ndarray]:
     """Split a conformed table into the model's input columns and a 0/1 target."""
-    y = (df[contract.target] == contract.positive).to_numpy(dtype=np.int64)
+    positive = contract.positive
+    if contract.columns[contract.target].type in TEXT_TYPES:
+        positive = str(positive)  # the conformed column holds text (True -> "True")
+    y = (df[contract.target] == positive).to_numpy(dtype=np.int64)
     return df[contract.feature_columns], y
 
 

@@ -1,146 +1,416 @@
-"""`make contract DATA=path`: draft contract.yaml from your own data, for you to review."""
+"""`make contract DATA=path`: draft contract.yaml (and the gates) from your own data, for review."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
+from .artifacts import write_text
 from .contract import ContractError, parse_contract
 from .data import DataError, load_table
-from .params import PARAMS
+from .draft_gates import draft_gates, with_gates
+from .params import PARAMS, ParamsError
+from .validate import parse_datetimes
 
-MAX_CATEGORIES = 30
+MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
+MAX_LISTED = 200  # more distinct values than this: free text, not a model input
+MARGIN = 0.10  # ranges are widened by this share of the observed span on each side
 RAW_DIR = Path("data/raw")
+_ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
+_TARGET_NAME = re.compile(
+    r"target|label|outcome|class|churn|default|fraud|^y$|^is_|flag", re.IGNORECASE
+)
+# values that name the event a model is usually asked to predict
+_POSITIVE_WORDS = {"1", "true", "t", "yes", "y", "positive", "pos", "bad", "fraud", "default"}
+_POSITIVE_WORDS |= {"defaulted", "churn", "churned", "event", "fail", "failed"}
+_DATE_LIKE = r"\d[-/:T.]\d|\d{8}"
+
+HEADER = """\
+# Drafted from {source} by `make contract`: review every line before you trust it. The
+# pipeline enforces exactly what this file says (validate refuses data that breaks it).
+#
+# Column types: integer, float (min/max bound every value, `mean` bounds a batch's mean),
+# boolean (true/false only), category (`values` lists what is allowed; `encoding: onehot` or
+# `frequency` for many values), datetime (min/max, `reference`: the date "days since" counts
+# to) and string (free text: checked, but not a model input). `nullable: true` allows blanks.
+# Numeric ranges are the observed ones widened by {margin:.0%} of their span on each side, but
+# never across zero: a column with no negative value keeps min >= 0 (and no positive value,
+# max <= 0). Dates widen the same way (at least a day); a later date is refused, so move `max`
+# when newer data comes. Add `slices`, `protected` attributes and `invariances` by hand.
+"""
 
 
-def infer_column(values: pd.Series) -> dict[str, Any]:
-    """A column entry from observed values; ranges are widened so new data is not refused at once."""
-    spec: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Drafted:
+    """One column's contract entry and the comment that says how it was derived."""
+
+    spec: dict[str, Any]
+    note: str
+
+
+@dataclass(frozen=True)
+class Guess:
+    """A column picked for a role (id, target, positive value), with the reason."""
+
+    value: Any
+    reason: str
+
+
+def _native(value: Any) -> Any:
+    """A numpy scalar as the Python value YAML writes plainly."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _floor(value: float, kind: str) -> float | int:
+    """Round towards minus infinity (4 decimals for floats), so a rounded min still holds the data."""
+    if kind == "integer":
+        return math.floor(value)
+    scaled = math.floor(value * 1e4) / 1e4
+    return scaled if math.isfinite(scaled) and scaled <= value else value
+
+
+def _ceil(value: float, kind: str) -> float | int:
+    """Round towards plus infinity, so a rounded max still holds the data."""
+    if kind == "integer":
+        return math.ceil(value)
+    scaled = math.ceil(value * 1e4) / 1e4
+    return scaled if math.isfinite(scaled) and scaled >= value else value
+
+
+def widen(low: float, high: float) -> tuple[float, float]:
+    """The observed range plus MARGIN of its span on each side, without crossing zero."""
+    span = high - low
+    margin = MARGIN * (span if span > 0 else max(abs(low), 1.0))
+    lo, hi = low - margin, high + margin
+    if low >= 0:
+        lo = max(lo, 0.0)  # counts, amounts, ages: no negative value was seen, none is allowed
+    if high <= 0:
+        hi = min(hi, 0.0)
+    return lo, hi
+
+
+def _is_boolean(values: pd.Series, present: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return True
+    # a boolean column with blanks is read as Python objects holding True and False
+    return values.dtype == object and len(present) > 0 and present.map(type).eq(bool).all()
+
+
+def _looks_like_dates(present: pd.Series) -> bool:
+    if not len(present) or pd.api.types.is_numeric_dtype(present.dtype):
+        return False
+    text = present.astype(str)
+    return bool(text.str.contains(_DATE_LIKE).all() and parse_datetimes(present).notna().all())
+
+
+def _numeric(present: pd.Series, nullable_ints: bool) -> Drafted:
+    integral = pd.api.types.is_integer_dtype(present.dtype) or (
+        nullable_ints and bool((present == present.round()).all())
+    )
+    kind = "integer" if integral else "float"
+    if integral and len(present) and set(present.unique()) <= {0, 1}:
+        return Drafted({"type": "integer", "values": [0, 1]}, "0/1 flag")
+    if not len(present):
+        return Drafted({"type": "float"}, "no values seen: no range")
+    low, high = float(present.min()), float(present.max())
+    lo, hi = widen(low, high)
+    mean = float(present.mean())
+    spread = float(present.std()) if len(present) > 1 else 0.0
+    spread = spread if spread > 0 else max(abs(mean) * MARGIN, 1.0)
+    mean_lo, mean_hi = max(mean - spread, lo), min(mean + spread, hi)
+    spec = {
+        "type": kind,
+        "min": _floor(lo, kind),
+        "max": _ceil(hi, kind),
+        "mean": [_floor(mean_lo, "float"), _ceil(mean_hi, "float")],
+    }
+    sign = ""
+    if low >= 0:
+        sign = " (no negative value seen: min kept >= 0)"
+    elif high <= 0:
+        sign = " (no positive value seen: max kept <= 0)"
+    note = f"observed {low:g} to {high:g}, mean {mean:.4g}, sd {spread:.4g}{sign}; mean bound: mean +/- 1 sd"
+    return Drafted(spec, note)
+
+
+def _dates(parsed: pd.Series) -> Drafted:
+    first, last = parsed.min(), parsed.max()
+    margin = max((last - first) * MARGIN, pd.Timedelta(days=1))
+    spec = {
+        "type": "datetime",
+        "min": str((first - margin).normalize().date()),
+        # a bare date is midnight: the day after the widened end still admits its afternoons
+        "max": str(((last + margin).normalize() + pd.Timedelta(days=1)).date()),
+        "reference": str((last.normalize() + pd.Timedelta(days=1)).date()),
+    }
+    note = f"observed {first} to {last}; widened by {margin.days} day(s); reference: the day after the last"
+    return Drafted(spec, note)
+
+
+def _text(present: pd.Series, rows: int) -> Drafted:
+    distinct = int(present.nunique())
+    values = sorted(str(v) for v in present.unique())
+    if distinct <= MAX_CATEGORIES:
+        return Drafted({"type": "category", "values": values}, f"{distinct} distinct values")
+    if distinct <= MAX_LISTED and distinct <= len(present) // 2:
+        spec = {"type": "category", "encoding": "frequency", "values": values}
+        note = f"{distinct} distinct values: encoded by frequency; an unlisted value is refused"
+        return Drafted(spec, note)
+    note = f"{distinct} distinct values in {rows} rows: free text, not a model input"
+    return Drafted({"type": "string"}, note)
+
+
+def infer_column(values: pd.Series) -> Drafted:
+    """A column entry from observed values, chosen so the same data always validates."""
     present = values.dropna()
-    if pd.api.types.is_bool_dtype(values) or (
-        pd.api.types.is_integer_dtype(present) and set(present.unique()) <= {0, 1}
-    ):
-        spec = {"type": "integer", "values": [0, 1]}
-    elif pd.api.types.is_numeric_dtype(values):
-        integral = bool(len(present)) and bool((present == present.round()).all())
-        low, high = float(present.min()), float(present.max())
-        margin = 0.1 * (high - low)
-        kind = "integer" if integral else "float"
-        spec = {"type": kind, "min": _round(low - margin, kind), "max": _round(high + margin, kind)}
-        mean, spread = float(present.mean()), float(present.std() or abs(present.mean()) or 1.0)
-        spec["mean"] = [round(mean - spread, 4), round(mean + spread, 4)]
+    if _is_boolean(values, present):
+        drafted = Drafted({"type": "boolean"}, "true/false")
+    elif pd.api.types.is_datetime64_any_dtype(values.dtype):
+        drafted = _dates(parse_datetimes(present))
+    elif pd.api.types.is_numeric_dtype(values.dtype):
+        # pandas reads whole numbers with blanks as floats; the contract still says integer
+        drafted = _numeric(present, nullable_ints=bool(values.isna().any()))
+    elif _looks_like_dates(present):
+        drafted = _dates(parse_datetimes(present))
     else:
-        as_dates = pd.to_datetime(present, errors="coerce", format="mixed")
-        if len(present) and as_dates.notna().mean() > 0.98:
-            latest = as_dates.max()
-            spec = {
-                "type": "datetime",
-                "min": str(as_dates.min().date()),
-                "max": str((latest + pd.Timedelta(days=365)).date()),
-                "reference": str((latest + pd.Timedelta(days=1)).date()),
-            }
-        elif present.nunique() <= MAX_CATEGORIES:
-            spec = {"type": "category", "values": sorted(str(v) for v in present.unique())}
+        drafted = _text(present, len(values))
+    missing = int(values.isna().sum())
+    if missing:
+        return Drafted({**drafted.spec, "nullable": True}, f"{drafted.note}; {missing} blank")
+    return drafted
+
+
+def _id_kind(values: pd.Series) -> str | None:
+    """ "integer" or "string" when a column could be an id; None otherwise."""
+    if values.isna().any() or not values.is_unique or len(values) < 2:
+        return None
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return "integer"
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return None if _looks_like_dates(values) else "string"
+    return None
+
+
+def guess_id(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> Guess:
+    """The column that identifies rows: unique, never blank, whole numbers or text (not dates)."""
+    ranked = []
+    for position, name in enumerate(df.columns):
+        kind = _id_kind(df[name]) if name not in exclude else None
+        if kind is None:
+            continue
+        values = df[name]
+        named = bool(_ID_NAME.search(str(name)))
+        # a run of whole numbers (1..n, shuffled or not) is a row number; text of one shape a code
+        if kind == "integer":
+            shaped = int(values.max()) - int(values.min()) == len(values) - 1
         else:
-            spec = {"type": "string"}
-    if values.isna().any():
-        spec["nullable"] = True
-    return spec
+            shaped = values.astype(str).str.len().nunique() == 1
+        ranked.append((-(2 * named + shaped), position, name, kind, named, shaped))
+    if not ranked:
+        raise DataError(
+            "no id column found: no column is unique and never blank (whole numbers or text). "
+            "Add one (a row number will do), or choose it with `make contract DATA=... ID=name`"
+        )
+    _, _, name, kind, named, shaped = min(ranked)
+    why = [f"{kind}, unique and never blank in {len(df)} rows"]
+    why += ["its name says id"] if named else []
+    why += (
+        ["values of one shape" if kind == "string" else "a run of whole numbers"] if shaped else []
+    )
+    others = [r[2] for r in sorted(ranked) if r[2] != name]
+    if others:
+        why.append(f"also possible: {', '.join(map(str, others[:3]))}")
+    return Guess(str(name), "; ".join(why))
 
 
-def _round(value: float, kind: str) -> float | int:
-    return int(value // 1 if value < 0 else value) if kind == "integer" else round(value, 4)
+def _two_valued(values: pd.Series) -> bool:
+    return not values.isna().any() and values.nunique() == 2
 
 
-def guess_id(df: pd.DataFrame) -> str:
-    """The first all-unique text or integer column whose name looks like an id."""
-    for name in df.columns:
-        if re.search(r"(^|_)id$|_id$|^id_", str(name).lower()) and df[name].is_unique:
-            return str(name)
-    raise DataError("no id column found: pass --id NAME (a column with one unique value per row)")
+def guess_target(df: pd.DataFrame, id_column: str) -> Guess:
+    """The column to predict: two values, never blank; a target-like name wins, then the last."""
+    ranked = [
+        (-bool(_TARGET_NAME.search(str(name))), -position, str(name))
+        for position, name in enumerate(df.columns)
+        if name != id_column and _two_valued(df[name])
+    ]
+    if not ranked:
+        raise DataError(
+            "no target found: no column has exactly two values and no blanks. "
+            "Choose it with `make contract DATA=... TARGET=name`"
+        )
+    named, _, name = min(ranked)
+    why = "two values, never blank" + ("; its name says target" if named else "; the last such")
+    others = [r[2] for r in sorted(ranked) if r[2] != name]
+    if others:
+        why += f"; also possible: {', '.join(others[:3])}"
+    return Guess(name, why)
 
 
-def guess_target(df: pd.DataFrame, id_column: str) -> str:
-    """The last two-valued column: targets usually come last."""
-    for name in reversed(df.columns):
-        if name != id_column and df[name].dropna().nunique() == 2:
-            return str(name)
-    raise DataError("no two-valued target column found: pass --target NAME")
+def guess_positive(values: pd.Series) -> Guess:
+    """The target value that counts as the event: one that says so, else the rarer one."""
+    counts = values.value_counts()
+    for value in sorted(counts.index, key=str):
+        if str(value).strip().lower() in _POSITIVE_WORDS:
+            return Guess(_native(value), f"{_native(value)!r} names the event")
+    rarer = (
+        counts.idxmin() if counts.iloc[0] != counts.iloc[-1] else sorted(counts.index, key=str)[-1]
+    )
+    share = counts[rarer] / counts.sum()
+    return Guess(_native(rarer), f"the rarer value ({share:.1%} of rows)")
 
 
-def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None) -> dict[str, Any]:
-    """A contract mapping for `df`; the caller validates it with parse_contract."""
-    id_column = id_column or guess_id(df)
-    target = target or guess_target(df, id_column)
-    for role, column in (("id", id_column), ("target", target)):
-        if column not in df.columns:
-            raise DataError(f"--{role} {column!r} is not a column; the data has {list(df.columns)}")
-    columns = {str(c): infer_column(df[c]) for c in df.columns}
-    columns[id_column] = {"type": "string", "unique": True}
-    positive = sorted(df[target].dropna().unique(), key=str)[-1]
-    return {
+def _target_spec(values: pd.Series) -> dict[str, Any]:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return {"type": "boolean"}
+    labels = sorted((_native(v) for v in values.unique()), key=str)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return {"type": "integer", "values": labels}
+    if pd.api.types.is_float_dtype(values.dtype):
+        return {"type": "float", "values": labels}
+    return {"type": "category", "values": [str(v) for v in labels]}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A drafted contract mapping, per-column notes, and why the id, target and positive were chosen."""
+
+    raw: dict[str, Any]
+    notes: dict[str, str]
+    reasons: dict[str, str]
+
+
+def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None) -> Draft:
+    """Draft a contract for `df`; the caller checks it with parse_contract."""
+    for role, column in (("ID", id_column), ("TARGET", target)):
+        if column is not None and column not in df.columns:
+            raise DataError(f"{role}={column!r} is not a column; the data has {list(df.columns)}")
+    reasons: dict[str, str] = {}
+    if id_column is None:
+        guess = guess_id(df, exclude=(target,) if target else ())
+        id_column, reasons["id"] = guess.value, f"guessed: {guess.reason}"
+    if target is None:
+        guess = guess_target(df, id_column)
+        target, reasons["target"] = guess.value, f"guessed: {guess.reason}"
+    if not _two_valued(df[target]):
+        raise DataError(
+            f"target {target!r} has {df[target].nunique()} values and {int(df[target].isna().sum())} "
+            "blanks; a target needs exactly two values and none blank"
+        )
+    if df[id_column].isna().any() or not df[id_column].is_unique:
+        raise DataError(f"id {id_column!r} is not unique and never blank; choose another with ID=")
+    drafted = {str(c): infer_column(df[c]) for c in df.columns}
+    id_kind = _id_kind(df[id_column]) or (
+        "float" if pd.api.types.is_float_dtype(df[id_column].dtype) else "string"
+    )
+    drafted[id_column] = Drafted({"type": id_kind, "unique": True}, "the id: unique, never blank")
+    positive = guess_positive(df[target])
+    reasons["positive"] = positive.reason
+    drafted[target] = Drafted(_target_spec(df[target]), f"the target; positive: {positive.reason}")
+    raw = {
         "name": name,
         "version": 1,
         "id": id_column,
         "target": target,
-        "positive": positive.item() if hasattr(positive, "item") else positive,
-        "columns": columns,
+        "positive": positive.value,
+        "columns": {c: d.spec for c, d in drafted.items()},
         "slices": {},
         "protected": [],
         "invariances": [],
     }
+    return Draft(raw, {c: d.note for c, d in drafted.items()}, reasons)
 
 
-def point_params_at(data_file: Path, params: Path = PARAMS) -> None:
-    """Set `data.raw` in params.yaml, keeping its comments (a line edit, not a YAML rewrite)."""
-    text = params.read_text(encoding="utf-8")
+def to_yaml(drafted: Draft, source: str) -> str:
+    """The contract as YAML with a comment above each column saying how it was derived."""
+    raw = drafted.raw
+    head = {k: raw[k] for k in ("name", "version", "id", "target", "positive")}
+    lines = [HEADER.format(source=source, margin=MARGIN).rstrip("\n")]
+    lines.append(yaml.safe_dump(head, sort_keys=False, allow_unicode=True).rstrip("\n"))
+    lines.append("columns:")
+    for column, spec in raw["columns"].items():
+        lines.append(f"  # {column}: {drafted.notes[column]}".replace("\n", " "))
+        entry = yaml.safe_dump(
+            {column: spec}, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100
+        )
+        lines += ["  " + line for line in entry.rstrip("\n").split("\n")]
+    tail = {k: raw[k] for k in ("slices", "protected", "invariances")}
+    lines.append(yaml.safe_dump(tail, sort_keys=False, default_flow_style=None).rstrip("\n"))
+    text = "\n".join(lines) + "\n"
+    if yaml.safe_load(text) != raw:  # the comments must not change what the file says
+        raise ContractError(
+            "the drafted YAML does not read back as drafted (a bug: please report it)"
+        )
+    return text
+
+
+def with_data_raw(params_text: str, data_file: Path) -> str:
+    """params.yaml text with `data.raw` set, comments kept (a line edit, not a YAML rewrite)."""
+    value = json.dumps(data_file.as_posix())  # a JSON string is a YAML string
     updated, count = re.subn(
-        r"(?m)^(  raw: ).*$", lambda m: f"{m.group(1)}{data_file.as_posix()!s}", text, count=1
+        r"(?m)^(  raw: ).*$", lambda m: m.group(1) + value, params_text, count=1
     )
     if count != 1:
-        raise ContractError(f"{params}: no `data.raw` line to update")
-    params.write_text(updated, encoding="utf-8")
+        raise ContractError("params.yaml: no `data.raw` line to update")
+    return updated
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Draft contract.yaml from a CSV or Parquet file and make it the pipeline's raw data."""
+    """Draft contract.yaml and the gates from a CSV or Parquet file; make it the pipeline's raw data."""
     parser = argparse.ArgumentParser(prog="contract", description=main.__doc__)
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--id", help="id column (default: guessed from names like customer_id)")
-    parser.add_argument("--target", help="0/1 target column (default: the last two-valued column)")
+    parser.add_argument("--id", help="id column (default: guessed from the data)")
+    parser.add_argument("--target", help="two-valued target column (default: guessed)")
     parser.add_argument("--out", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--force", action="store_true", help="overwrite an existing contract")
+    parser.add_argument("--dvc-add", action="store_true", help="track the copied data with DVC")
     args = parser.parse_args(argv)
     if args.out.exists() and not args.force:
         print(
-            f"contract: {args.out} exists; review it by hand, or pass --force to redraft",
+            f"contract: {args.out} exists; review it by hand, or pass --force (make: FORCE=1) to redraft",
             file=sys.stderr,
         )
         return 1
     try:
         df = load_table(args.data)
-        raw = draft(df, args.data.stem, args.id, args.target)
-        parse_contract(raw, source=str(args.data))
-    except (DataError, ContractError) as error:
+        drafted = draft(df, args.data.stem, args.id or None, args.target or None)
+        contract = parse_contract(drafted.raw, source=str(args.data))
+        text = to_yaml(drafted, args.data.name)
+        gates = draft_gates(df, contract, args.params)
+        destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
+        params = with_gates(
+            with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
+        )
+    except (DataError, ContractError, ParamsError, ValueError) as error:
         print(f"contract: {error}", file=sys.stderr)
         return 1
-    destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
+    # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)
     if args.data.resolve() != destination.resolve():
         shutil.copyfile(args.data, destination)
-    header = "# Drafted from your data by `make contract`. Review every range and add slices,\n# protected attributes and invariances: the pipeline enforces what this file says.\n"
-    args.out.write_text(
-        header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
-    point_params_at(destination)
-    print(
-        f"contract: drafted {args.out} ({len(raw['columns'])} columns, id {raw['id']!r}, target {raw['target']!r}); data at {destination}"
-    )
+    write_text(args.out, text)
+    write_text(args.params, params)
+    for role in ("id", "target"):
+        print(f"contract: {role} {drafted.raw[role]!r} ({drafted.reasons.get(role, 'as given')})")
+    print(f"contract: positive value {drafted.raw['positive']!r} ({drafted.reasons['positive']})")
+    print(f"contract: drafted {args.out} ({len(contract.columns)} columns); data at {destination}")
+    print(f"contract: drafted {args.params} `gates` ({gates.summary})")
+    if args.dvc_add:
+        done = subprocess.run(["dvc", "add", "--quiet", str(destination)], check=False)
+        if done.returncode != 0:
+            print(f"contract: `dvc add {destination}` failed", file=sys.stderr)
+            return 1
+    print("contract: next, review both files, then run `dvc repro`")
     return 0

@@ -14,7 +14,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from . import model_report, stats
 from .artifacts import read_json, write_json, write_text
-from .contract import Contract, Invariance, load_contract
+from .contract import Column, Contract, Invariance, load_contract
 from .data import features_and_target
 from .model_card import permutation_importances, render_card
 from .model_io import load_model
@@ -203,33 +203,79 @@ def invariances(model: Any, X: pd.DataFrame, contract: Contract) -> dict[str, An
     }
 
 
-def baseline(
-    holdout: pd.DataFrame, y: np.ndarray, contract: Contract, settings: dict[str, Any]
-) -> dict[str, Any]:
-    """The best single numeric feature used as a score: a model must beat this to be worth serving."""
+def single_feature_scores(
+    frame: pd.DataFrame, y: np.ndarray, contract: Contract
+) -> tuple[str, np.ndarray]:
+    """The one feature that ranks `y` best on its own, as a score; ("prior", zeros) if none does.
+
+    Numbers and dates rank by value; booleans and one-hot categories by their positive rate in
+    `frame` itself. Chosen and fitted on the rows it is judged on, so it is optimistic: a fair
+    bar for a model to clear. Frequency-encoded (high-cardinality) categories are left out: a
+    rate per rare value would memorise the labels.
+    """
     best: tuple[float, str, np.ndarray] | None = None
     for name in contract.feature_columns:
-        column = contract.columns[name]
-        if column.type not in ("integer", "float"):
+        values = _as_score(frame[name], y, contract.columns[name])
+        if values is None or np.ptp(values) == 0:
             continue
-        values = holdout[name].astype("float64")
-        filled = values.fillna(values.median()).to_numpy()
-        if np.ptp(filled) == 0:
-            continue
-        auc = stats.roc_auc(y, filled)
-        oriented = filled if auc >= 0.5 else -filled
+        auc = stats.roc_auc(y, values)
         if best is None or max(auc, 1 - auc) > best[0]:
-            best = (max(auc, 1 - auc), name, oriented)
+            best = (max(auc, 1 - auc), name, values if auc >= 0.5 else -values)
     if best is None:
-        return {
-            "name": "prior",
-            "roc_auc": {"value": 0.5, "low": 0.5, "high": 0.5, "method": "constant"},
-        }
-    # Chosen on the holdout itself, so it is optimistic: a fair bar for the model to clear.
+        return "prior", np.zeros(len(y))
+    return best[1], best[2]
+
+
+def _as_score(values: pd.Series, y: np.ndarray, column: Column) -> np.ndarray | None:
+    """One column as a number per row (missing values at the median or as their own group)."""
+    if column.type in ("integer", "float", "datetime"):
+        numbers = (
+            (pd.to_datetime(values) - pd.Timestamp(0)).dt.total_seconds()
+            if column.type == "datetime"
+            else values.astype("float64")
+        )
+        return numbers.fillna(numbers.median()).fillna(0.0).to_numpy()
+    if column.type == "boolean" or (column.type == "category" and column.encoding == "onehot"):
+        groups = values.astype("str").fillna("(missing)").to_numpy()
+        rates = pd.Series(y, dtype="float64").groupby(groups).transform("mean")
+        return rates.to_numpy()
+    return None
+
+
+def baseline(
+    holdout: pd.DataFrame,
+    y: np.ndarray,
+    scores: np.ndarray,
+    contract: Contract,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The best single feature as a score, and the model's paired ROC AUC gain over it."""
+    name, reference = single_feature_scores(holdout, y, contract)
+    level = float(settings.get("level", 0.95))
+    # Paired on the same rows (DeLong): far tighter than comparing two separate intervals.
+    gain = stats.delong_paired_test(y, scores, reference, alpha=(1 - level) / 2, level=level)
     return {
-        "name": f"single feature: {best[1]}",
-        "roc_auc": auc_interval(y, best[2], settings),
+        "name": "prior" if name == "prior" else f"single feature: {name}",
+        "roc_auc": auc_interval(y, reference, settings)
+        if name != "prior"
+        else {"value": 0.5, "low": 0.5, "high": 0.5, "method": "constant"},
+        "auc_gain": {
+            "value": gain.diff,
+            "low": gain.low,
+            "high": gain.high,
+            "method": "delong paired",
+        },
     }
+
+
+def lift(precision: dict[str, Any], prevalence: float) -> dict[str, Any]:
+    """Precision at the top 5% over the prevalence: how many times richer in positives than random.
+
+    The bootstrap is stratified, so every resample keeps the holdout's prevalence and dividing
+    the precision interval by it is the lift interval exactly.
+    """
+    scaled = {k: precision[k] / prevalence for k in ("value", "low", "high")}
+    return {**scaled, "method": f"{precision.get('method', '')} precision / prevalence".strip()}
 
 
 def _thin(frame: pd.DataFrame) -> pd.DataFrame:
@@ -266,12 +312,15 @@ def evaluate(
     scores = model.predict_proba(X)[:, 1]
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{MODEL}: the model returned non-finite scores on the holdout")
+    headline = headline_metrics(y, scores, settings)
+    headline["lift_at_5pct"] = lift(headline["precision_at_5pct"], float(y.mean()))
     metrics = {
         "n": len(y),
         "positives": int(y.sum()),
+        "prevalence": float(y.mean()),
         "level": float(settings.get("level", 0.95)),
-        "metrics": headline_metrics(y, scores, settings),
-        "baseline": baseline(holdout, y, contract, settings),
+        "metrics": headline,
+        "baseline": baseline(holdout, y, scores, contract, settings),
         "slices": slice_metrics(holdout, y, scores, contract, settings),
         "fairness": fairness(holdout, y, scores, contract, settings),
         "invariances": invariances(model, X, contract),

@@ -103,6 +103,8 @@ def build_preprocessor(contract: Contract) -> ColumnTransformer:
         column = contract.columns[name]
         if column.type in ("integer", "float"):
             numeric.append(name)
+        elif column.type == "boolean":
+            onehot.append(name)  # conformed to "True"/"False" text: two categories
         elif column.type == "category":
             (frequency if column.encoding == "frequency" else onehot).append(name)
         elif column.type == "datetime":

@@ -29,6 +29,7 @@ class Result:
     interval: tuple[float, float] | None = None
     subject: str | None = None  # the slice, attribute or rule the check looked at
     hint: str = ""
+    key: str = ""  # where the bound is set: the one place to edit to move it
 
 
 Metrics = dict[str, Any]
@@ -44,7 +45,13 @@ def check(fn: CheckFn) -> CheckFn:
 
 
 def _judge(
-    id_: str, entry: dict[str, Any], bound: float, op: str, gates: Gates, subject: str | None = None
+    id_: str,
+    entry: dict[str, Any],
+    bound: float,
+    op: str,
+    gates: Gates,
+    subject: str | None = None,
+    key: str | None = None,
 ) -> Result:
     """Compare a metric with its bound on the point estimate or the pessimistic interval end."""
     value, low, high = float(entry["value"]), entry.get("low"), entry.get("high")
@@ -57,61 +64,73 @@ def _judge(
         passed = judged > bound if op == ">" else judged >= bound
     interval = (float(low), float(high)) if low is not None and high is not None else None
     hint = (CHECKS[id_].__doc__ or "").strip()
-    return Result(id_, value, bound, op, passed, judged, interval, subject, hint)
+    key = key or f"params.yaml: gates.{id_}"
+    return Result(id_, value, bound, op, passed, judged, interval, subject, hint, key)
+
+
+def _bound(gates: Gates, name: str) -> float | None:
+    """A gate's bound, or None when the key is absent or null: that gate is off."""
+    value = gates.get(name)
+    return None if value is None else float(value)
+
+
+def _metric_gate(
+    id_: str, metric: str, op: str, metrics: Metrics, gates: Gates
+) -> Iterator[Result]:
+    bound = _bound(gates, id_)
+    if bound is not None:
+        yield _judge(id_, metrics["metrics"][metric], bound, op, gates)
 
 
 @check
 def auc_roc(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """ROC AUC too low: improve features or the model, or check the data for label noise."""
-    yield _judge("auc_roc", metrics["metrics"]["roc_auc"], float(gates["auc_roc"]), ">=", gates)
+    yield from _metric_gate("auc_roc", "roc_auc", ">=", metrics, gates)
 
 
 @check
 def precision_at_5pct(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Top-5% precision too low: the highest scores are not reliable enough to act on."""
-    entry = metrics["metrics"]["precision_at_5pct"]
-    yield _judge("precision_at_5pct", entry, float(gates["precision_at_5pct"]), ">=", gates)
+    yield from _metric_gate("precision_at_5pct", "precision_at_5pct", ">=", metrics, gates)
+
+
+@check
+def min_lift_at_5pct(metrics: Metrics, gates: Gates) -> Iterator[Result]:
+    """The top 5% scores are not enough richer in positives than the prevalence: the ranking barely beats random."""
+    yield from _metric_gate("min_lift_at_5pct", "lift_at_5pct", ">=", metrics, gates)
 
 
 @check
 def max_fpr_at_recall_80(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Too many false alarms at 80% recall: the model separates classes poorly at that operating point."""
-    entry = metrics["metrics"]["fpr_at_recall_80"]
-    yield _judge("max_fpr_at_recall_80", entry, float(gates["max_fpr_at_recall_80"]), "<=", gates)
+    yield from _metric_gate("max_fpr_at_recall_80", "fpr_at_recall_80", "<=", metrics, gates)
 
 
 @check
 def min_slice_auc(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """A slice is served badly: inspect it in the model report; add data or features for it."""
+    bound = _bound(gates, "min_slice_auc")
     for name, entry in metrics["slices"].items():
-        if entry.get("judged"):
-            yield _judge(
-                "min_slice_auc", entry["roc_auc"], float(gates["min_slice_auc"]), ">=", gates, name
-            )
+        if entry.get("judged") and bound is not None:
+            yield _judge("min_slice_auc", entry["roc_auc"], bound, ">=", gates, name)
 
 
 @check
 def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
-    """No better than a single feature: the model adds nothing; check the pipeline for a bug."""
+    """No better than the best single feature (paired ROC AUC gain): check the pipeline for a bug, or add signal."""
     if gates.get("beat_baseline", True):
-        bound = float(metrics["baseline"]["roc_auc"]["value"])
-        yield _judge(
-            "beat_baseline",
-            metrics["metrics"]["roc_auc"],
-            bound,
-            ">",
-            gates,
-            metrics["baseline"]["name"],
-        )
+        entry = metrics["baseline"]["auc_gain"]
+        yield _judge("beat_baseline", entry, 0.0, ">", gates, metrics["baseline"]["name"])
 
 
 @check
 def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Groups of a protected attribute get positive predictions at very different rates: review features and threshold."""
     bound = float(gates.get("fairness", {}).get("min_disparate_impact", 0.8))
+    key = "params.yaml: gates.fairness.min_disparate_impact"
     for attribute, entry in metrics["fairness"].items():
         yield _judge(
-            "min_disparate_impact", entry["disparate_impact"], bound, ">=", gates, attribute
+            "min_disparate_impact", entry["disparate_impact"], bound, ">=", gates, attribute, key
         )
 
 
@@ -119,9 +138,16 @@ def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Error rates differ across groups of a protected attribute: review features and training data."""
     bound = float(gates.get("fairness", {}).get("max_equalized_odds_gap", 0.1))
+    key = "params.yaml: gates.fairness.max_equalized_odds_gap"
     for attribute, entry in metrics["fairness"].items():
         yield _judge(
-            "max_equalized_odds_gap", entry["equalized_odds_gap"], bound, "<=", gates, attribute
+            "max_equalized_odds_gap",
+            entry["equalized_odds_gap"],
+            bound,
+            "<=",
+            gates,
+            attribute,
+            key,
         )
 
 
@@ -129,9 +155,9 @@ def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 def invariance(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """The model contradicts a behaviour the contract requires: look for leakage or a wrong feature encoding."""
     for name, entry in metrics["invariances"].items():
-        yield _judge(
-            "invariance", {"value": entry["share"]}, float(entry["min_share"]), ">=", gates, name
-        )
+        key = f"contract.yaml: invariances ({name}).min_share"
+        share = {"value": entry["share"]}
+        yield _judge("invariance", share, float(entry["min_share"]), ">=", gates, name, key)
 
 
 def run_checks(metrics: Metrics, gates: Gates) -> list[Result]:
@@ -156,15 +182,25 @@ def to_markdown(report: dict[str, Any]) -> str:
         )
     failed = [r for r in report["checks"] if not r["passed"]]
     if failed:
-        lines += ["", "### How to fix", ""] + [f"- **{r['id']}**: {r['hint']}" for r in failed]
+        lines += ["", "### How to fix", ""] + [f"- **{r['id']}**: {fix(r)}" for r in failed]
     return "\n".join(lines) + "\n"
 
 
+def fix(result: Result | dict[str, Any]) -> str:
+    """How to fix a failed check, and the exact key that sets its bound."""
+    entry = asdict(result) if isinstance(result, Result) else result
+    return f"{entry['hint']} Or, if the bound is wrong for your data, edit {entry['key']}."
+
+
 def describe(result: Result) -> str:
-    """One line for the terminal."""
+    """One line for the terminal; a failure names the key that sets its bound."""
     about = f" [{result.subject}]" if result.subject else ""
     verdict = "pass" if result.passed else "FAIL"
-    return f"{verdict:4} {result.id}{about}: {result.judged:.4f} {result.op} {result.bound:.4f}"
+    line = f"{verdict:4} {result.id}{about}: {result.judged:.4f} {result.op} {result.bound:.4f}"
+    if result.judged != result.value and result.interval:
+        low, high = result.interval
+        line += f" (the pessimistic end of [{low:.4f}, {high:.4f}]; estimate {result.value:.4f})"
+    return line if result.passed else f"{line} (bound: {result.key})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = [r for r in results if not r.passed]
         print(f"gate: {len(failed)} of {len(results)} checks failed; see {GATE}", file=sys.stderr)
         for r in failed:
-            print(f"  - {r.id}: {r.hint}", file=sys.stderr)
+            about = f" [{r.subject}]" if r.subject else ""
+            print(f"  - {r.id}{about}: {fix(r)}", file=sys.stderr)
         return 1
     print(f"gate: all {len(results)} checks passed")
     return 0

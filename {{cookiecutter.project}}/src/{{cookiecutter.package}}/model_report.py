@@ -38,6 +38,8 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
             "roc_auc",
         ]
     )
+    gain = baseline["auc_gain"]
+    headline.append(["roc_auc gain over the baseline", gain["value"], _interval(gain), gain["method"]])
     slices = [
         [
             name,

@@ -35,6 +35,7 @@ _TYPE_NAMES = {
     "float": ["float64", "float32", "Float64", "int64", "int32", "Int64"],
     "string": ["object", "str"],
     "category": ["object", "str"],
+    "boolean": ["bool", "boolean"],
     "datetime": [
         "datetime64",
         "datetime64[ns]",
@@ -82,6 +83,8 @@ def type_names(column: Column) -> list[str]:
     names = list(_TYPE_NAMES[column.type])
     if column.type == "integer" and column.nullable:
         names.append("float64")  # a missing value makes pandas read integers as floats
+    if column.type == "boolean" and column.nullable:
+        names.append("object")  # a missing value makes pandas read True/False as objects
     if column.type == "category" and all(isinstance(v, int) for v in column.values or ()):
         names += _TYPE_NAMES["integer"]
     return names
@@ -102,6 +105,8 @@ def build_suite(contract: Contract) -> list[Any]:
             suite.append(ex.ExpectColumnValuesToNotBeNull(column=name))
         if col.unique or name == contract.id:
             suite.append(ex.ExpectColumnValuesToBeUnique(column=name))
+        if col.type == "boolean":
+            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]))
         if col.values is not None:
             allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
             suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
@@ -125,6 +130,11 @@ def _bound(column: Column, value: float | str | None) -> Any:
     return datetime.fromisoformat(str(value))
 
 
+def parse_datetimes(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC, NaT where a value is no date: the one way dates are read."""
+    return pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+
+
 def prepare(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, list[Check]]:
     """Parse datetime columns for the suite; report values that are not dates at all."""
     frame = df.copy()
@@ -138,7 +148,7 @@ def prepare(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, list[Ch
         if col.type != "datetime" or name not in frame.columns:
             continue
         raw = frame[name]
-        parsed = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+        parsed = parse_datetimes(raw)
         bad = raw.notna() & parsed.isna()
         checks.append(
             Check(

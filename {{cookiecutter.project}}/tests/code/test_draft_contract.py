@@ -1,12 +1,30 @@
 """`make contract DATA=path`: a reviewable contract drafted from the user's own table."""
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from {{ cookiecutter.package }}.contract import load_contract
-from {{ cookiecutter.package }}.draft_contract import main
+from {{ cookiecutter.package }}.contract import ContractError, load_contract, parse_contract
+from {{ cookiecutter.package }}.draft_contract import draft, main, to_yaml
 from {{ cookiecutter.package }}.validate import validate_file
+
+PARAMS = """\
+data:
+  raw: data/raw/own.csv
+  seed: 1
+split:
+  test_size: 0.3
+gates:
+  judge_on: point
+  auc_roc: 0.80
+promotion:
+  metric: roc_auc
+"""
 
 
 def own_table(rows: int = 300) -> pd.DataFrame:
@@ -24,33 +42,320 @@ def own_table(rows: int = 300) -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_draft_validates_the_data_it_came_from(tmp_path, monkeypatch, suffix):
-    """The drafted contract guesses id and target, and the data passes its own suite."""
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """An empty project directory with a params.yaml, as the working directory."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text("data:\n  raw: data/raw/own.csv\n  seed: 1\n")
-    source = tmp_path / f"orders{suffix}"
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    return tmp_path
+
+
+def drafted_and_validated(table: pd.DataFrame, path: Path, **roles) -> tuple:
+    """Draft from the file as written, then validate that same file: (contract, report)."""
+    if path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    from {{ cookiecutter.package }}.data import load_table
+
+    result = draft(load_table(path), path.stem, roles.get("id"), roles.get("target"))
+    contract = parse_contract(yaml.safe_load(to_yaml(result, path.name)), source="drafted")
+    report, _ = validate_file(path, contract)
+    return contract, report
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_draft_validates_the_data_it_came_from(project, suffix):
+    """The drafted contract guesses id and target, and the data passes its own suite."""
+    source = project / f"orders{suffix}"
     table = own_table()
     table.to_csv(source, index=False) if suffix == ".csv" else table.to_parquet(source, index=False)
 
     assert main(["--data", str(source)]) == 0
-    contract = load_contract(tmp_path / "contract.yaml")
+    contract = load_contract(project / "contract.yaml")
     assert (contract.id, contract.target) == ("order_id", "returned")
     assert contract.columns["channel"].values == ("phone", "store", "web")
     assert contract.columns["placed_at"].type == "datetime"
     assert contract.columns["items"].type == "integer"
-    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())["data"]["raw"]
+    raw = yaml.safe_load((project / "params.yaml").read_text())["data"]["raw"]
     assert raw == f"data/raw/dataset{suffix}"
-    report, validated = validate_file(tmp_path / raw, contract)
+    report, validated = validate_file(project / raw, contract)
     assert report["success"], report["failures"]
     assert validated is not None
 
 
-def test_an_existing_contract_is_not_overwritten(tmp_path, monkeypatch, capsys):
+def test_an_existing_contract_is_not_overwritten(project, capsys):
     """Redrafting needs --force: a reviewed contract is never replaced by accident."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "contract.yaml").write_text("reviewed: true\n")
-    own_table().to_csv(tmp_path / "orders.csv", index=False)
-    assert main(["--data", str(tmp_path / "orders.csv")]) == 1
+    (project / "contract.yaml").write_text("reviewed: true\n")
+    own_table().to_csv(project / "orders.csv", index=False)
+    assert main(["--data", str(project / "orders.csv")]) == 1
     assert "--force" in capsys.readouterr().err
-    assert (tmp_path / "contract.yaml").read_text() == "reviewed: true\n"
+    assert (project / "contract.yaml").read_text() == "reviewed: true\n"
+
+
+def test_id_and_target_are_guessed_from_the_data_and_explained(project, capsys):
+    """A unique text id not named *_id, a yes/no target: found from values, and the reason printed."""
+    rows = 200
+    table = pd.DataFrame(
+        {
+            "opened": pd.date_range("2023-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+            "reference": [f"ACC{i:05d}X" for i in range(rows)],
+            "visits": [i % 9 for i in range(rows)],
+            "is_fraud": ["yes" if i % 7 == 0 else "no" for i in range(rows)],
+            "foreign": ["Y" if i % 3 == 0 else "N" for i in range(rows)],
+        }
+    )
+    table.to_csv(project / "log.csv", index=False)
+    assert main(["--data", str(project / "log.csv")]) == 0
+    out = capsys.readouterr().out
+    contract = load_contract(project / "contract.yaml")
+    assert (contract.id, contract.target, contract.positive) == ("reference", "is_fraud", "yes")
+    assert "id 'reference' (guessed: string, unique and never blank in 200 rows" in out
+    assert "target 'is_fraud' (guessed: two values" in out
+    assert "also possible: foreign" in out
+    assert "positive value 'yes'" in out
+
+
+def test_an_integer_id_and_a_boolean_target_keep_their_types(project, tmp_path):
+    """An integer id stays integer and a True/False column is boolean, so the file validates."""
+    rows = 120
+    table = pd.DataFrame(
+        {
+            "customer": np.random.default_rng(0).permutation(rows) + 5000,
+            "member": [i % 2 == 0 for i in range(rows)],
+            "opted_in": [None if i % 10 == 0 else i % 3 == 0 for i in range(rows)],
+            "renewed": [i % 4 == 0 for i in range(rows)],
+        }
+    )
+    contract, report = drafted_and_validated(table, tmp_path / "members.csv")
+    assert report["success"], report["failures"]
+    assert contract.id == "customer"
+    assert contract.columns["customer"].type == "integer"
+    assert contract.columns["member"].type == "boolean"
+    assert contract.columns["opted_in"].type == "boolean"
+    assert contract.columns["opted_in"].nullable
+    assert (contract.target, contract.positive) == ("renewed", True)
+
+
+def test_roles_can_be_given_and_a_bad_one_is_named(project, capsys):
+    """--id/--target override the guess; a column that does not exist is named with the choices."""
+    own_table().to_csv(project / "orders.csv", index=False)
+    assert main(["--data", str(project / "orders.csv"), "--target", "nope"]) == 1
+    assert "TARGET='nope' is not a column" in capsys.readouterr().err
+    assert main(["--data", str(project / "orders.csv"), "--target=returned", "--id=order_id"]) == 0
+    assert "(as given)" in capsys.readouterr().out
+    assert not (project / "data" / "raw" / "dataset.parquet").exists()
+
+
+def test_a_table_without_an_id_is_refused_with_the_make_variable(project, capsys):
+    """No unique column: the message says how to choose one with make (ID=)."""
+    pd.DataFrame({"a": [1, 1, 2], "y": [0, 1, 0]}).to_csv(project / "t.csv", index=False)
+    assert main(["--data", str(project / "t.csv")]) == 1
+    assert "ID=name" in capsys.readouterr().err
+    assert not (project / "contract.yaml").exists()
+
+
+def test_ranges_keep_the_sign_of_the_data(tmp_path):
+    """Non-negative money and counts never get a negative minimum; negative-only data no positive max."""
+    rows = 200
+    table = pd.DataFrame(
+        {
+            "row": range(rows),
+            "amount": [0.5 + 1000.0 * (i % 13) for i in range(rows)],
+            "count": [i % 4 for i in range(rows)],
+            "fees": [-1.25 - (i % 11) for i in range(rows)],
+            "balance": [(-1) ** i * 10.0 * i for i in range(rows)],
+            "y": [i % 2 for i in range(rows)],
+        }
+    )
+    contract, report = drafted_and_validated(table, tmp_path / "money.csv")
+    assert report["success"], report["failures"]
+    columns = contract.columns
+    assert columns["amount"].min == 0.0
+    assert columns["count"].min == 0
+    assert -1.25 <= columns["fees"].max <= 0.0
+    assert columns["fees"].min < -11.25
+    assert columns["balance"].min < -1980
+    assert columns["balance"].max > 1980
+    for name in ("amount", "count", "fees"):
+        assert columns[name].mean[0] >= columns[name].min
+        assert columns[name].mean[1] <= columns[name].max
+    text = to_yaml(draft(table, "money", "row", "y"), "money.csv")
+    assert "no negative value seen: min kept >= 0" in text
+    assert "widened by 10%" in text
+
+
+def test_dates_end_near_the_data_not_today(tmp_path):
+    """Data that ends a year ago gets a max near its own end; afternoons of the last day pass."""
+    rows = 100
+    stamps = pd.date_range("2024-01-01 08:30", "2024-12-31 17:45", periods=rows)
+    table = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(rows)],
+            "at": stamps.strftime("%Y-%m-%d %H:%M:%S"),
+            "y": [i % 3 == 0 for i in range(rows)],
+        }
+    )
+    contract, report = drafted_and_validated(table, tmp_path / "stamps.csv")
+    assert report["success"], report["failures"]
+    at = contract.columns["at"]
+    assert at.type == "datetime"
+    assert at.reference == "2025-01-01"
+    assert pd.Timestamp("2024-12-31 17:45") < pd.Timestamp(at.max) <= pd.Timestamp("2025-02-08")
+    assert pd.Timestamp(at.min) <= pd.Timestamp("2024-01-01 08:30")
+
+
+def test_boolean_columns_refuse_other_values(tmp_path):
+    """The boolean type admits true/false (and blanks when nullable), nothing else."""
+    with pytest.raises(ContractError, match="boolean column holds true/false only"):
+        parse_contract(
+            {
+                "name": "t",
+                "id": "id",
+                "target": "y",
+                "columns": {
+                    "id": {"type": "string"},
+                    "y": {"type": "integer", "values": [0, 1]},
+                    "flag": {"type": "boolean", "min": 0},
+                },
+            }
+        )
+    table = pd.DataFrame({"id": ["a", "b", "c"], "flag": [True, None, False], "y": [0, 1, 0]})
+    contract, report = drafted_and_validated(table, tmp_path / "flags.csv", id="id", target="y")
+    assert report["success"], report["failures"]
+    pd.DataFrame({"id": ["a", "b"], "flag": ["maybe", True], "y": [0, 1]}).to_csv(
+        tmp_path / "bad.csv", index=False
+    )
+    report, table = validate_file(tmp_path / "bad.csv", contract)
+    assert not report["success"]
+    assert table is None
+    assert any("'flag'" in line for line in report["failures"])
+
+
+def test_gates_are_drafted_relative_to_the_data(project):
+    """params.yaml gets gates relative to the baselines and the prevalence, with their derivation."""
+    own_table(400).to_csv(project / "orders.csv", index=False)
+    assert main(["--data", str(project / "orders.csv")]) == 0
+    text = (project / "params.yaml").read_text()
+    gates = yaml.safe_load(text)["gates"]
+    assert gates["judge_on"] == "lower_bound"
+    assert gates["beat_baseline"] is True
+    assert gates["min_lift_at_5pct"] == 1.0
+    assert gates["auc_roc"] is None
+    assert "prevalence 20.00%" in text
+    assert "best single feature now is" in text
+    assert yaml.safe_load(text)["promotion"] == {"metric": "roc_auc"}  # the rest is kept
+
+
+# --- property: draft then validate passes on tables of many shapes ------------------------
+
+FEATURES = [
+    "int_id",
+    "str_id",
+    "int",
+    "float",
+    "bool",
+    "yesno",
+    "category",
+    "many_categories",
+    "text",
+    "date",
+    "timestamp",
+    "constant",
+]
+TARGETS = ["01", "bool", "yesno", "YN", "words"]
+SIGNS = ["positive", "negative", "mixed"]
+
+
+def feature(kind: str, rows: int, rng: np.random.Generator, nulls: float, sign: str) -> list:
+    """One column of `kind`; `nulls` is the share of blanks (ids never have any)."""
+    scale = {"positive": 1, "negative": -1, "mixed": 0}[sign]
+    if kind == "int_id":
+        values = list(rng.permutation(rows) + int(rng.integers(0, 10**6)))
+    elif kind == "str_id":
+        values = [f"k{v:x}z" for v in rng.choice(10**7, rows, replace=False)]
+    elif kind == "int":
+        raw = rng.integers(0, 500, rows)
+        values = list(raw * scale if scale else raw - 250)
+    elif kind == "float":
+        raw = np.round(rng.lognormal(2, 1.5, rows), 3)
+        values = list(raw * scale if scale else raw - float(np.median(raw)))
+    elif kind == "bool":
+        values = list(rng.random(rows) < 0.3)
+    elif kind == "yesno":
+        values = list(rng.choice(["yes", "no"], rows))
+    elif kind == "category":
+        values = list(rng.choice([f"c{i}" for i in range(int(rng.integers(2, 30)))], rows))
+    elif kind == "many_categories":
+        values = list(rng.choice([f"m{i}" for i in range(int(rng.integers(31, 150)))], rows))
+    elif kind == "text":
+        values = [
+            f"note {v} about {w}"
+            for v, w in zip(rng.integers(0, 10**6, rows), rng.integers(0, 99, rows), strict=True)
+        ]
+    elif kind == "date":
+        values = list(
+            (
+                pd.Timestamp("2021-06-01") + pd.to_timedelta(rng.integers(0, 900, rows), unit="D")
+            ).strftime("%Y-%m-%d")
+        )
+    elif kind == "timestamp":
+        seconds = rng.integers(0, 400 * 86400, rows)
+        values = list(
+            (pd.Timestamp("2023-03-01") + pd.to_timedelta(seconds, unit="s")).strftime(
+                "%Y-%m-%d %H:%M:%S"
+            )
+        )
+    else:
+        values = [7.5] * rows
+    if kind not in ("int_id", "str_id") and nulls:
+        blank = rng.random(rows) < nulls
+        blank[0] = False  # at least one value is present
+        values = [None if b else v for v, b in zip(values, blank, strict=True)]
+    return values
+
+
+def target(kind: str, rows: int, rng: np.random.Generator, prevalence: float) -> list:
+    hits = rng.random(rows) < prevalence
+    hits[:2] = [True, False]  # both classes present
+    labels = {
+        "01": (1, 0),
+        "bool": (True, False),
+        "yesno": ("yes", "no"),
+        "YN": ("Y", "N"),
+        "words": ("approved", "rejected"),
+    }[kind]
+    return [labels[0] if h else labels[1] for h in hits]
+
+
+@st.composite
+def tables(draw):
+    """A table: an id, 1-6 features of any kind, a two-valued target; nulls, signs and sizes vary."""
+    rows = draw(st.integers(min_value=20, max_value=300))
+    rng = np.random.default_rng(draw(st.integers(min_value=0, max_value=2**32 - 1)))
+    id_kind = draw(st.sampled_from(["int_id", "str_id"]))
+    columns = {"key": feature(id_kind, rows, rng, 0.0, "positive")}
+    for i, kind in enumerate(draw(st.lists(st.sampled_from(FEATURES), min_size=1, max_size=6))):
+        nulls = draw(st.sampled_from([0.0, 0.0, 0.1, 0.5]))
+        columns[f"f{i}_{kind}"] = feature(kind, rows, rng, nulls, draw(st.sampled_from(SIGNS)))
+    prevalence = draw(st.sampled_from([0.03, 0.2, 0.5]))
+    columns["outcome"] = target(draw(st.sampled_from(TARGETS)), rows, rng, prevalence)
+    order = draw(st.permutations(list(columns)))
+    return pd.DataFrame({name: columns[name] for name in order})
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(table=tables(), suffix=st.sampled_from([".csv", ".parquet"]), guess=st.booleans())
+def test_draft_then_validate_passes_for_any_table(table, suffix, guess, tmp_path):
+    """Whatever the shape of the table, the contract drafted from a file accepts that file."""
+    roles = {} if guess else {"id": "key", "target": "outcome"}
+    contract, report = drafted_and_validated(table, tmp_path / f"table{suffix}", **roles)
+    assert report["success"], (report["failures"], contract.columns)
+    for name, column in contract.columns.items():
+        present = pd.to_numeric(table[name], errors="coerce").dropna()
+        if column.is_numeric and column.min is not None and len(present):
+            # never across zero or the data's sign
+            assert column.min >= 0 if present.min() >= 0 else column.min <= present.min()
+            assert column.max <= 0 if present.max() <= 0 else column.max >= present.max()

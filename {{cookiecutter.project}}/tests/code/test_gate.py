@@ -8,6 +8,7 @@ GATES = {
     "judge_on": "point",
     "auc_roc": 0.80,
     "precision_at_5pct": 0.5,
+    "min_lift_at_5pct": 2.0,
     "max_fpr_at_recall_80": 0.3,
     "min_slice_auc": 0.7,
     "beat_baseline": True,
@@ -15,14 +16,21 @@ GATES = {
 }
 
 
-def metrics(auc=0.85, low=0.83, fpr=0.2, slice_auc=0.8, di=0.9, eo=0.05, share=0.95):
+def metrics(
+    auc=0.85, low=0.83, fpr=0.2, slice_auc=0.8, di=0.9, eo=0.05, share=0.95, lift=3.5, gain=0.1
+):
     return {
         "metrics": {
             "roc_auc": {"value": auc, "low": low, "high": auc + 0.02},
             "precision_at_5pct": {"value": 0.7, "low": 0.6, "high": 0.8},
             "fpr_at_recall_80": {"value": fpr, "low": fpr - 0.02, "high": fpr + 0.02},
+            "lift_at_5pct": {"value": lift, "low": lift - 1.0, "high": lift + 1.0},
         },
-        "baseline": {"name": "single feature: x", "roc_auc": {"value": 0.7}},
+        "baseline": {
+            "name": "single feature: x",
+            "roc_auc": {"value": 0.7},
+            "auc_gain": {"value": gain, "low": gain - 0.03, "high": gain + 0.03},
+        },
         "slices": {
             "big": {"judged": True, "roc_auc": {"value": slice_auc, "low": 0.7, "high": 0.9}},
             "tiny": {"judged": False, "reason": "too small to judge"},
@@ -57,6 +65,8 @@ def test_good_model_passes_every_check():
         ({"di": 0.7}, {("min_disparate_impact", "group")}),
         ({"eo": 0.2}, {("max_equalized_odds_gap", "group")}),
         ({"share": 0.5}, {("invariance", "rule")}),
+        ({"lift": 1.9}, {("min_lift_at_5pct", None)}),
+        ({"gain": 0.0}, {("beat_baseline", "single feature: x")}),
     ],
 )
 def test_each_bound_fails_alone(change, expected):
@@ -78,11 +88,47 @@ def test_lower_bound_judging_is_stricter():
 
 
 def test_baseline_must_be_beaten():
-    """Equal to the single-feature baseline is not good enough."""
-    results = run_checks(
-        metrics(auc=0.7, low=0.68), {**GATES, "auc_roc": 0.5, "min_slice_auc": 0.5}
-    )
-    assert ("beat_baseline", "single feature: x") in failed(results)
+    """Equal to the single-feature baseline is not good enough; on intervals, the gain must be sure."""
+    assert ("beat_baseline", "single feature: x") in failed(run_checks(metrics(gain=0.0), GATES))
+    judged = {**GATES, "judge_on": "lower_bound"}
+    assert ("beat_baseline", "single feature: x") in failed(run_checks(metrics(gain=0.02), judged))
+    assert failed(run_checks(metrics(gain=0.02), GATES)) == set()
+
+
+def test_a_null_bound_turns_its_gate_off():
+    """Absolute gates are optional: a null bound is not judged (drafted gates use this)."""
+    off = {**GATES, "auc_roc": None, "precision_at_5pct": None, "min_lift_at_5pct": None}
+    ids = {r.id for r in run_checks(metrics(auc=0.6, low=0.55, gain=0.2), off)}
+    assert not ids & {"auc_roc", "precision_at_5pct", "min_lift_at_5pct"}
+    assert "beat_baseline" in ids
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"auc": 0.5}, "params.yaml: gates.auc_roc"),
+        ({"lift": 1.0}, "params.yaml: gates.min_lift_at_5pct"),
+        ({"gain": -0.1}, "params.yaml: gates.beat_baseline"),
+        ({"di": 0.5}, "params.yaml: gates.fairness.min_disparate_impact"),
+        ({"share": 0.5}, "contract.yaml: invariances (rule).min_share"),
+    ],
+)
+def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, capsys):
+    """The terminal and the Markdown report name the exact key that sets a failed bound."""
+    import json
+
+    import yaml
+
+    from {{ cookiecutter.package }}.gate import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(metrics(**change)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"gates": GATES}))
+    assert main([]) == 1
+    assert key in capsys.readouterr().err
+    assert main(["--markdown"]) == 0
+    assert key in capsys.readouterr().out
 
 
 def test_every_check_says_how_to_fix():

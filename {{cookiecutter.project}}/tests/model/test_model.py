@@ -23,10 +23,13 @@ def scored(model, holdout, contract):
 
 
 def test_overall_auc(scored, params):
-    """Holdout ROC AUC meets the gate's threshold."""
+    """Holdout ROC AUC meets the gate's threshold (when params.yaml sets one)."""
+    bound = params["gates"].get("auc_roc")
+    if bound is None:
+        pytest.skip("params.yaml: gates.auc_roc is null: no absolute AUC bound")
     _, y, scores = scored
     auc = stats.roc_auc(y, scores)
-    assert auc >= params["gates"]["auc_roc"], f"AUC {auc:.4f} below {params['gates']['auc_roc']}"
+    assert auc >= bound, f"AUC {auc:.4f} below {bound}"
 
 
 def test_invariances(model, scored, contract):
@@ -39,8 +42,8 @@ def test_invariances(model, scored, contract):
 
 def test_slice_auc(scored, holdout, contract, params):
     """Each slice large enough to judge reaches the slice minimum."""
-    if not contract.slices:
-        pytest.skip("contract.yaml declares no slices")
+    if not contract.slices or params["gates"].get("min_slice_auc") is None:
+        pytest.skip("contract.yaml declares no slices, or params.yaml sets no slice bound")
     _, y, scores = scored
     minimum = params["evaluate"]["min_slice_size"]
     judged = 0

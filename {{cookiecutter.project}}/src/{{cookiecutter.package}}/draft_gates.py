@@ -1,0 +1,90 @@
+"""Gates drafted from your data: relative to what needs no model, judged on intervals."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import stats
+from .contract import Contract
+from .data import conform, features_and_target
+from .evaluate import single_feature_scores
+from .params import load_params
+
+TOP = 0.05  # the top share of scores the lift gate looks at (evaluate's precision_at_5pct)
+
+TEMPLATE = """\
+gates:
+  # Drafted by `make contract` from {rows} rows with {positives} positives (prevalence {prevalence:.2%}).
+  # Each gate compares the model with what needs no model, on the holdout ({test_size:.0%} of rows,
+  # about {holdout_positives:.0f} positives), at the pessimistic end of its {level:.0%} interval, so a
+  # lucky holdout cannot pass a weak model.{few}
+  judge_on: lower_bound
+  # The model's ROC AUC minus the best single feature's, paired on the same holdout rows
+  # (DeLong), must be above 0. On all rows the best single feature now is {single} (ROC AUC {auc:.3f}).
+  beat_baseline: true
+  # Precision among the top 5% of scores divided by the prevalence. A random order scores 1.0
+  # (the trivial baseline); {single} alone scores {lift:.2f}. Raise the bound toward that to ask
+  # the model to beat it at the top too.
+  min_lift_at_5pct: 1.0
+  # A random order must flag 80% of the negatives to reach 80% recall: stay below that.
+  max_fpr_at_recall_80: 0.80
+  # Absolute bounds, off (null). Set a number to require a level as well, e.g. auc_roc: 0.80.
+  auc_roc: null
+  precision_at_5pct: null
+  # No slices are drafted; once you add some to contract.yaml, each must rank better than chance.
+  min_slice_auc: 0.50
+  fairness:                  # judged per `protected` attribute of contract.yaml (none drafted)
+    min_disparate_impact: 0.80   # the four-fifths rule
+    max_equalized_odds_gap: 0.15
+
+"""
+
+
+@dataclass(frozen=True)
+class DraftedGates:
+    """The `gates:` section of params.yaml (comments included) and a line for the terminal."""
+
+    text: str
+    summary: str
+
+
+def draft_gates(df: pd.DataFrame, contract: Contract, params_path: Path) -> DraftedGates:
+    """Gates for this data: the model must beat the best single feature and a random order."""
+    params = load_params(params_path)
+    test_size = float(params.get("split", {}).get("test_size", 0.3))
+    level = float(params.get("evaluate", {}).get("level", 0.95))
+    frame = conform(df, contract)
+    _, y = features_and_target(frame, contract)
+    name, scores = single_feature_scores(frame, y, contract)
+    prevalence = float(y.mean())
+    holdout_positives = len(y) * test_size * prevalence
+    few = ""
+    if holdout_positives < 30:
+        few = (
+            "\n  # With so few positives the intervals are wide: a red gate can mean too little"
+            "\n  # data rather than a weak model (more rows, or a larger split.test_size, narrow them)."
+        )
+    text = TEMPLATE.format(
+        rows=len(y),
+        positives=int(y.sum()),
+        prevalence=prevalence,
+        test_size=test_size,
+        holdout_positives=holdout_positives,
+        level=level,
+        few=few,
+        single=f"`{name}`" if name != "prior" else "none (no feature ranks at all)",
+        auc=stats.roc_auc(y, scores) if name != "prior" else 0.5,
+        lift=stats.precision_at_top(y, scores, TOP) / prevalence,
+    )
+    summary = f"prevalence {prevalence:.2%}; baseline: {name}; judged on {level:.0%} intervals"
+    return DraftedGates(text, summary)
+
+
+def with_gates(params_text: str, gates: str) -> str:
+    """params.yaml text with its `gates:` section replaced (appended if it has none)."""
+    updated, count = re.subn(r"(?ms)^gates:\n.*?(?=^\S|\Z)", lambda _: gates, params_text, count=1)
+    return updated if count else f"{params_text.rstrip()}\n\n{gates}"
