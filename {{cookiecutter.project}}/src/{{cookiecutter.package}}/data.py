@@ -56,9 +56,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-def conform(
-    df: pd.DataFrame, contract: Contract, columns: list[str] | None = None
-) -> pd.DataFrame:
+def conform(df: pd.DataFrame, contract: Contract, columns: list[str] | None = None) -> pd.DataFrame:
     """Give each contract column (or each of `columns`) its canonical dtype, once validated."""
     names = list(contract.columns) if columns is None else columns
     out = df[names].copy()
