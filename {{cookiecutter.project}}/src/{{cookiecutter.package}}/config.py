@@ -103,7 +103,9 @@ class FairnessConfig(Section):
 class GatesConfig(Section):
     """Bounds a model must meet before it may be compared with the champion; null turns one off."""
 
-    judge_on: Literal["point", "lower_bound"] = "point"
+    # whole_interval: fail only on evidence (see gate._judge); the paired promotion test,
+    # not the gate, is where a model must prove it is better
+    judge_on: Literal["point", "lower_bound", "whole_interval"] = "whole_interval"
     auc_roc: float | None = Field(0.8, ge=0, le=1)
     precision_at_5pct: float | None = Field(0.5, ge=0, le=1)
     min_lift_at_5pct: float | None = Field(None, ge=0)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from . import stats
+from .config import load_config
 from .contract import Contract
 from .data import conform, features_and_target
 from .evaluate import single_feature_scores
-from .params import load_params
 
 TOP = 0.05  # the top share of scores the lift gate looks at (evaluate's precision_at_5pct)
 
@@ -54,9 +54,8 @@ class DraftedGates:
 
 def draft_gates(df: pd.DataFrame, contract: Contract, params_path: Path) -> DraftedGates:
     """Gates for this data: the model must beat the best single feature and a random order."""
-    params = load_params(params_path)
-    test_size = float(params.get("split", {}).get("test_size", 0.3))
-    level = float(params.get("evaluate", {}).get("level", 0.95))
+    config = load_config(params_path)
+    test_size, level = config.split.test_size, config.evaluate.level
     frame = conform(df, contract)
     _, y = features_and_target(frame, contract)
     name, scores = single_feature_scores(frame, y, contract)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import read_json, write_json
-from .params import load_params, require
+from .config import GatesConfig, load_config
 
 METRICS = Path("metrics/metrics.json")
 GATE = Path("metrics/gate.json")
@@ -33,7 +33,7 @@ class Result:
 
 
 Metrics = dict[str, Any]
-Gates = dict[str, Any]
+Gates = GatesConfig
 CheckFn = Callable[[Metrics, Gates], Iterator[Result]]
 CHECKS: dict[str, CheckFn] = {}
 
@@ -53,15 +53,18 @@ def _judge(
     subject: str | None = None,
     key: str | None = None,
 ) -> Result:
-    """Compare a metric with its bound on the point estimate or the pessimistic interval end."""
+    """Compare a metric with its bound, on what `gates.judge_on` says to judge.
+
+    `point`: the estimate. `lower_bound`: the pessimistic end of the interval (the model must
+    show it meets the bound). `whole_interval`: the optimistic end (a gate fails only when the
+    whole interval is on the wrong side, so a model that truly meets the bound fails with
+    probability at most (1 - evaluate.level) / 2).
+    """
     value, low, high = float(entry["value"]), entry.get("low"), entry.get("high")
-    pessimistic = gates.get("judge_on", "point") == "lower_bound" and low is not None
-    if op == "<=":
-        judged = float(high) if pessimistic else value
-        passed = judged <= bound
-    else:
-        judged = float(low) if pessimistic else value
-        passed = judged > bound if op == ">" else judged >= bound
+    mode = gates.judge_on if low is not None and high is not None else "point"
+    upper_end = (mode == "lower_bound") == (op == "<=")
+    judged = value if mode == "point" else float(high if upper_end else low)
+    passed = {">=": judged >= bound, ">": judged > bound, "<=": judged <= bound}[op]
     interval = (float(low), float(high)) if low is not None and high is not None else None
     hint = (CHECKS[id_].__doc__ or "").strip()
     key = key or f"params.yaml: gates.{id_}"
@@ -69,8 +72,8 @@ def _judge(
 
 
 def _bound(gates: Gates, name: str) -> float | None:
-    """A gate's bound, or None when the key is absent or null: that gate is off."""
-    value = gates.get(name)
+    """A gate's bound, or None when it is null: that gate is off."""
+    value = getattr(gates, name)
     return None if value is None else float(value)
 
 
@@ -118,7 +121,7 @@ def min_slice_auc(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 @check
 def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """No better than the best single feature (paired ROC AUC gain): check the pipeline for a bug, or add signal."""
-    if gates.get("beat_baseline", True):
+    if gates.beat_baseline:
         entry = metrics["baseline"]["auc_gain"]
         yield _judge("beat_baseline", entry, 0.0, ">", gates, metrics["baseline"]["name"])
 
@@ -126,7 +129,7 @@ def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 @check
 def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Groups of a protected attribute get positive predictions at very different rates: review features and threshold."""
-    bound = float(gates.get("fairness", {}).get("min_disparate_impact", 0.8))
+    bound = gates.fairness.min_disparate_impact
     key = "params.yaml: gates.fairness.min_disparate_impact"
     for attribute, entry in metrics["fairness"].items():
         yield _judge(
@@ -137,7 +140,7 @@ def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 @check
 def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Error rates differ across groups of a protected attribute: review features and training data."""
-    bound = float(gates.get("fairness", {}).get("max_equalized_odds_gap", 0.1))
+    bound = gates.fairness.max_equalized_odds_gap
     key = "params.yaml: gates.fairness.max_equalized_odds_gap"
     for attribute, entry in metrics["fairness"].items():
         yield _judge(
@@ -199,7 +202,7 @@ def describe(result: Result) -> str:
     line = f"{verdict:4} {result.id}{about}: {result.judged:.4f} {result.op} {result.bound:.4f}"
     if result.judged != result.value and result.interval:
         low, high = result.interval
-        line += f" (the pessimistic end of [{low:.4f}, {high:.4f}]; estimate {result.value:.4f})"
+        line += f" (an end of [{low:.4f}, {high:.4f}], gates.judge_on; estimate {result.value:.4f})"
     return line if result.passed else f"{line} (bound: {result.key})"
 
 
@@ -213,14 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(to_markdown(read_json(GATE)), end="")
         return 0
-    gates = require(load_params(), "gates", dict)
+    gates = load_config().gates
     results = run_checks(read_json(METRICS), gates)
     passed = all(r.passed for r in results)
     write_json(
         GATE,
         {
             "passed": passed,
-            "judge_on": gates.get("judge_on", "point"),
+            "judge_on": gates.judge_on,
             "checks": [asdict(r) for r in results],
         },
     )

@@ -24,6 +24,10 @@ gates:
   auc_roc: 0.80
 promotion:
   metric: roc_auc
+model:
+  kind: logistic_regression
+rollout:
+  steps: [{weight: 100, pause_s: 0}]
 """
 
 

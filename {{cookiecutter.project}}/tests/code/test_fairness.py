@@ -41,3 +41,40 @@ def test_intervals_bracket_the_estimate_and_see_real_bias():
     frame, y, scores = data(bias=0.3)
     biased = fairness(frame, y, scores, contract_with_protected_plan(), SETTINGS)["plan"]
     assert biased["disparate_impact"]["high"] < fair["disparate_impact"]["low"]
+
+
+def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
+    """Simulated: a model whose true disparate impact is exactly the bound (0.8) on a small group.
+
+    whole_interval fails it about (1 - level) / 2 of the time, as its statistics promise;
+    the point estimate fails it about half the time, lower_bound nearly always.
+    """
+    from {{ cookiecutter.package }}.config import GatesConfig
+    from {{ cookiecutter.package }}.gate import min_disparate_impact
+
+    rng = np.random.default_rng(7)
+    contract = tiny_contract().model_copy(update={"protected": ("plan",)})
+    settings = {**SETTINGS, "bootstrap_resamples": 400}
+    runs, failures = 300, {"point": 0, "lower_bound": 0, "whole_interval": 0}
+    for run in range(runs):
+        plan = np.array(["basic"] * 400 + ["pro"] * 80)
+        rate = np.where(plan == "basic", 0.5, 0.4)  # true disparate impact 0.4 / 0.5 = 0.8
+        scores = (rng.random(len(plan)) < rate).astype(float)
+        y = (rng.random(len(plan)) < 0.3).astype(int)
+        report = fairness(
+            pd.DataFrame({"plan": plan}), y, scores, contract, settings | {"bootstrap_seed": run}
+        )
+        for mode in failures:
+            gates = GatesConfig(judge_on=mode)
+            failures[mode] += not all(
+                r.passed for r in min_disparate_impact(report_of(report), gates)
+            )
+    alpha = 1 - SETTINGS["level"]
+    assert failures["whole_interval"] / runs <= alpha
+    assert 0.3 <= failures["point"] / runs <= 0.7
+    assert failures["lower_bound"] / runs >= 0.9
+
+
+def report_of(fairness_report):
+    """The metrics.json shape the gate reads, holding only fairness."""
+    return {"fairness": fairness_report}

@@ -2,18 +2,23 @@
 
 import pytest
 
+from {{ cookiecutter.package }}.config import GatesConfig
 from {{ cookiecutter.package }}.gate import CHECKS, run_checks, to_markdown
 
-GATES = {
-    "judge_on": "point",
-    "auc_roc": 0.80,
-    "precision_at_5pct": 0.5,
-    "min_lift_at_5pct": 2.0,
-    "max_fpr_at_recall_80": 0.3,
-    "min_slice_auc": 0.7,
-    "beat_baseline": True,
-    "fairness": {"min_disparate_impact": 0.8, "max_equalized_odds_gap": 0.1},
-}
+GATES = GatesConfig(
+    judge_on="point",
+    auc_roc=0.80,
+    precision_at_5pct=0.5,
+    min_lift_at_5pct=2.0,
+    max_fpr_at_recall_80=0.3,
+    min_slice_auc=0.7,
+    beat_baseline=True,
+    fairness={"min_disparate_impact": 0.8, "max_equalized_odds_gap": 0.1},
+)
+
+
+def judged_on(mode):
+    return GATES.model_copy(update={"judge_on": mode})
 
 
 def metrics(
@@ -82,7 +87,7 @@ def test_small_slices_are_not_judged():
 
 def test_lower_bound_judging_is_stricter():
     """Judged on the interval's lower bound, a point estimate above the bar can still fail."""
-    results = run_checks(metrics(auc=0.81, low=0.79), {**GATES, "judge_on": "lower_bound"})
+    results = run_checks(metrics(auc=0.81, low=0.79), judged_on("lower_bound"))
     assert ("auc_roc", None) in failed(results)
     assert ("auc_roc", None) not in failed(run_checks(metrics(auc=0.81, low=0.79), GATES))
 
@@ -90,14 +95,16 @@ def test_lower_bound_judging_is_stricter():
 def test_baseline_must_be_beaten():
     """Equal to the single-feature baseline is not good enough; on intervals, the gain must be sure."""
     assert ("beat_baseline", "single feature: x") in failed(run_checks(metrics(gain=0.0), GATES))
-    judged = {**GATES, "judge_on": "lower_bound"}
+    judged = judged_on("lower_bound")
     assert ("beat_baseline", "single feature: x") in failed(run_checks(metrics(gain=0.02), judged))
     assert failed(run_checks(metrics(gain=0.02), GATES)) == set()
 
 
 def test_a_null_bound_turns_its_gate_off():
     """Absolute gates are optional: a null bound is not judged (drafted gates use this)."""
-    off = {**GATES, "auc_roc": None, "precision_at_5pct": None, "min_lift_at_5pct": None}
+    off = GATES.model_copy(
+        update={"auc_roc": None, "precision_at_5pct": None, "min_lift_at_5pct": None}
+    )
     ids = {r.id for r in run_checks(metrics(auc=0.6, low=0.55, gain=0.2), off)}
     assert not ids & {"auc_roc", "precision_at_5pct", "min_lift_at_5pct"}
     assert "beat_baseline" in ids
@@ -120,11 +127,14 @@ def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, cap
     import yaml
 
     from {{ cookiecutter.package }}.gate import main
+    from tests.conftest import ROOT
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(metrics(**change)))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"gates": GATES}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["gates"] = GATES.model_dump()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert main([]) == 1
     assert key in capsys.readouterr().err
     assert main(["--markdown"]) == 0
@@ -144,6 +154,31 @@ def test_every_check_says_how_to_fix():
 
 def test_fairness_can_be_judged_on_its_interval():
     """Judged on intervals, a disparate impact whose lower end is below the bound fails."""
-    results = run_checks(metrics(di=0.85), {**GATES, "judge_on": "lower_bound"})
+    results = run_checks(metrics(di=0.85), judged_on("lower_bound"))
     assert ("min_disparate_impact", "group") in failed(results)
     assert ("min_disparate_impact", "group") not in failed(run_checks(metrics(di=0.85), GATES))
+
+
+@pytest.mark.parametrize(
+    ("mode", "auc_low", "auc_high", "fails"),
+    [
+        ("point", 0.70, 0.82, True),  # estimate 0.76 < 0.80
+        ("lower_bound", 0.79, 0.90, True),  # the low end is below the bound
+        ("whole_interval", 0.70, 0.82, False),  # the interval reaches the bound
+        ("whole_interval", 0.70, 0.79, True),  # the whole interval is below it
+    ],
+)
+def test_judge_on_modes(mode, auc_low, auc_high, fails):
+    """Each mode compares the bound with the estimate or the end of the interval it names."""
+    entry = {"value": (auc_low + auc_high) / 2, "low": auc_low, "high": auc_high}
+    table = metrics()
+    table["metrics"]["roc_auc"] = entry
+    assert (("auc_roc", None) in failed(run_checks(table, judged_on(mode)))) is fails
+
+
+def test_a_typo_in_judge_on_is_refused():
+    """`judge_on: lower-bound` is an error that lists the modes, never a silent `point`."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="whole_interval"):
+        GatesConfig(judge_on="lower-bound")
