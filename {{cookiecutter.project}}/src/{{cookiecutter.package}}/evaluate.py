@@ -14,11 +14,11 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from . import model_report, stats
 from .artifacts import read_json, write_json, write_text
+from .config import EvaluateConfig, load_config
 from .contract import Column, Contract, Invariance, load_contract
 from .data import features_and_target
 from .model_card import permutation_importances, render_card
 from .model_io import load_model
-from .params import load_params
 
 HOLDOUT = Path("data/holdout.parquet")
 MODEL = Path("models/model.skops")
@@ -31,21 +31,21 @@ HEADLINE = ("roc_auc", "precision_at_5pct", "fpr_at_recall_80")
 MAX_PLOT_POINTS = 400  # enough for a smooth curve; keeps the CSVs small in git diffs
 
 
-def auc_interval(y: np.ndarray, scores: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
+def auc_interval(y: np.ndarray, scores: np.ndarray, settings: EvaluateConfig) -> dict[str, Any]:
     """ROC AUC with its DeLong interval (closed form, O(n log n))."""
-    return stats.delong_interval(y, scores, level=float(settings.get("level", 0.95))).to_dict()
+    return stats.delong_interval(y, scores, level=settings.level).to_dict()
 
 
-def headline_metrics(y: np.ndarray, scores: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
+def headline_metrics(y: np.ndarray, scores: np.ndarray, settings: EvaluateConfig) -> dict[str, Any]:
     """ROC AUC (DeLong) and every other metric (one shared stratified bootstrap), with intervals."""
-    names = list(HEADLINE) + [m for m in settings.get("extra_metrics", []) if m not in HEADLINE]
+    names = list(HEADLINE) + [m for m in settings.extra_metrics if m not in HEADLINE]
     bootstrapped = stats.bootstrap_intervals(
         y,
         scores,
         [name for name in names if name != "roc_auc"],
-        resamples=int(settings.get("bootstrap_resamples", 1000)),
-        seed=int(settings.get("bootstrap_seed", 0)),
-        level=float(settings.get("level", 0.95)),
+        resamples=settings.bootstrap_resamples,
+        seed=settings.bootstrap_seed,
+        level=settings.level,
     )
     return {
         name: auc_interval(y, scores, settings)
@@ -60,10 +60,10 @@ def slice_metrics(
     y: np.ndarray,
     scores: np.ndarray,
     contract: Contract,
-    settings: dict[str, Any],
+    settings: EvaluateConfig,
 ) -> dict[str, Any]:
     """ROC AUC per contract slice; a slice too small to judge says so instead of vanishing."""
-    minimum = int(settings.get("min_slice_size", 50))
+    minimum = settings.min_slice_size
     out: dict[str, Any] = {}
     for name in contract.slices:
         mask = contract.slice_mask(holdout, name)
@@ -121,12 +121,12 @@ def fairness(
     y: np.ndarray,
     scores: np.ndarray,
     contract: Contract,
-    settings: dict[str, Any],
+    settings: EvaluateConfig,
 ) -> dict[str, Any]:
     """Disparate impact and equalized-odds gap per protected attribute, with bootstrap intervals."""
-    threshold = float(settings.get("threshold", 0.5))
-    resamples = int(settings.get("bootstrap_resamples", 1000))
-    level = float(settings.get("level", 0.95))
+    threshold = settings.threshold
+    resamples = settings.bootstrap_resamples
+    level = settings.level
     predicted = (scores >= threshold).astype("float64")
     out: dict[str, Any] = {}
     for attribute in contract.protected:
@@ -141,7 +141,7 @@ def fairness(
         impact, spread = _fairness_measures(*table)
         replicates = [
             _fairness_measures(*_group_table(chunk, y, predicted, masks))
-            for chunk in _resample_chunks(y, resamples, int(settings.get("bootstrap_seed", 0)))
+            for chunk in _resample_chunks(y, resamples, settings.bootstrap_seed)
         ]
         rates, tprs, fprs = (column[:, 0] for column in table)
         groups = {
@@ -247,11 +247,11 @@ def baseline(
     y: np.ndarray,
     scores: np.ndarray,
     contract: Contract,
-    settings: dict[str, Any],
+    settings: EvaluateConfig,
 ) -> dict[str, Any]:
     """The best single feature as a score, and the model's paired ROC AUC gain over it."""
     name, reference = single_feature_scores(holdout, y, contract)
-    level = float(settings.get("level", 0.95))
+    level = settings.level
     # Paired on the same rows (DeLong): far tighter than comparing two separate intervals.
     gain = stats.delong_paired_test(y, scores, reference, alpha=(1 - level) / 2, level=level)
     return {
@@ -305,7 +305,7 @@ def write_plots(tables: dict[str, pd.DataFrame], out: Path = PLOTS) -> None:
 
 
 def evaluate(
-    model: Any, holdout: pd.DataFrame, contract: Contract, settings: dict[str, Any]
+    model: Any, holdout: pd.DataFrame, contract: Contract, settings: EvaluateConfig
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Score the holdout once; return what the gate will judge, the labels and the scores."""
     X, y = features_and_target(holdout, contract)
@@ -318,15 +318,13 @@ def evaluate(
         "n": len(y),
         "positives": int(y.sum()),
         "prevalence": float(y.mean()),
-        "level": float(settings.get("level", 0.95)),
+        "level": settings.level,
         "metrics": headline,
         "baseline": baseline(holdout, y, scores, contract, settings),
         "slices": slice_metrics(holdout, y, scores, contract, settings),
         "fairness": fairness(holdout, y, scores, contract, settings),
         "invariances": invariances(model, X, contract),
-        "importance": permutation_importances(
-            model, X, y, seed=int(settings.get("bootstrap_seed", 0))
-        ),
+        "importance": permutation_importances(model, X, y, seed=settings.bootstrap_seed),
     }
     return metrics, y, scores
 
@@ -336,14 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evaluate", description=main.__doc__)
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     args = parser.parse_args(argv)
-    settings = load_params().get("evaluate", {})
+    settings = load_config().evaluate
     model, contract = load_model(MODEL), load_contract(args.contract)
     try:
         result, y, scores = evaluate(model, pd.read_parquet(HOLDOUT), contract, settings)
     except ValueError as error:
         print(f"evaluate: {error}", file=sys.stderr)
         return 1
-    tables = curve_tables(y, scores, float(settings.get("threshold", 0.5)))
+    tables = curve_tables(y, scores, settings.threshold)
     write_plots(tables)
     write_json(METRICS, result)
     write_text(REPORT, model_report.render(result, tables))

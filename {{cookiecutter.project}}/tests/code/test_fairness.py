@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.package }}.config import EvaluateConfig
 from {{ cookiecutter.package }}.evaluate import fairness
 from tests.tiny_contract import tiny_contract
 
-SETTINGS = {"threshold": 0.5, "bootstrap_resamples": 300, "bootstrap_seed": 1, "level": 0.95}
+SETTINGS = EvaluateConfig(threshold=0.5, bootstrap_resamples=300, bootstrap_seed=1, level=0.95)
 
 
 def data(rows=3000, seed=0, bias=0.0):
@@ -54,7 +55,7 @@ def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
 
     rng = np.random.default_rng(7)
     contract = tiny_contract().model_copy(update={"protected": ("plan",)})
-    settings = {**SETTINGS, "bootstrap_resamples": 400}
+    settings = SETTINGS.model_copy(update={"bootstrap_resamples": 400})
     runs, failures = 300, {"point": 0, "lower_bound": 0, "whole_interval": 0}
     for run in range(runs):
         plan = np.array(["basic"] * 400 + ["pro"] * 80)
@@ -62,14 +63,18 @@ def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
         scores = (rng.random(len(plan)) < rate).astype(float)
         y = (rng.random(len(plan)) < 0.3).astype(int)
         report = fairness(
-            pd.DataFrame({"plan": plan}), y, scores, contract, settings | {"bootstrap_seed": run}
+            pd.DataFrame({"plan": plan}),
+            y,
+            scores,
+            contract,
+            settings.model_copy(update={"bootstrap_seed": run}),
         )
         for mode in failures:
             gates = GatesConfig(judge_on=mode)
             failures[mode] += not all(
                 r.passed for r in min_disparate_impact(report_of(report), gates)
             )
-    alpha = 1 - SETTINGS["level"]
+    alpha = 1 - SETTINGS.level
     assert failures["whole_interval"] / runs <= alpha
     assert 0.3 <= failures["point"] / runs <= 0.7
     assert failures["lower_bound"] / runs >= 0.9
