@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "sample-data": ".sample_data",
     "drift-check": ".drift_check",
     "score": ".score",
+    "performance": ".performance",
     "serve": ".serve.app",
     "bundle": ".serve.bundle",
     "loadgen": ".rollout.loadgen",

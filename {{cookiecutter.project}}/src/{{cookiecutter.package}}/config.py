@@ -153,6 +153,14 @@ class DriftConfig(Section):
         return self.model_dump(exclude={"on_drift", "bins", "notify_cooldown_hours"})
 
 
+class PerformanceConfig(Section):
+    """Realised performance once labels arrive: when a drop from the evaluation counts."""
+
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    min_delta: float = Field(0.0, ge=0)
+    min_labels: int = Field(200, ge=10)
+
+
 class Config(Section):
     """The whole of params.yaml."""
 
@@ -163,6 +171,7 @@ class Config(Section):
     gates: GatesConfig = GatesConfig()
     promotion: PromotionConfig = PromotionConfig()
     drift: DriftConfig = DriftConfig()
+    performance: PerformanceConfig = PerformanceConfig()
     rollout: Rollout
     serve: Serve = Serve()
 

@@ -114,6 +114,12 @@ class Contract(_Strict):
         return [c for c in self.columns if c not in (self.id, self.target)]
 
     @property
+    def slice_columns(self) -> list[str]:
+        """Columns the slices are defined on, each once, in contract order."""
+        used = {column for where in self.slices.values() for column in where}
+        return [c for c in self.columns if c in used]
+
+    @property
     def fingerprint(self) -> str:
         """Hash of what a model depends on: feature names, types and allowed values."""
         schema = {

@@ -40,6 +40,7 @@ __all__ = [
     "precision_at_top",
     "roc_auc",
     "stratified_resample_counts",
+    "unpaired_drop_test",
 ]
 
 _Floats = NDArray[np.float64]
@@ -553,6 +554,26 @@ def delong_paired_test(
     aucs = v10.mean(axis=1)
     interval = (diff - half, diff + half)
     return _comparison("roc_auc", "delong", labels.n, aucs, diff, interval, (min_delta, alpha), se)
+
+
+def unpaired_drop_test(
+    current: Interval, reference: Interval, level: float, min_delta: float = 0.0
+) -> tuple[float, float, float]:
+    """Difference, z and one-sided p of H0: current >= reference - min_delta, independent samples.
+
+    Each standard error is read back from its symmetric normal interval at `level`, so it
+    fits DeLong intervals exactly and bootstrap percentile intervals approximately.
+    """
+    _check_fraction(level, "level")
+    _check_min_delta(min_delta)
+    z_level = float(ndtri(0.5 + level / 2))
+    se = math.hypot(
+        (current.high - current.low) / (2 * z_level),
+        (reference.high - reference.low) / (2 * z_level),
+    )
+    drop = reference.value - current.value
+    z, p = _one_sided(drop, min_delta, se)
+    return current.value - reference.value, z, p
 
 
 def minimum_detectable_delta(se: float, alpha: float, power: float = 0.8) -> float:

@@ -1,0 +1,272 @@
+"""`performance`: realised metrics once labels arrive, compared with each version's evaluation.
+
+Labels (id + target) are joined by id with logged or batch predictions (id, score,
+model_version). Per model version: the same metrics and intervals as `evaluate`, a one-sided
+test of "the realised ROC AUC dropped below the evaluated one", and slices when the scored
+rows' features are given. Labels for unknown ids, duplicate labels and partial coverage are
+counted and reported; conflicting labels for one id are an error that names the ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import stats
+from .artifacts import write_json, write_text
+from .config import Config, load_config
+from .contract import Contract, load_contract
+from .data import conform, load_table
+from .errors import DataError
+from .evaluate import headline_metrics, slice_metrics
+from .registry import Registry, RegistryError
+
+PREDICTIONS = Path("predictions")
+OUT_DIR = Path("reports/performance")
+PREDICTION_COLUMNS = ("score", "model_version")
+EXAMPLES = 5
+
+
+def read_predictions(paths: list[Path], contract: Contract) -> tuple[pd.DataFrame, int]:
+    """Every prediction (id, score, model_version) from batch outputs or prediction logs.
+
+    A row scored more than once by the same version keeps its last score; returns the
+    table and how many repeats were dropped.
+    """
+    if not paths:
+        raise DataError(
+            f"no predictions to join: run `make score DATA=...` (writes {PREDICTIONS}/) "
+            "or pass PREDICTIONS=path"
+        )
+    frames = []
+    for path in paths:
+        if path.suffix == ".jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False).rename(columns={"id": contract.id})
+        else:
+            frame = load_table(path)
+        missing = [c for c in (contract.id, *PREDICTION_COLUMNS) if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path}: not a prediction file; missing columns {missing}")
+        frames.append(frame[[contract.id, *PREDICTION_COLUMNS]])
+    table = pd.concat(frames, ignore_index=True).astype(
+        {contract.id: "str", "model_version": "str", "score": "float64"}
+    )
+    unique = table.drop_duplicates([contract.id, "model_version"], keep="last")
+    return unique.reset_index(drop=True), len(table) - len(unique)
+
+
+def read_labels(path: Path, contract: Contract) -> tuple[pd.DataFrame, int]:
+    """Labels as (id, y); exact repeats dropped (counted), conflicting ones refused by id."""
+    table = load_table(path)
+    missing = [c for c in (contract.id, contract.target) if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}; expected the id and the target")
+    labels = table[[contract.id, contract.target]].astype({contract.id: "str"})
+    allowed = contract.columns[contract.target].values
+    if allowed is not None:
+        bad = ~labels[contract.target].astype(str).isin([str(v) for v in allowed])
+        if bad.any():
+            raise DataError(
+                f"{path}: column {contract.target!r} holds values outside {list(allowed)}, "
+                f"e.g. {labels.loc[bad, contract.target].head(EXAMPLES).tolist()} at ids "
+                f"{labels.loc[bad, contract.id].head(EXAMPLES).tolist()}"
+            )
+    unique = labels.drop_duplicates()
+    conflicting = unique[contract.id][unique[contract.id].duplicated()]
+    if len(conflicting):
+        raise DataError(
+            f"{path}: {conflicting.nunique()} id(s) have conflicting labels, e.g. "
+            f"{conflicting.unique()[:EXAMPLES].tolist()}; keep one label per id"
+        )
+    y = (unique[contract.target].astype(str) == str(contract.positive)).astype("int64")
+    return pd.DataFrame({contract.id: unique[contract.id], "y": y}), len(labels) - len(unique)
+
+
+def evaluated_auc(registry: Registry, version: str) -> stats.Interval | None:
+    """The ROC AUC (with interval) that `evaluate` measured for a registered version."""
+    try:
+        recorded = registry.get_version(version).tags.get("roc_auc")
+    except RegistryError:
+        return None
+    if not recorded:
+        return None
+    entry = json.loads(recorded)
+    return stats.Interval(entry["value"], entry["low"], entry["high"], entry.get("method", ""))
+
+
+def judge_version(
+    rows: pd.DataFrame, reference: stats.Interval | None, config: Config, contract: Contract
+) -> dict[str, Any]:
+    """Realised metrics of one version, and whether ROC AUC dropped significantly."""
+    y, scores = rows["y"].to_numpy(), rows["score"].to_numpy()
+    positives = int(y.sum())
+    entry: dict[str, Any] = {"n": len(y), "positives": positives}
+    settings = config.performance
+    if len(y) < settings.min_labels or min(positives, len(y) - positives) < 5:
+        entry["judged"] = False
+        entry["reason"] = (
+            f"too few labels to judge: {len(y)} rows, {positives} positives "
+            f"(performance.min_labels is {settings.min_labels}; 5 of each class needed)"
+        )
+        return entry
+    entry |= {"judged": True, "metrics": headline_metrics(y, scores, config.evaluate)}
+    if contract.slices and set(contract.slice_columns) <= set(rows.columns):
+        entry["slices"] = slice_metrics(rows, y, scores, contract, config.evaluate)
+    if reference is None:
+        entry["drop"] = {"status": "no_reference", "reason": "no evaluated ROC AUC recorded"}
+        return entry
+    realised = entry["metrics"]["roc_auc"]
+    current = stats.Interval(realised["value"], realised["low"], realised["high"], "delong")
+    diff, z, p = stats.unpaired_drop_test(
+        current, reference, config.evaluate.level, settings.min_delta
+    )
+    entry["drop"] = {
+        "status": "drop" if p < settings.alpha else "ok",
+        "evaluated": reference.to_dict(),
+        "diff": diff,
+        "z": z,
+        "p_value": p,
+        "alpha": settings.alpha,
+    }
+    return entry
+
+
+def performance_report(
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    contract: Contract,
+    config: Config,
+    registry: Registry,
+    features: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Join, then judge each model version that has labelled predictions."""
+    joined = predictions.merge(labels, on=contract.id, how="inner")
+    if features is not None:
+        joined = joined.merge(features, on=contract.id, how="left")
+    unknown = labels[~labels[contract.id].isin(predictions[contract.id])][contract.id]
+    versions: dict[str, Any] = {}
+    for version, rows in joined.groupby("model_version", sort=True):
+        scored = int((predictions["model_version"] == version).sum())
+        judged = judge_version(rows, evaluated_auc(registry, str(version)), config, contract)
+        versions[str(version)] = {"scored": scored, "coverage": len(rows) / scored, **judged}
+    drops = [v for v, e in versions.items() if e.get("drop", {}).get("status") == "drop"]
+    return {
+        "status": "drop" if drops else ("ok" if versions else "no_overlap"),
+        "dropped_versions": drops,
+        "labels": len(labels),
+        "unknown_ids": {"count": len(unknown), "examples": unknown.head(EXAMPLES).tolist()},
+        "versions": versions,
+    }
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """One line per version, then what could not be joined."""
+    lines = []
+    for version, entry in report["versions"].items():
+        head = f"v{version}: {entry['n']} labelled of {entry['scored']} scored ({entry['coverage']:.0%})"
+        if not entry["judged"]:
+            lines.append(f"{head}; {entry['reason']}")
+            continue
+        auc = entry["metrics"]["roc_auc"]
+        line = f"{head}; realised ROC AUC {auc['value']:.4f} [{auc['low']:.4f}, {auc['high']:.4f}]"
+        drop = entry["drop"]
+        if drop["status"] == "no_reference":
+            line += f"; {drop['reason']}"
+        else:
+            verdict = "DROP" if drop["status"] == "drop" else "no significant drop"
+            line += (
+                f" vs evaluated {drop['evaluated']['value']:.4f}: {verdict} "
+                f"(diff {drop['diff']:+.4f}, p = {drop['p_value']:.3g}, alpha {drop['alpha']})"
+            )
+        lines.append(line)
+    if report["unknown_ids"]["count"]:
+        unknown = report["unknown_ids"]
+        lines.append(
+            f"{unknown['count']} label(s) match no prediction (e.g. ids {unknown['examples']}); "
+            "they were left out"
+        )
+    if report["status"] == "no_overlap":
+        lines.append("no label matches a prediction: check that both files use the same ids")
+    return lines
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """One offline page: a table per version, slices when known."""
+    from .model_report import interval_text
+    from .report_html import render_model_report
+
+    sections = []
+    for version, entry in report["versions"].items():
+        if not entry["judged"]:
+            sections.append({"title": f"Version {version}", "text": entry["reason"]})
+            continue
+        rows = [[name, m["value"], interval_text(m), m.get("method", "")]
+                for name, m in entry["metrics"].items()]  # fmt: skip
+        section: dict[str, Any] = {
+            "title": f"Version {version}: {entry['n']} labelled rows ({entry['coverage']:.0%})",
+            "table": {"columns": ["metric", "value", "interval", "method"], "rows": rows},
+        }
+        if entry["drop"]["status"] != "no_reference":
+            drop = entry["drop"]
+            section["text"] = (
+                f"Evaluated ROC AUC {drop['evaluated']['value']:.4f}; realised minus evaluated "
+                f"{drop['diff']:+.4f}, one-sided p = {drop['p_value']:.3g}: {drop['status']}"
+            )
+        sections.append(section)
+        for name, s in entry.get("slices", {}).items():
+            value = s["roc_auc"]["value"] if s.get("judged") else s.get("reason", "")
+            sections.append({"title": f"Version {version}, slice {name}",
+                             "table": {"columns": ["rows", "ROC AUC", "interval"],
+                                       "rows": [[s["n"], value, interval_text(s.get("roc_auc", {}))]]}})  # fmt: skip
+    return render_model_report(
+        {
+            "title": "Realised performance",
+            "verdict": report["status"],
+            "subtitle": f"{report['labels']} labels; "
+            f"{report['unknown_ids']['count']} matched no prediction",
+            "sections": sections,
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Join labels with predictions by id; report realised metrics against the evaluation."""
+    parser = argparse.ArgumentParser(prog="performance", description=main.__doc__)
+    parser.add_argument("--labels", type=Path, required=True, help="CSV/Parquet: id and target")
+    parser.add_argument(
+        "--predictions", type=Path, nargs="*", help="default: predictions/*.parquet"
+    )
+    parser.add_argument("--data", type=Path, help="the scored rows' features, for slices")
+    parser.add_argument("--notify", action="store_true", help="repository_dispatch on a drop")
+    parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    args = parser.parse_args(argv)
+    contract, config = load_contract(args.contract), load_config()
+    paths = args.predictions or sorted(PREDICTIONS.glob("*.parquet"))
+    predictions, repeats = read_predictions(paths, contract)
+    labels, duplicates = read_labels(args.labels, contract)
+    features = None
+    if args.data is not None:
+        columns = [contract.id, *contract.slice_columns]
+        features = conform(load_table(args.data), contract, columns=columns)
+        features = features.astype({contract.id: "str"}).drop_duplicates(contract.id)
+    report = performance_report(predictions, labels, contract, config, Registry(), features)
+    report |= {"repeated_predictions": repeats, "duplicate_labels": duplicates,
+               "labels_file": str(args.labels)}  # fmt: skip
+    json_path = args.out / f"{args.labels.stem}.json"
+    write_json(json_path, report)
+    write_text(json_path.with_suffix(".html"), render_html(report))
+    for line in summary_lines(report):
+        print(f"performance: {line}")
+    print(f"performance: report {json_path.with_suffix('.html')}")
+    if args.notify and report["status"] == "drop":
+        from .notify import notify
+
+        payload = {"status": "performance_drop", "versions": report["dropped_versions"],
+                   "report": str(json_path)}  # fmt: skip
+        print(f"performance: {notify(payload, config.drift.notify_cooldown_hours).message}")
+    return 0
