@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from {{ cookiecutter.package }}.config import Config, load_config
 from {{ cookiecutter.package }}.contract import Contract, load_contract
 from {{ cookiecutter.package }}.params import load_params
+from {{ cookiecutter.package }}.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +49,21 @@ def require_output(relative: str) -> Path:
 @pytest.fixture(scope="session")
 def holdout() -> pd.DataFrame:
     return pd.read_parquet(require_output("data/holdout.parquet"))
+
+
+# What promote records with a version that the serving and scoring checks read.
+TRAINING_TAGS = ("sklearn_version", "skops_version", "numpy_version", "pandas_version",
+                 "scipy_version", "python_version", "contract_fingerprint")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def champion_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """A fresh registry whose champion is the trained model, tagged as promote tags it."""
+    root = tmp_path_factory.mktemp("registry")
+    registry = Registry("test_model", tracking_uri=f"sqlite:///{root / 'mlflow.db'}", root=root)
+    meta = json.loads(require_output("models/train_meta.json").read_text(encoding="utf-8"))
+    metrics = json.loads(require_output("metrics/metrics.json").read_text(encoding="utf-8"))
+    tags = {k: meta[k] for k in TRAINING_TAGS} | {"roc_auc": metrics["metrics"]["roc_auc"]}
+    ref = registry.register(require_output("models/model.skops"), tags)
+    registry.move_alias("champion", ref.version, expected=None)
+    return registry

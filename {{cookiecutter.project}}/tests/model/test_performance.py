@@ -16,36 +16,19 @@ from {{ cookiecutter.package }}.performance import (
     read_predictions,
     summary_lines,
 )
-from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.score import score_file
 
 from ..conftest import ROOT, require_output
 
-TAGGED = ("sklearn_version", "skops_version", "numpy_version", "pandas_version",
-          "scipy_version", "python_version", "contract_fingerprint")  # fmt: skip
-
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    """The trained model registered as champion, with the ROC AUC evaluate measured."""
-    root = tmp_path_factory.mktemp("perf-registry")
-    registry = Registry("perf_test", tracking_uri=f"sqlite:///{root / 'mlflow.db'}", root=root)
-    meta = json.loads(require_output("models/train_meta.json").read_text(encoding="utf-8"))
-    metrics = json.loads(require_output("metrics/metrics.json").read_text(encoding="utf-8"))
-    tags = {k: meta[k] for k in TAGGED} | {"roc_auc": metrics["metrics"]["roc_auc"]}
-    ref = registry.register(require_output("models/model.skops"), tags)
-    registry.move_alias("champion", ref.version, expected=None)
-    return registry
-
-
-@pytest.fixture(scope="module")
-def scored(registry, holdout, contract, tmp_path_factory):
+def scored(champion_registry, holdout, contract, tmp_path_factory):
     """The holdout scored as an unlabelled batch (labels arrive later)."""
     tmp = tmp_path_factory.mktemp("perf")
     batch = tmp / "batch.parquet"
     holdout.drop(columns=contract.target).to_parquet(batch, index=False)
     out = tmp / "predictions.parquet"
-    score_file(batch, out, contract, registry)
+    score_file(batch, out, contract, champion_registry)
     return out
 
 
@@ -65,10 +48,12 @@ def report_for(scored, labels, contract, registry, features=None):
                               registry, features)  # fmt: skip
 
 
-def test_labels_of_the_evaluated_rows_show_no_drop(scored, holdout, contract, registry, tmp_path):
+def test_labels_of_the_evaluated_rows_show_no_drop(
+    scored, holdout, contract, champion_registry, tmp_path
+):
     """The holdout's own labels reproduce the evaluated ROC AUC: no drop, full coverage."""
     report = report_for(
-        scored, labels_file(holdout, contract, tmp_path / "l.csv"), contract, registry
+        scored, labels_file(holdout, contract, tmp_path / "l.csv"), contract, champion_registry
     )
     ((_, entry),) = report["versions"].items()
     metrics = json.loads(require_output("metrics/metrics.json").read_text(encoding="utf-8"))
@@ -80,10 +65,12 @@ def test_labels_of_the_evaluated_rows_show_no_drop(scored, holdout, contract, re
     assert report["status"] == "ok"
 
 
-def test_degraded_labels_are_a_significant_drop(scored, holdout, contract, registry, tmp_path):
+def test_degraded_labels_are_a_significant_drop(
+    scored, holdout, contract, champion_registry, tmp_path
+):
     """When a third of the outcomes turn against the model, the drop is significant."""
     labels = labels_file(holdout, contract, tmp_path / "l.csv", flip_share=0.35)
-    report = report_for(scored, labels, contract, registry)
+    report = report_for(scored, labels, contract, champion_registry)
     ((version, entry),) = report["versions"].items()
     assert entry["drop"]["status"] == "drop"
     assert entry["drop"]["p_value"] < 0.05
@@ -92,7 +79,7 @@ def test_degraded_labels_are_a_significant_drop(scored, holdout, contract, regis
 
 
 def test_partial_coverage_unknown_and_duplicate_labels(
-    scored, holdout, contract, registry, tmp_path
+    scored, holdout, contract, champion_registry, tmp_path
 ):
     """Half the rows labelled, plus labels for ids never scored and repeated rows: all counted."""
     frame = holdout[[contract.id, contract.target]].head(len(holdout) // 2)
@@ -102,7 +89,7 @@ def test_partial_coverage_unknown_and_duplicate_labels(
     pd.concat([frame, frame.head(10), strangers]).to_csv(path, index=False)
     _, duplicates = read_labels(path, contract)
     assert duplicates == 10
-    report = report_for(scored, path, contract, registry)
+    report = report_for(scored, path, contract, champion_registry)
     ((_, entry),) = report["versions"].items()
     assert entry["coverage"] == pytest.approx(len(frame) / len(holdout))
     assert report["unknown_ids"]["count"] == 2
@@ -119,12 +106,12 @@ def test_conflicting_labels_name_the_ids(holdout, contract, tmp_path):
         read_labels(path, contract)
 
 
-def test_slices_when_features_are_given(scored, holdout, contract, registry, tmp_path):
+def test_slices_when_features_are_given(scored, holdout, contract, champion_registry, tmp_path):
     """With the scored rows' features, realised ROC AUC is reported per contract slice."""
     if not contract.slices:
         pytest.skip("this contract defines no slices")
     labels = labels_file(holdout, contract, tmp_path / "l.csv")
     features = holdout[[contract.id, *contract.slice_columns]].astype({contract.id: "str"})
-    report = report_for(scored, labels, contract, registry, features)
+    report = report_for(scored, labels, contract, champion_registry, features)
     ((_, entry),) = report["versions"].items()
     assert set(entry["slices"]) == set(contract.slices)

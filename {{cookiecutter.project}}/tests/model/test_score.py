@@ -10,24 +10,9 @@ import pytest
 
 from {{ cookiecutter.package }}.errors import DataError, RefusedError
 from {{ cookiecutter.package }}.model_io import load_model
-from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.score import score_file
 
 from ..conftest import require_output
-
-TAGGED = ("sklearn_version", "skops_version", "numpy_version", "pandas_version",
-          "scipy_version", "python_version", "contract_fingerprint")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    """A registry whose champion is the project's trained model, tagged as promote tags it."""
-    root = tmp_path_factory.mktemp("score-registry")
-    registry = Registry("score_test", tracking_uri=f"sqlite:///{root / 'mlflow.db'}", root=root)
-    meta = json.loads(require_output("models/train_meta.json").read_text(encoding="utf-8"))
-    ref = registry.register(require_output("models/model.skops"), {k: meta[k] for k in TAGGED})
-    registry.move_alias("champion", ref.version, expected=None)
-    return registry
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +23,10 @@ def batch(holdout, contract, tmp_path_factory):
     return path
 
 
-def test_chunked_scores_equal_one_predict(batch, registry, contract, holdout, tmp_path):
+def test_chunked_scores_equal_one_predict(batch, champion_registry, contract, holdout, tmp_path):
     """Three chunks give exactly the scores of one predict_proba over the whole table."""
     out = tmp_path / "scores.parquet"
-    summary = score_file(batch, out, contract, registry, chunk_rows=500)
+    summary = score_file(batch, out, contract, champion_registry, chunk_rows=500)
     scored = pd.read_parquet(out)
     model = load_model(require_output("models/model.skops"))
     expected = model.predict_proba(holdout.head(1200)[contract.feature_columns])[:, 1]
@@ -51,10 +36,10 @@ def test_chunked_scores_equal_one_predict(batch, registry, contract, holdout, tm
     assert set(scored["model_version"]) == {summary.model_version}
 
 
-def test_output_records_version_and_data_hash(batch, registry, contract, tmp_path):
+def test_output_records_version_and_data_hash(batch, champion_registry, contract, tmp_path):
     """The Parquet metadata and the sidecar name the model version and the input's sha256."""
     out = tmp_path / "scores.parquet"
-    summary = score_file(batch, out, contract, registry, chunk_rows=500)
+    summary = score_file(batch, out, contract, champion_registry, chunk_rows=500)
     metadata = pq.read_schema(out).metadata
     assert metadata[b"ml.model_version"].decode() == summary.model_version
     assert metadata[b"ml.data_sha256"].decode() == summary.data_sha256
@@ -63,10 +48,10 @@ def test_output_records_version_and_data_hash(batch, registry, contract, tmp_pat
     assert sidecar["model_sha256"] == summary.model_sha256
 
 
-def test_bad_rows_are_named_and_nothing_is_written(batch, registry, contract, tmp_path):
+def test_bad_rows_are_named_and_nothing_is_written(batch, champion_registry, contract, tmp_path):
     """A bad value in the last chunk stops the run with its id; the previous output survives."""
     out = tmp_path / "scores.parquet"
-    score_file(batch, out, contract, registry, chunk_rows=500)
+    score_file(batch, out, contract, champion_registry, chunk_rows=500)
     before = out.read_bytes()
     rows = pd.read_csv(batch)
     numeric = next(n for n in contract.feature_columns if contract.columns[n].is_numeric)
@@ -75,14 +60,14 @@ def test_bad_rows_are_named_and_nothing_is_written(batch, registry, contract, tm
     broken = tmp_path / "broken.csv"
     rows.to_csv(broken, index=False)
     with pytest.raises(DataError) as caught:
-        score_file(broken, out, contract, registry, chunk_rows=500)
+        score_file(broken, out, contract, champion_registry, chunk_rows=500)
     assert str(bad_id) in str(caught.value)
     assert numeric in str(caught.value)
     assert out.read_bytes() == before
     assert not list(tmp_path.glob(".scores.parquet.*"))
 
 
-def test_unknown_version_is_refused(batch, registry, contract, tmp_path):
+def test_unknown_version_is_refused(batch, champion_registry, contract, tmp_path):
     """VERSION must exist in the registry."""
     with pytest.raises(RefusedError, match="99"):
-        score_file(batch, tmp_path / "x.parquet", contract, registry, version="99")
+        score_file(batch, tmp_path / "x.parquet", contract, champion_registry, version="99")
