@@ -36,7 +36,9 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
         ]
     )
     gain = baseline["auc_gain"]
-    headline.append(["roc_auc gain over the baseline", gain["value"], _interval(gain), gain["method"]])
+    headline.append(
+        ["roc_auc gain over the baseline", gain["value"], _interval(gain), gain["method"]]
+    )
     slices = [
         [
             name,
