@@ -265,6 +265,8 @@ FEATURES = [
     "text",
     "date",
     "timestamp",
+    "timestamp_native",
+    "timestamp_offset",
     "constant",
 ]
 TARGETS = ["01", "bool", "yesno", "YN", "words"]
@@ -310,6 +312,15 @@ def feature(kind: str, rows: int, rng: np.random.Generator, nulls: float, sign: 
                 "%Y-%m-%d %H:%M:%S"
             )
         )
+    elif kind in ("timestamp_native", "timestamp_offset"):
+        seconds = rng.integers(0, 90 * 86400, rows)
+        stamps = pd.Timestamp("2022-11-15 06:00") + pd.to_timedelta(seconds, unit="s")
+        # native: datetime64 in Parquet (text in CSV); offset: ISO text with a UTC offset
+        values = (
+            list(stamps)
+            if kind == "timestamp_native"
+            else list(stamps.strftime("%Y-%m-%dT%H:%M:%S+02:00"))
+        )
     else:
         values = [7.5] * rows
     if kind not in ("int_id", "str_id") and nulls:
@@ -349,7 +360,9 @@ def tables(draw):
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(table=tables(), suffix=st.sampled_from([".csv", ".parquet"]), guess=st.booleans())
 def test_draft_then_validate_passes_for_any_table(table, suffix, guess, tmp_path):
