@@ -384,15 +384,18 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
 
 SATURATION_SECONDS = 15.0
 BATCH_CONNECTIONS = 20  # each sends 500-row batches back to back
-ROW_CONNECTIONS = 180  # each sends single rows back to back
+ROW_CONNECTIONS = 180  # each sends single rows back to back (waiting 1 s after a 503)
 
 
-async def _flood_connection(port: int, bodies: list[bytes], stop_at: float, seen: dict) -> None:
+async def _flood_connection(
+    port: int, bodies: list[bytes], stop_at: float, seen: dict[str, Any]
+) -> None:
     """One keep-alive connection that POSTs `bodies` in turn until `stop_at`."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     try:
         while time.monotonic() < stop_at:
+            sent = time.perf_counter()
             body = bodies[i % len(bodies)]
             head = (
                 f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -410,6 +413,10 @@ async def _flood_connection(port: int, bodies: list[bytes], stop_at: float, seen
             await reader.readexactly(length)
             status = status_line.split(b" ")[1].decode() if status_line else "closed"
             seen[status] = seen.get(status, 0) + 1
+            if status == "200":
+                seen.setdefault("ok_ms", []).append((time.perf_counter() - sent) * 1000)
+            if status == "503":
+                await asyncio.sleep(1.0)  # as Retry-After says
             if close or not status_line:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -420,7 +427,7 @@ async def _flood_connection(port: int, bodies: list[bytes], stop_at: float, seen
         writer.close()
 
 
-async def _flood(port: int, rows: list[dict[str, Any]], seconds: float) -> dict[str, int]:
+async def _flood(port: int, rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     batch = [json.dumps({"rows": rows[:500]}).encode()]
     singles = [json.dumps(r).encode() for r in rows]
     stop_at = time.monotonic() + seconds
@@ -428,6 +435,9 @@ async def _flood(port: int, rows: list[dict[str, Any]], seconds: float) -> dict[
     clients = [_flood_connection(port, batch, stop_at, seen) for _ in range(BATCH_CONNECTIONS)]
     clients += [_flood_connection(port, singles, stop_at, seen) for _ in range(ROW_CONNECTIONS)]
     await asyncio.gather(*clients)
+    ok_ms = sorted(seen.pop("ok_ms", [0.0]))
+    seen["ok_p50_ms"] = round(statistics.median(ok_ms))
+    seen["ok_p99_ms"] = round(ok_ms[max(0, int(0.99 * len(ok_ms)) - 1)])
     return seen
 
 

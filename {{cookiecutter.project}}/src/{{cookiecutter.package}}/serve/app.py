@@ -41,7 +41,6 @@ from .shadow import ShadowMetrics, ShadowMirror
 JSON = "application/json"
 
 
-INLINE_BYTES = 8_192  # one row, on the fast path: answered on the event loop (see below)
 ACCEPTED_TYPES = ("application/json",)
 
 
@@ -69,13 +68,15 @@ def create_app(
     shadow_url: str | None = None,
     shadow_sample: float = 1.0,
     drift: tuple[RunningProfile, dict] | None = None,
-    workers: int = 2,
+    workers: int = 1,
     max_inflight: int = 64,
 ) -> FastAPI:
     """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift.
 
     Scoring runs in at most `workers` threads, so the event loop stays free for health probes;
-    beyond `max_inflight` concurrent /predict requests the server answers 503 at once.
+    beyond `max_inflight` concurrent /predict requests the server answers 503 at once. One
+    worker: with OMP_NUM_THREADS=1 and the GIL, a second one measured no faster (it contends
+    with the event loop for the same lock; bench/bench_serving.py, healthz under saturation).
     """
     models: RequestModels = build_models(predictor.contract, max_batch)
     metrics = ServeMetrics(variant, model_version)
@@ -160,12 +161,10 @@ def create_app(
                 metrics.count("error")
                 return JSONResponse({"detail": "injected fault"}, status_code=500)
         try:
-            # One row on the fast path takes microseconds: a thread hop would cost more than it
-            # saves (bench/bench_serving.py). Batches and the full pipeline go to a worker.
-            if len(body) <= INLINE_BYTES and predictor.fast is not None:
-                answers = score(body)
-            else:
-                answers = await anyio.to_thread.run_sync(score, body, limiter=state["limiter"])
+            # Scoring is CPU work (a single row through a 200-tree model takes milliseconds):
+            # on the event loop it would queue every health probe behind it. In a worker
+            # thread it costs no measurable latency for one client (bench/bench_serving.py).
+            answers = await anyio.to_thread.run_sync(score, body, limiter=state["limiter"])
         except RequestError as error:
             metrics.count("rejected")
             return JSONResponse({"detail": error.errors}, status_code=error.status)
