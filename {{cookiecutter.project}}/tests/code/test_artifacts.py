@@ -8,7 +8,7 @@ import stat
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package }}.artifacts import write_json, write_parquet, write_text
+from {{ cookiecutter.package }}.artifacts import _write, write_json, write_parquet, write_text
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
@@ -34,8 +34,6 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         raise RuntimeError("writer failed")
 
     with pytest.raises(RuntimeError):
-        from {{ cookiecutter.package }}.artifacts import _write
-
         _write(target, explode)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

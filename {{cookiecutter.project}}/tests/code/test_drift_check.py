@@ -54,7 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         # where a followed 302 lands (urllib turns the POST into a GET, token included)
-        self.server.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
+        self.server.requests.append(
+            {"method": "GET", "path": self.path, "headers": dict(self.headers)}
+        )
         self.send_response(204)
         self.end_headers()
 

@@ -51,8 +51,15 @@ def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, value):
     env.pop("MAKEFLAGS", None)
     variable = TARGETS[target]
     result = subprocess.run(
-        ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), target,
-         f"VENV={fake_tools}", f"{variable}={value}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            str(ROOT / "Makefile"),
+            target,
+            f"VENV={fake_tools}",
+            f"{variable}={value}",
+        ],
         cwd=work,
         env=env,
         capture_output=True,

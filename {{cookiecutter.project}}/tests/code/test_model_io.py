@@ -38,7 +38,7 @@ def test_the_model_file_is_opened_once(saved):
     finally:
         _WATCH.discard(str(path))
     assert hasattr(model, "predict_proba")
-    assert _OPENED == [str(path)]
+    assert [str(path)] == _OPENED
 
 
 def test_a_changed_file_is_refused(saved, tmp_path):

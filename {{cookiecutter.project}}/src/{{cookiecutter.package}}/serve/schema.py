@@ -145,7 +145,13 @@ def column_type(column: Column) -> Any:
     elif column.type == "float":
         kind = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
     elif column.type == "datetime":
-        kind = Annotated[datetime, _datetime_range(column.min, column.max)]
+        # JSON Schema has no date range: the bounds are stated for readers of the schema
+        bounds_text = f"between {column.min} and {column.max}; UTC when no offset is given"
+        kind = Annotated[
+            datetime,
+            _datetime_range(column.min, column.max),
+            Field(description=f"ISO 8601 date-time {bounds_text}"),
+        ]
     elif column.type == "category" and all(isinstance(v, str) for v in column.values or ()):
         kind = Literal[tuple(column.values or ())]
     else:
