@@ -1,11 +1,14 @@
-"""Serving benchmark: our server vs `mlflow models serve`, the router hop, breach to 100% stable.
+"""Serving benchmark: our server vs `mlflow models serve`, the router hop, breach to 100% stable,
+and how fast /healthz answers while /predict is saturated.
 
 Builds a small project in `workdir` (the churn contract, sample data, the default model),
-then measures with real processes on loopback. Run directly: `python bench/bench_serving.py`.
+then measures with real processes on loopback. Run directly: `python bench/bench_serving.py`
+(everything) or `python bench/bench_serving.py --saturation` (the /healthz figure alone).
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -379,13 +382,143 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
     )
 
 
+SATURATION_SECONDS = 15.0
+BATCH_CONNECTIONS = 20  # each sends 500-row batches back to back
+ROW_CONNECTIONS = 180  # each sends single rows back to back (waiting 1 s after a 503)
+
+
+async def _flood_connection(
+    port: int, bodies: list[bytes], stop_at: float, seen: dict[str, Any]
+) -> None:
+    """One keep-alive connection that POSTs `bodies` in turn until `stop_at`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = 0
+    try:
+        while time.monotonic() < stop_at:
+            sent = time.perf_counter()
+            body = bodies[i % len(bodies)]
+            head = (
+                f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            await writer.drain()
+            status_line = await reader.readline()
+            length, close = 0, False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                close = close or (name.lower() == "connection" and "close" in value.lower())
+            await reader.readexactly(length)
+            status = status_line.split(b" ")[1].decode() if status_line else "closed"
+            seen[status] = seen.get(status, 0) + 1
+            if status == "200":
+                seen.setdefault("ok_ms", []).append((time.perf_counter() - sent) * 1000)
+            if status == "503":
+                await asyncio.sleep(1.0)  # as Retry-After says
+            if close or not status_line:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            i += 1
+    except (OSError, asyncio.IncompleteReadError):
+        seen["closed"] = seen.get("closed", 0) + 1
+    finally:
+        writer.close()
+
+
+async def _flood(port: int, rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    batch = [json.dumps({"rows": rows[:500]}).encode()]
+    singles = [json.dumps(r).encode() for r in rows]
+    stop_at = time.monotonic() + seconds
+    seen: dict[str, int] = {}
+    clients = [_flood_connection(port, batch, stop_at, seen) for _ in range(BATCH_CONNECTIONS)]
+    clients += [_flood_connection(port, singles, stop_at, seen) for _ in range(ROW_CONNECTIONS)]
+    await asyncio.gather(*clients)
+    ok_ms = sorted(seen.pop("ok_ms", [0.0]))
+    seen["ok_p50_ms"] = round(statistics.median(ok_ms))
+    seen["ok_p99_ms"] = round(ok_ms[max(0, int(0.99 * len(ok_ms)) - 1)])
+    return seen
+
+
+def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
+    """p50/p99/max of /healthz, probed every 20 ms, while other clients saturate /predict."""
+    port = free_port()
+    server = start(
+        workdir,
+        [sys.executable, "-m", f"{PACKAGE}.serve.app", "--version", "1"]
+        + ["--model-name", MODEL_NAME, "--port", str(port)],
+        "saturation.log",
+    )
+    rows_file = workdir / "rows.json"
+    rows_file.write_text(json.dumps(built["rows"]))
+    flood = None
+    try:
+        wait_http(port, "/readyz")
+        flood = subprocess.Popen(
+            [sys.executable, __file__, "--flood", str(port), str(rows_file), str(SATURATION_SECONDS)],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        time.sleep(2.0)  # let the load build up before probing
+        latencies = []
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while flood.poll() is None:
+            start_at = time.perf_counter()
+            try:
+                connection.request("GET", "/healthz")
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            elapsed = (time.perf_counter() - start_at) * 1000
+            latencies.append(elapsed if ok else 30_000.0)
+            time.sleep(0.02)
+        connection.close()
+        out, _ = flood.communicate(timeout=60)
+        seen = json.loads(out)
+    finally:
+        if flood is not None:
+            stop(flood)
+        stop(server)
+    latencies.sort()
+    p99 = latencies[max(0, int(0.99 * len(latencies)) - 1)]
+    note = (
+        f"{len(latencies)} probes while {BATCH_CONNECTIONS} connections POST 500-row batches and "
+        f"{ROW_CONNECTIONS} POST single rows for {SATURATION_SECONDS:g} s; /predict answers {seen}"
+    )
+    return [
+        figure("healthz p50 under saturation", statistics.median(latencies), "ms", note),
+        figure("healthz p99 under saturation", p99, "ms", note),
+        figure("healthz max under saturation", latencies[-1], "ms", note),
+    ]
+
+
 def run(workdir: Path) -> list[dict[str, Any]]:
     """Every serving figure, measured in `workdir`."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     built = build(workdir)
-    return [*serve_figures(workdir, built), breach_figure(workdir)]
+    return [
+        *serve_figures(workdir, built),
+        *saturation_figures(workdir, built),
+        breach_figure(workdir),
+    ]
+
+
+def run_saturation(workdir: Path) -> list[dict[str, Any]]:
+    """Only the /healthz-under-saturation figures."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return saturation_figures(workdir, build(workdir))
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_standalone(run))
+    if sys.argv[1:2] == ["--flood"]:
+        port, rows_path, seconds = int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])
+        result = asyncio.run(_flood(port, json.loads(rows_path.read_text()), seconds))
+        print(json.dumps(result))
+        raise SystemExit(0)
+    raise SystemExit(run_standalone(run_saturation if "--saturation" in sys.argv else run))

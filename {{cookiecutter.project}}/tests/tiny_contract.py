@@ -41,8 +41,9 @@ DRIFT = {
     "notify_cooldown_hours": 24,
 }
 
-# One valid request row for the tiny contract (features only).
+# One valid request row for the tiny contract: the id and the features.
 TINY_ROW: dict[str, Any] = {
+    "account": "A000001",
     "spend": 12.5,
     "visits": 3,
     "plan": "plus",
@@ -91,3 +92,20 @@ def write_project(root: Path, drift: dict[str, Any] | None = None) -> tuple[Path
         )
     )
     return contract, params
+
+
+def tiny_predictor() -> Any:
+    """A served model for the tiny contract: the project's preprocessor and a logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from {{ cookiecutter.package }}.data import conform, features_and_target
+    from {{ cookiecutter.package }}.features import build_preprocessor
+    from {{ cookiecutter.package }}.serve.predictor import Predictor
+
+    contract = tiny_contract()
+    x, y = features_and_target(conform(tiny_table(500), contract), contract)
+    model = Pipeline(
+        [("prep", build_preprocessor(contract)), ("clf", LogisticRegression(max_iter=5000))]
+    ).fit(x, y)
+    return Predictor(model, contract)

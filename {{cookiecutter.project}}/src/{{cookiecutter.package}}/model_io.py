@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +52,25 @@ def save_model(model: Any, path: str | Path) -> str:
 
 
 def load_model(path: str | Path, expected_sha256: str | None = None) -> Any:
-    """Load a skops model, refusing a changed file or a type outside TRUSTED_TYPES."""
+    """Load a skops model, refusing a changed file or a type outside TRUSTED_TYPES.
+
+    The file is read once: the bytes that are hashed and checked are the bytes that load, so
+    the file cannot change between the check and the use.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelIntegrityError(f"{path}: model file not found")
+    data = path.read_bytes()
     if expected_sha256 is not None:
-        actual = file_sha256(path)
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256:
             raise ModelIntegrityError(
                 f"{path}: sha256 {actual[:12]}... does not match the recorded "
                 f"{expected_sha256[:12]}...; the file was changed after it was registered"
             )
-    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
     if untrusted:
         raise ModelIntegrityError(
             f"{path}: contains types outside the trusted list: {', '.join(sorted(untrusted))}"
         )
-    return sio.load(path, trusted=list(TRUSTED_TYPES))
+    return sio.loads(data, trusted=list(TRUSTED_TYPES))

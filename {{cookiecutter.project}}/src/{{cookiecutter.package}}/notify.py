@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +48,30 @@ def build_payload(report: dict[str, Any], report_path: str) -> dict[str, Any]:
     }
 
 
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_url(api: str) -> None:
+    """HTTPS only: the token travels with the request. Plain http for a loopback test server."""
+    parsed = urllib.parse.urlsplit(api)
+    if parsed.scheme == "https" and parsed.hostname:
+        return
+    if parsed.scheme == "http" and _loopback(parsed.hostname):
+        return
+    raise NotifyError(
+        f"GITHUB_API_URL {api!r}: expected an https:// URL (http:// only for a loopback test server)"
+    )
+
+
 def dispatch_request(payload: dict[str, Any], repository: str, api: str) -> dict[str, Any]:
     """Method, URL and JSON body of the dispatch (no credentials: they are added when sending)."""
-    if not api.startswith(("https://", "http://")):
-        raise NotifyError(f"GITHUB_API_URL {api!r}: expected an http(s) URL")
+    check_api_url(api)
     if repository.count("/") != 1 or not all(repository.split("/")):
         raise NotifyError(f"repository {repository!r}: expected OWNER/NAME (set GITHUB_REPOSITORY)")
     return {
@@ -113,9 +135,22 @@ def notify(
     return Outcome("sent", f"sent {EVENT_TYPE} to {request['url']}", request)
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: following it would carry the bearer token to another URL."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str):  # type: ignore[override]
+        raise NotifyError(
+            f"{req.full_url}: answered {code} redirecting to {newurl}; not followed, since the "
+            "token would go with it (set GITHUB_API_URL to the final API address)"
+        )
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
 def _send(request: dict[str, Any], token: str, timeout: float) -> None:
     data = json.dumps(request["body"]).encode("utf-8")
-    # dispatch_request only builds http(s) URLs, so no file: or custom scheme reaches here
+    # dispatch_request only builds https (or loopback http) URLs: no file: or custom scheme
     http = urllib.request.Request(request["url"], data=data, method=request["method"])  # noqa: S310
     http.add_header("Accept", "application/vnd.github+json")
     http.add_header("Authorization", f"Bearer {token}")
@@ -123,7 +158,7 @@ def _send(request: dict[str, Any], token: str, timeout: float) -> None:
     http.add_header("Content-Type", "application/json")
     http.add_header("User-Agent", "drift-check")
     try:
-        with urllib.request.urlopen(http, timeout=timeout) as response:  # noqa: S310
+        with _OPENER.open(http, timeout=timeout) as response:
             status = response.status
     except urllib.error.HTTPError as error:
         detail = error.read(500).decode("utf-8", "replace")

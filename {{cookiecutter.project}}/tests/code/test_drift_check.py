@@ -24,6 +24,7 @@ class FakeGitHub(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict[str, Any]] = []
         self.status = 204
+        self.redirect_to: str | None = None
 
     @property
     def url(self) -> str:
@@ -41,17 +42,29 @@ class _Handler(BaseHTTPRequestHandler):
                 "body": json.loads(self.rfile.read(length)),
             }
         )
+        if self.server.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to + self.path)
+            self.end_headers()
+            return
         self.send_response(self.server.status)
         self.end_headers()
         if self.server.status != 204:
             self.wfile.write(b'{"message": "Bad credentials"}')
 
+    def do_GET(self) -> None:
+        # where a followed 302 lands (urllib turns the POST into a GET, token included)
+        self.server.requests.append(
+            {"method": "GET", "path": self.path, "headers": dict(self.headers)}
+        )
+        self.send_response(204)
+        self.end_headers()
+
     def log_message(self, *args: Any) -> None:
         pass  # keep test output clean
 
 
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
+def _serving() -> Iterator[FakeGitHub]:
     server = FakeGitHub()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -59,6 +72,17 @@ def github() -> Iterator[FakeGitHub]:
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    yield from _serving()
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[FakeGitHub]:
+    """A second origin, where a redirect would carry the token."""
+    yield from _serving()
 
 
 @pytest.fixture
@@ -178,3 +202,28 @@ def test_missing_champion_is_not_an_error(project, capsys):
     assert "no reference yet" in capsys.readouterr().out
     report = json.loads((project / "reports/drift-check/batch.json").read_text())
     assert report["status"] == "no_reference"
+
+
+def test_a_redirect_is_a_failure_and_the_token_stays_home(
+    project, github, elsewhere, monkeypatch, capsys
+):
+    """A 302 to another origin is not followed: nothing reaches it, no cool-down starts."""
+    _use(github, monkeypatch)
+    github.redirect_to = elsewhere.url
+    assert _run("--notify") == 1
+    assert "redirect" in capsys.readouterr().err
+    assert len(github.requests) == 1
+    assert elsewhere.requests == []
+    assert not (project / ".drift/last_notify.json").exists()
+
+
+@pytest.mark.parametrize(
+    "api", ["http://api.github.example", "http://10.0.0.1:8080", "ftp://127.0.0.1", "file:///x"]
+)
+def test_plain_http_is_refused_except_on_loopback(project, monkeypatch, capsys, api):
+    """The token travels only over HTTPS; plain http is for loopback test servers."""
+    monkeypatch.setenv("GITHUB_API_URL", api)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn-model")
+    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+    assert _run("--notify") == 1
+    assert "expected an https:// URL" in capsys.readouterr().err

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package }}.data import conform, features_and_target
-from {{ cookiecutter.package }}.features import build_preprocessor
+from {{ cookiecutter.package }}.data import conform
 from {{ cookiecutter.package }}.serve.app import create_app
 from {{ cookiecutter.package }}.serve.faults import FaultError, parse_fault
 from {{ cookiecutter.package }}.serve.limits import BodyLimit
 from {{ cookiecutter.package }}.serve.predictor import Predictor
 from tests.tiny_contract import TINY_ROW as ROW
-from tests.tiny_contract import tiny_contract, tiny_table
+from tests.tiny_contract import tiny_predictor, tiny_table
 
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    contract = tiny_contract()
-    x, y = features_and_target(conform(tiny_table(500), contract), contract)
-    model = Pipeline(
-        [("prep", build_preprocessor(contract)), ("clf", LogisticRegression(max_iter=5000))]
-    ).fit(x, y)
-    return Predictor(model, contract)
+    return tiny_predictor()
 
 
 class Client:
@@ -167,3 +160,64 @@ def test_no_reference_no_drift_report(client):
     response = client.get("/drift")
     assert response.status_code == 404
     assert "reference" in response.json()["detail"]
+
+
+class BlockingPredictor:
+    """Wraps a predictor; each scoring call waits until `release` is set (a slow model)."""
+
+    def __init__(self, inner: Predictor) -> None:
+        self.inner = inner
+        self.contract = inner.contract
+        self.fast = inner.fast
+        self.release = threading.Event()
+        self.calls = 0
+
+    def answer(self, rows):
+        self.calls += 1
+        if self.calls > 1:  # the warm-up call passes
+            assert self.release.wait(timeout=10), "never released"
+        return self.inner.answer(rows)
+
+
+def test_health_answers_while_a_prediction_is_running_and_excess_gets_503(predictor):
+    """Scoring runs off the event loop; beyond max_inflight the server says 503 + Retry-After."""
+    slow = BlockingPredictor(predictor)
+    app = create_app(slow, "7", max_inflight=1)
+
+    async def go():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                first = asyncio.create_task(http.post("/predict", json=ROW))
+                await asyncio.sleep(0.2)  # the first request is now scoring in its thread
+                health = await asyncio.wait_for(http.get("/healthz"), timeout=2)
+                busy = await asyncio.wait_for(http.post("/predict", json=ROW), timeout=2)
+                slow.release.set()
+                done = await asyncio.wait_for(first, timeout=10)
+                metrics = (await http.get("/metrics")).text
+        return health, busy, done, metrics
+
+    health, busy, done, metrics = asyncio.run(go())
+    assert health.status_code == 200
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert done.status_code == 200
+    assert 'outcome="error",variant="stable"} 1.0' in metrics
+
+
+def test_an_unexpected_error_is_a_counted_clean_500(predictor, caplog):
+    """Whatever raises inside the app: a JSON 500 without internals, counted as an error."""
+
+    class Broken(BlockingPredictor):
+        def answer(self, rows):
+            if rows[0].account == ROW["account"]:  # not the warm-up row
+                raise RecursionError("deep inside the model")
+            return self.inner.answer(rows)
+
+    client = Client(create_app(Broken(predictor), "7"))
+    response = client.post("/predict", json=ROW)
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; the server log has the cause"}
+    assert "deep inside" not in response.text
+    text = client.get("/metrics").text
+    assert 'model_requests_total{model_version="7",outcome="error",variant="stable"} 1.0' in text

@@ -1,16 +1,32 @@
-"""Malformed input gets a clear error that names the file, column and expectation, and no output."""
+"""Malformed input gets a clear error that names the file, column and expectation, and no output.
+
+Two matrices: data files given to the validate stage, and requests sent to a live model server
+(each answered with a clean 4xx naming what is wrong, never a 5xx).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from {{ cookiecutter.package }}.data import DataError, load_table
+from {{ cookiecutter.package }}.serve.app import create_app, server_config
 from {{ cookiecutter.package }}.validate import main, validate_file
-from tests.tiny_contract import tiny_contract, tiny_table, write_project
+from tests.live_server import (
+    LiveServer,
+    exchange,
+    free_port,
+    held_for,
+    request_bytes,
+    status_counts,
+)
+from tests.tiny_contract import TINY_ROW, tiny_contract, tiny_predictor, tiny_table, write_project
 
 Writer = Callable[[Path], Path]
 
@@ -168,3 +184,166 @@ def test_report_names_offending_rows(tmp_path):
     assert [(c["column"], c["examples"], c["rows"]) for c in failed] == [
         ("plan", ["platinum"], ["A000011"])
     ]
+
+
+# --- requests to a live model server --------------------------------------------------------
+
+MAX_BATCH = 50
+MAX_BODY = 1_048_576
+READ_TIMEOUT = 1.0  # seconds a client has to send a whole request (short, to keep tests fast)
+
+
+def _row(**changes: object) -> bytes:
+    return json.dumps({**TINY_ROW, **changes}).encode()
+
+
+def _without(name: str) -> bytes:
+    return json.dumps({k: v for k, v in TINY_ROW.items() if k != name}).encode()
+
+
+def _nested(depth: int, inner: bytes = b"") -> bytes:
+    return b"[" * depth + inner + b"]" * depth
+
+
+def _in_field(name: str, raw: bytes) -> bytes:
+    row = json.dumps({**TINY_ROW, name: "@"}).encode()
+    return row.replace(b'"@"', raw)
+
+
+# case -> (raw HTTP request, expected status, words the answer must contain)
+REQUEST_CASES: dict[str, tuple[bytes, int, tuple[str, ...]]] = {
+    "nested_arrays_3k": (request_bytes(_nested(3_000)), 422, ("nested",)),
+    "nested_arrays_100k": (request_bytes(_nested(100_000)), 422, ("nested",)),
+    "nested_objects_3k": (request_bytes(b'{"a":' * 3_000 + b"1" + b"}" * 3_000), 422, ("nested",)),
+    "nested_objects_100k": (
+        request_bytes(b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+        422,
+        ("nested",),
+    ),
+    "nested_in_a_field": (request_bytes(_in_field("spend", _nested(5_000))), 422, ("nested",)),
+    "nested_in_rows": (request_bytes(b'{"rows": ' + _nested(5_000) + b"}"), 422, ("nested",)),
+    "unclosed_nesting": (request_bytes(b"[" * 200_000), 422, ("nested",)),
+    "header_8mb": (request_bytes(_row(), extra=[("X-Big", "a" * 8_000_000)]), 431, ()),
+    "many_headers": (
+        request_bytes(_row(), extra=[(f"X-H{i}", "v" * 16) for i in range(2_000)]),
+        431,
+        (),
+    ),
+    "url_100kb": (request_bytes(_row(), path="/predict?" + "q" * 100_000), 431, ()),
+    "id_900kb": (request_bytes(_row(account="A" * 900_000)), 422, ("account", "at most")),
+    "id_missing": (request_bytes(_without("account")), 422, ("account", "required")),
+    "id_null": (request_bytes(_row(account=None)), 422, ("account",)),
+    "id_object": (request_bytes(_row(account={"a": 1})), 422, ("account",)),
+    "text_plain": (request_bytes(_row(), "text/plain"), 415, ("application/json",)),
+    "form_urlencoded": (
+        request_bytes(_row(), "application/x-www-form-urlencoded"),
+        415,
+        ("application/json",),
+    ),
+    "charset_latin1": (
+        request_bytes(_row(), "application/json; charset=iso-8859-1"),
+        415,
+        ("utf-8",),
+    ),
+    "utf16_with_bom": (request_bytes(_row().decode().encode("utf-16")), 400, ("UTF-8",)),
+    "utf16le_no_bom": (request_bytes(_row().decode().encode("utf-16-le")), 400, ("UTF-8",)),
+    "utf32": (request_bytes(_row().decode().encode("utf-32")), 400, ("UTF-8",)),
+    "invalid_utf8": (request_bytes(_row(plan="@").replace(b"@", b"\xff\xfe")), 400, ("UTF-8",)),
+    "not_json": (request_bytes(b"{broken"), 422, ("not valid JSON",)),
+    "empty_body": (request_bytes(b""), 422, ("not valid JSON",)),
+    "top_level_array": (request_bytes(b"[1, 2]"), 422, ("JSON object",)),
+    "infinite_number": (request_bytes(_in_field("spend", b"1e400")), 422, ("spend",)),
+    "nan_literal": (request_bytes(_in_field("spend", b"NaN")), 422, ("spend",)),
+    "huge_integer": (request_bytes(_in_field("visits", b"9" * 5_000)), 422, ("not valid JSON",)),
+    "empty_rows": (request_bytes(b'{"rows": []}'), 422, ("rows",)),
+    "too_many_rows": (
+        request_bytes(json.dumps({"rows": [TINY_ROW] * (MAX_BATCH + 1)}).encode()),
+        422,
+        ("rows",),
+    ),
+    "extra_field": (request_bytes(_row(surprise=1)), 422, ("surprise", "not a contract column")),
+    "wrong_type": (request_bytes(_row(spend="12")), 422, ("spend",)),
+    "oversized_body": (request_bytes(b" " * (2 * MAX_BODY)), 413, ("bytes",)),
+}
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveServer]:
+    """The model server on a free port, with the default limits and a short read timeout."""
+    app = create_app(tiny_predictor(), "7", max_batch=MAX_BATCH, max_body_bytes=MAX_BODY)
+    config = server_config(
+        app, "127.0.0.1", free_port(), read_timeout=READ_TIMEOUT, log_config=None
+    )
+    with LiveServer(config) as server:
+        yield server
+
+
+@pytest.mark.parametrize("case", list(REQUEST_CASES))
+def test_bad_request_gets_a_clean_4xx(live, case):
+    """Each hostile request is refused with its own 4xx and a reason, never a 5xx or a traceback."""
+    raw, expected, words = REQUEST_CASES[case]
+    status, body = exchange(live.port, raw)
+    assert status == expected, body[:300]
+    for word in words:
+        assert word in body.decode("utf-8", "replace"), body[:300]
+    assert b"Traceback" not in body
+
+
+def test_bad_request_matrix_has_no_5xx_and_every_app_answer_is_counted(live):
+    """The whole matrix: no 5xx, and the server still counts each /predict it answered."""
+    before = _counted(live)
+    statuses = [exchange(live.port, raw)[0] for raw, _, _ in REQUEST_CASES.values()]
+    counts = status_counts(statuses)
+    # a head too large is refused before any endpoint sees the request, and is not counted
+    reached_app = sum(1 for status in statuses if status != 431)
+    print(f"bad-input matrix: {len(statuses)} requests, {counts}")
+    assert counts["5xx"] == 0
+    assert counts["4xx"] == len(statuses)
+    assert _counted(live) - before == reached_app
+    assert exchange(live.port, request_bytes(_row()))[0] == 200  # and it keeps serving
+
+
+def test_brackets_inside_strings_are_not_nesting(live):
+    """The depth check reads JSON structure, not characters inside string values."""
+    status, body = exchange(live.port, request_bytes(_row(account="[" * 200 + "{" * 50)))
+    assert status == 200, body[:300]
+    assert json.loads(body)["predictions"][0]["id"] == "[" * 200 + "{" * 50
+
+
+def test_idle_and_slow_connections_are_dropped(live):
+    """A connection that sends nothing, trickles its head or its body is closed at the deadline."""
+    assert held_for(live.port, b"") < READ_TIMEOUT + 2
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\n"
+    assert held_for(live.port, head, trickle=b"X-Slow: 1234567890\r\n") < READ_TIMEOUT + 3
+    body_head = request_bytes(_row())[: -len(_row())]
+    assert held_for(live.port, body_head, trickle=_row()) < READ_TIMEOUT + 3
+    assert exchange(live.port, request_bytes(_row()))[0] == 200
+
+
+def test_a_client_that_hangs_up_mid_body_costs_one_log_line(live, caplog):
+    """A disconnect is logged once, without a traceback, and counted."""
+    before = _counted(live)
+    caplog.set_level(logging.INFO)
+    raw = request_bytes(_row())
+    held_for(live.port, raw[:-10], limit=0.3)  # sends all but the last bytes, then closes
+    deadline = time.monotonic() + 5
+    while _counted(live) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [r for r in caplog.records if "disconnect" in r.getMessage().lower()]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    assert lines[0].exc_info is None
+    assert not any(r.exc_info for r in caplog.records)
+    assert _counted(live) == before + 1
+
+
+def _counted(live: LiveServer) -> float:
+    """The sum of model_requests_total over every outcome."""
+    status, body = exchange(
+        live.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert status == 200
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.decode().splitlines()
+        if line.startswith("model_requests_total{")
+    )

@@ -5,27 +5,57 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.to_thread
+import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..drift import RunningProfile
+from ..rollout.shadow import ShadowMetrics, ShadowMirror
 from .faults import Fault, FaultError, parse_fault
-from .limits import BodyLimit
+from .guard import Guard
+from .limits import MAX_HEAD_BYTES, BodyLimit, deadline_protocol
 from .metrics import ServeMetrics
 from .predictor import Predictor, example_row
-from .schema import PredictResponse, RequestError, RequestModels, build_models, parse_rows
-from ..rollout.shadow import ShadowMetrics, ShadowMirror
+from .schema import (
+    ERROR_RESPONSES,
+    PredictResponse,
+    RequestError,
+    RequestModels,
+    body_error,
+    build_models,
+    parse_rows,
+    request_body_schema,
+)
 
-log = logging.getLogger(__name__)
 JSON = "application/json"
+
+
+ACCEPTED_TYPES = ("application/json",)
+
+
+def media_type_error(content_type: str | None) -> RequestError | None:
+    """415 unless the body is declared JSON (or not declared at all) in UTF-8."""
+    if content_type is None:
+        return None  # curl -d and many clients send none; the body is still parsed strictly
+    kind, _, options = content_type.partition(";")
+    kind = kind.strip().lower()
+    if kind not in ACCEPTED_TYPES and not kind.endswith("+json"):
+        return body_error(f"content-type {kind!r}: send application/json", 415)
+    charset = options.strip().lower().removeprefix("charset=").strip('" ')
+    if options.strip() and charset not in ("utf-8", "utf8"):
+        return body_error(f"content-type {content_type!r}: send JSON in utf-8", 415)
+    return None
 
 
 def create_app(
@@ -38,11 +68,19 @@ def create_app(
     shadow_url: str | None = None,
     shadow_sample: float = 1.0,
     drift: tuple[RunningProfile, dict] | None = None,
+    workers: int = 1,
+    max_inflight: int = 64,
 ) -> FastAPI:
-    """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift."""
+    """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift.
+
+    Scoring runs in at most `workers` threads, so the event loop stays free for health probes;
+    beyond `max_inflight` concurrent /predict requests the server answers 503 at once. One
+    worker: with OMP_NUM_THREADS=1 and the GIL, a second one measured no faster (it contends
+    with the event loop for the same lock; bench/bench_serving.py, healthz under saturation).
+    """
     models: RequestModels = build_models(predictor.contract, max_batch)
     metrics = ServeMetrics(variant, model_version)
-    state = {"ready": False}
+    state: dict[str, Any] = {"ready": False, "inflight": 0, "limiter": None}
     never_ready = fault is not None and fault.kind == "never_ready"
     mirror = None
     if shadow_url:
@@ -51,8 +89,17 @@ def create_app(
             shadow_url, "shadow", shadow_sample, 256, 200.0, ShadowMetrics(metrics.registry)
         )
 
+    def score(body: bytes) -> list[dict[str, Any]]:
+        """Parse, profile and score one body (on the loop or in a worker thread)."""
+        rows, _ = parse_rows(body, models)
+        if drift is not None:
+            # the same bins as the training reference: served traffic is judged like a batch
+            drift[0].update_many(row.model_dump() for row in rows)
+        return predictor.answer(rows)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state["limiter"] = anyio.CapacityLimiter(workers)
         if not never_ready:
             warm = models.row.model_validate(example_row(predictor.contract))
             predictor.answer([warm])  # the first call pays for lazy initialisation
@@ -69,14 +116,40 @@ def create_app(
 
     app = FastAPI(
         title=f"{predictor.contract.name} model server",
+        version=model_version,
         lifespan=lifespan,
+        # Swagger UI loads from a CDN, which a server with no egress cannot reach: the schema
+        # is at /openapi.json for any OpenAPI viewer or client generator instead
         docs_url=None,
         redoc_url=None,
     )
+    body_schema, schema_defs = request_body_schema(models)
 
-    @app.post("/predict", response_model=PredictResponse, responses={413: {}, 422: {}})
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=ERROR_RESPONSES,
+        openapi_extra={
+            "requestBody": {"required": True, "content": {JSON: {"schema": body_schema}}}
+        },
+    )
     async def predict(request: Request) -> Response:
         start = time.perf_counter()
+        if state["inflight"] >= max_inflight:
+            metrics.count("error")
+            detail = f"busy: {max_inflight} requests in progress; retry shortly"
+            return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+        state["inflight"] += 1
+        try:
+            return await answer(request, start)
+        finally:
+            state["inflight"] -= 1
+
+    async def answer(request: Request, start: float) -> Response:
+        refused = media_type_error(request.headers.get("content-type"))
+        if refused is not None:
+            metrics.count("rejected")
+            return JSONResponse({"detail": refused.errors}, status_code=refused.status)
         body = await request.body()
         if fault is not None:
             action = fault.on_request()
@@ -85,28 +158,22 @@ def create_app(
             if action == "slow":
                 await asyncio.sleep(fault.amount / 1000)
             if action == "error":
-                metrics.error.inc()
+                metrics.count("error")
                 return JSONResponse({"detail": "injected fault"}, status_code=500)
         try:
-            rows, _ = parse_rows(body, models)
+            # Scoring is CPU work (a single row through a 200-tree model takes milliseconds):
+            # on the event loop it would queue every health probe behind it. In a worker
+            # thread it costs no measurable latency for one client (bench/bench_serving.py).
+            answers = await anyio.to_thread.run_sync(score, body, limiter=state["limiter"])
         except RequestError as error:
-            metrics.rejected.inc()
-            return JSONResponse({"detail": error.errors}, status_code=422)
-        if drift is not None:
-            # the same bins as the training reference: served traffic is judged like a batch
-            drift[0].update_many(row.model_dump() for row in rows)
-        try:
-            answers = predictor.answer(rows)
-        except Exception:
-            log.exception("prediction failed")
-            metrics.error.inc()
-            return JSONResponse({"detail": "prediction failed"}, status_code=500)
-        for answer in answers:
-            metrics.score.observe(answer["score"])
+            metrics.count("rejected")
+            return JSONResponse({"detail": error.errors}, status_code=error.status)
+        for item in answers:
+            metrics.score.observe(item["score"])
         payload = {"model_version": model_version, "variant": variant, "predictions": answers}
         content = json.dumps(payload).encode()
         seconds = time.perf_counter() - start
-        metrics.ok.inc()
+        metrics.count("ok")
         metrics.latency.observe(seconds)
         if mirror is not None:
             mirror.offer(body, content, seconds)
@@ -116,13 +183,13 @@ def create_app(
     async def healthz() -> dict[str, object]:
         return {"status": "ok", "variant": variant, "model_version": model_version}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "warming up"}})
     async def readyz() -> Response:
         if not state["ready"]:
             return JSONResponse({"ready": False, "reason": "warming up"}, status_code=503)
         return JSONResponse({"ready": True, "model_version": model_version})
 
-    @app.get("/drift")
+    @app.get("/drift", responses={404: {"description": "no reference profile"}})
     async def served_drift() -> Response:
         if drift is None:
             detail = "no reference profile was recorded with this model version"
@@ -130,12 +197,37 @@ def create_app(
         profile, settings = drift
         return JSONResponse({"model_version": model_version, **profile.compare(settings)})
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> Response:
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(schema_defs)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, on_reject=metrics.rejected.inc)
+    app.add_middleware(Guard, count=metrics.count)  # outermost: catches what the others raise
     return app
+
+
+def server_config(
+    app: FastAPI, host: str, port: int, read_timeout: float = 10.0, **options: Any
+) -> uvicorn.Config:
+    """uvicorn with bounded heads, a deadline to read each request and a short keep-alive."""
+    settings: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "http": deadline_protocol(read_timeout),
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+        "timeout_keep_alive": 5,
+        "log_level": "warning",
+        "access_log": False,
+    }
+    return uvicorn.Config(app, **{**settings, **options})
 
 
 def limit_threads() -> None:
@@ -178,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..contract import ContractError, load_contract
     from ..drift import DriftError
     from ..registry import Registry
-    from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
     from ..rollout.spec import Serve, SpecError, load_specs
+    from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
 
     try:
         fault = parse_fault(args.fault, args.allow_faults)
@@ -216,14 +308,11 @@ def main(argv: list[str] | None = None) -> int:
         sample,
         drift,
     )
-    import uvicorn
-
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     print(f"serve: {name} v{ref.version} ({args.variant}) on http://{host}:{port}")
     sys.stdout.flush()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(app, host, port)).run()
     return 0
 
 

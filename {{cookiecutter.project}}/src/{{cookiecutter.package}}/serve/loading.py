@@ -123,6 +123,17 @@ def write_bundle(registry: Registry, ref: ModelRef, directory: Path) -> Path:
     return write_json(directory / BUNDLE_META, meta)
 
 
+def inside(directory: Path, name: str, source: Path, field: str) -> Path:
+    """`directory / name`, refused unless it resolves inside `directory` (no `..`, no absolute)."""
+    candidate = (directory / name).resolve()
+    if Path(name).is_absolute() or not candidate.is_relative_to(directory.resolve()):
+        raise ServeStartError(
+            f"{source}: {field} {name!r} points outside the bundle {directory}; "
+            "a bundle names files inside itself only"
+        )
+    return candidate
+
+
 def read_bundle(directory: Path, version: str | None = None) -> tuple[ModelRef, Path]:
     """The version and model file of a bundle, or of `version` (number or alias) in a set of them."""
     import json
@@ -130,22 +141,25 @@ def read_bundle(directory: Path, version: str | None = None) -> tuple[ModelRef, 
     aliases_path = directory / BUNDLE_ALIASES
     if not (directory / BUNDLE_META).is_file() and aliases_path.is_file():
         aliases = json.loads(aliases_path.read_text(encoding="utf-8"))
-        wanted = aliases.get(version or "champion", version or "champion")
-        if not (directory / str(wanted) / BUNDLE_META).is_file():
+        wanted = str(aliases.get(version or "champion", version or "champion"))
+        versions = inside(directory, wanted, aliases_path, f"version {version or 'champion'!r}")
+        if versions.parent != directory.resolve():
+            raise ServeStartError(f"{aliases_path}: {wanted!r} is not a version folder name")
+        if not (directory / wanted / BUNDLE_META).is_file():
             have = sorted(p.name for p in directory.iterdir() if (p / BUNDLE_META).is_file())
             raise ServeStartError(
                 f"{directory}: version {version!r} is not bundled (have {have}, aliases {aliases})"
             )
-        directory = directory / str(wanted)
+        directory = directory / wanted
     meta_path = directory / BUNDLE_META
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         tags = {**meta["tags"], "model_name": meta["model_name"]}
         ref = ModelRef(str(meta["version"]), meta["sha256"], tags)
-        model_file = Path(meta["model_file"])
-    except (OSError, ValueError, KeyError) as error:
+        model_file = str(meta["model_file"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise ServeStartError(f"{meta_path}: not a model bundle: {error}") from None
-    return ref, model_file if model_file.is_absolute() else directory / model_file
+    return ref, inside(directory, model_file, meta_path, "model_file")
 
 
 def served_drift_profile(

@@ -37,8 +37,13 @@ class ServeMetrics:
         self.ok = requests.labels(variant, model_version, "ok")
         self.error = requests.labels(variant, model_version, "error")
         self.rejected = requests.labels(variant, model_version, "rejected")
+        self._outcomes = {"ok": self.ok, "error": self.error, "rejected": self.rejected}
         self.latency = latency.labels(variant, model_version)
         self.score = scores.labels(variant, model_version)
+
+    def count(self, outcome: str) -> None:
+        """Count one /predict request by outcome: ok, error or rejected."""
+        self._outcomes[outcome].inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -83,7 +83,9 @@ def _column(column: Column, values: list[Any]) -> Any:
 
 def example_row(contract: Contract) -> dict[str, Any]:
     """A row inside every range of the contract, for warm-up and smoke checks."""
-    row: dict[str, Any] = {}
+    row: dict[str, Any] = {
+        contract.id: 1 if contract.columns[contract.id].type == "integer" else "example-1"
+    }
     for name in contract.feature_columns:
         column = contract.columns[name]
         if column.values:

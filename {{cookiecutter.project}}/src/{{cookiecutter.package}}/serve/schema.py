@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     create_model,
 )
@@ -19,14 +21,28 @@ from pydantic import (
 from ..contract import Column, Contract
 
 MAX_STRING = 256  # free-text ids longer than this are not ids
+# Rows are flat: `{"rows": [{...}]}` is three levels. Deeper bodies are refused before parsing,
+# since the JSON parser recurses once per level and fails (RecursionError) near a thousand.
+MAX_DEPTH = 8
+# escapes go first, so that no quote inside a string is left; both patterns scan linearly
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte that is not a bracket
+_NOT_UTF8 = (b"\xff\xfe", b"\xfe\xff", b"\x00")  # UTF-16/32 byte-order marks and their zero bytes
 
 
 class RequestError(ValueError):
     """A /predict body that the contract refuses; `errors` name each field and reason."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[dict[str, Any]], status: int = 422) -> None:
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
         self.errors = errors
+        self.status = status
+
+
+def body_error(reason: str, status: int = 422) -> RequestError:
+    """An error about the body as a whole rather than one field."""
+    return RequestError([{"field": "(body)", "loc": [], "reason": reason}], status)
 
 
 class Prediction(BaseModel):
@@ -45,6 +61,36 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class FieldError(BaseModel):
+    """What is wrong with one field, or with the body as a whole (`field` is "(body)")."""
+
+    field: str
+    loc: list[str | int]
+    reason: str
+
+
+class Refusal(BaseModel):
+    """A 4xx answer: each problem named."""
+
+    detail: list[FieldError]
+
+
+class Failure(BaseModel):
+    """A 5xx answer: what went wrong on the server's side."""
+
+    detail: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Refusal, "description": "the body is not UTF-8"},
+    413: {"model": Refusal, "description": "the body is larger than serve.max_body_bytes"},
+    415: {"model": Refusal, "description": "not application/json in utf-8"},
+    422: {"model": Refusal, "description": "not JSON, or refused by the contract"},
+    500: {"model": Failure, "description": "an error on the server's side (counted)"},
+    503: {"model": Failure, "description": "too many requests in progress; see Retry-After"},
+}
+
+
 @dataclass(frozen=True)
 class RequestModels:
     """The row model, the batch model and the columns they carry."""
@@ -53,6 +99,11 @@ class RequestModels:
     batch: type[BaseModel]
     columns: tuple[str, ...]
     max_batch: int
+
+
+def _values(values: tuple[Any, ...]) -> Any:
+    """The allowed values, checked and published in the request schema."""
+    return Field(json_schema_extra={"enum": list(values)})
 
 
 def _one_of(values: tuple[Any, ...]) -> AfterValidator:
@@ -94,16 +145,31 @@ def column_type(column: Column) -> Any:
     elif column.type == "float":
         kind = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
     elif column.type == "datetime":
-        kind = Annotated[datetime, _datetime_range(column.min, column.max)]
+        # JSON Schema has no date range: the bounds are stated for readers of the schema
+        bounds_text = f"between {column.min} and {column.max}; UTC when no offset is given"
+        kind = Annotated[
+            datetime,
+            _datetime_range(column.min, column.max),
+            Field(description=f"ISO 8601 date-time {bounds_text}"),
+        ]
     elif column.type == "category" and all(isinstance(v, str) for v in column.values or ()):
         kind = Literal[tuple(column.values or ())]
     else:
         kind = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_STRING)]
     if column.values is not None and column.type in ("integer", "float"):
-        kind = Annotated[kind, _one_of(tuple(column.values))]
+        kind = Annotated[kind, _one_of(tuple(column.values)), _values(tuple(column.values))]
     if column.type == "category" and not all(isinstance(v, str) for v in column.values or ()):
-        kind = Annotated[str, _one_of(tuple(str(v) for v in column.values or ()))]
+        shown = tuple(str(v) for v in column.values or ())
+        kind = Annotated[str, _one_of(shown), _values(shown)]
     return kind
+
+
+def _id_field(column: Column) -> tuple[Any, Any]:
+    """The id is echoed back with the score: a bounded string or a 64-bit integer."""
+    text = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_STRING)]
+    number = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+    kind: Any = text | number
+    return (kind | None, None) if column.nullable else (kind, ...)
 
 
 def build_models(contract: Contract, max_batch: int = 1000) -> RequestModels:
@@ -114,19 +180,28 @@ def build_models(contract: Contract, max_batch: int = 1000) -> RequestModels:
         column = contract.columns[name]
         kind = column_type(column)
         fields[name] = (kind | None, None) if column.nullable else (kind, ...)
-    # the id is optional: a caller may send it to get it back with the score
-    fields[contract.id] = (str | int | None, None)
+    fields[contract.id] = _id_field(contract.columns[contract.id])
     row = create_model(f"{contract.name.title()}Row", __config__=config, **fields)
     rows = Annotated[list[row], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
     batch = create_model(f"{contract.name.title()}Batch", __config__=config, rows=(rows, ...))
     return RequestModels(row, batch, tuple(contract.feature_columns), max_batch)
 
 
+def request_body_schema(models: RequestModels) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON schema of a /predict body (one row or a batch) and the definitions it refers to."""
+    adapter: TypeAdapter[Any] = TypeAdapter(models.row | models.batch)  # type: ignore[operator]
+    schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
+    return {k: v for k, v in schema.items() if k != "$defs"}, schema.get("$defs", {})
+
+
 def _errors(error: ValidationError) -> list[dict[str, Any]]:
     out = []
-    for item in error.errors(include_url=False):
+    for item in error.errors(include_url=False, include_input=False):
         loc = [p for p in item["loc"] if isinstance(p, (str, int))]
-        field = next((p for p in reversed(loc) if isinstance(p, str)), "(body)")
+        # the column is the first name after an optional ("rows", index); later parts are
+        # pydantic's union branches ("str", "int")
+        names = loc[2:] if loc[:1] == ["rows"] and len(loc) > 2 else loc
+        field = next((p for p in names if isinstance(p, str)), "(body)")
         reason = item["msg"]
         if item["type"] == "extra_forbidden":
             reason = "not a contract column; extra fields are refused"
@@ -136,16 +211,42 @@ def _errors(error: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def nesting_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return body.count(b"[") + body.count(b"{")  # an upper bound, and small: no scan needed
+    depth = deepest = 0
+    for char in _STRING.sub(b"", _ESCAPE.sub(b"", body)).translate(None, _BRACKETS):
+        depth += 1 if char in b"[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break  # deep enough to refuse: the rest need not be read
+    return deepest
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value of a UTF-8 body that nests at most MAX_DEPTH levels."""
+    if body.startswith(_NOT_UTF8[:2]) or _NOT_UTF8[2] in body:
+        raise body_error("the body looks like UTF-16 or UTF-32: send JSON encoded as UTF-8", 400)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise body_error(
+            f"the body is not UTF-8 (byte {error.start}): send UTF-8 JSON", 400
+        ) from None
+    if nesting_depth(body) > MAX_DEPTH:
+        raise body_error(f"JSON nested more than {MAX_DEPTH} levels deep; rows are flat objects")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise body_error(f"not valid JSON: {error}") from None
+
+
 def parse_rows(body: bytes, models: RequestModels) -> tuple[list[BaseModel], bool]:
     """Validate a body holding one row or `{"rows": [...]}`; return (rows, was_batch)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        reason = f"not valid JSON: {error}"
-        raise RequestError([{"field": "(body)", "loc": [], "reason": reason}]) from None
+    data = decode_json(body)
     if not isinstance(data, dict):
-        reason = 'expected a JSON object: one row, or {"rows": [...]}'
-        raise RequestError([{"field": "(body)", "loc": [], "reason": reason}])
+        raise body_error('expected a JSON object: one row, or {"rows": [...]}')
     batch = "rows" in data and "rows" not in models.columns
     try:
         if batch:
