@@ -25,7 +25,9 @@ class Shadow(_Spec):
     duration_s: float = Field(6.0, ge=0)
     sample: float = Field(1.0, gt=0, le=1)
     queue: int = Field(256, ge=1)
-    timeout_ms: float = Field(200.0, gt=0)
+    # a copy slower than this is given up and counted as slow (at this latency), so it must
+    # be at least guardrails.max_p99_ms or a slow model could pass its latency check
+    timeout_ms: float = Field(500.0, gt=0)
     max_disagreement: float = Field(0.2, ge=0, le=1)
 
 
@@ -92,6 +94,12 @@ class Rollout(_Spec):
             raise ValueError("steps must end with weight 100")
         if weights != sorted(weights):
             raise ValueError(f"step weights must not decrease: {weights}")
+        if self.shadow.timeout_ms < self.guardrails.max_p99_ms:
+            raise ValueError(
+                f"shadow.timeout_ms ({self.shadow.timeout_ms:g}) must be at least "
+                f"guardrails.max_p99_ms ({self.guardrails.max_p99_ms:g}): a shadow copy cut "
+                "off sooner could never show the new model as too slow"
+            )
         return self
 
 

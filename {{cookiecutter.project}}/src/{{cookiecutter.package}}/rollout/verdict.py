@@ -174,7 +174,12 @@ def judge_shadow(shadow: dict[str, Any], window: Window, spec: Rollout, alpha: f
         else None,
         "dropped": shadow["dropped"],
         "timeouts": shadow["timeouts"],
-        "shadow": {"n": n, "errors": window.errors, "p99_ms": _finite(p99)},
+        "shadow": {
+            "n": n,
+            "errors": window.errors,
+            "timeouts": window.timeouts,
+            "p99_ms": _finite(p99),
+        },
         "alpha_per_look": alpha,
     }
     minimum = spec.analysis.min_requests
@@ -196,10 +201,21 @@ def judge_shadow(shadow: dict[str, Any], window: Window, spec: Rollout, alpha: f
             _finite(p99),
             spec.guardrails.max_p99_ms,
             not p99 > spec.guardrails.max_p99_ms,
-            f"shadow p99 {p99:.1f} ms vs limit {spec.guardrails.max_p99_ms} ms",
+            _slowness(p99, window, spec),
         ),
     ]
     return _combine(checks, evidence)
+
+
+def _slowness(p99: float, window: Window, spec: Rollout) -> str:
+    """The latency check's words: a copy that timed out is slow, not an error."""
+    limit = spec.guardrails.max_p99_ms
+    if not window.timeouts:
+        return f"shadow p99 {p99:.1f} ms vs limit {limit} ms"
+    return (
+        f"slow: shadow p99 >= {p99:.0f} ms vs limit {limit} ms ({window.timeouts} of "
+        f"{window.judged} copies timed out after {spec.shadow.timeout_ms:g} ms)"
+    )
 
 
 def shadow_window(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:

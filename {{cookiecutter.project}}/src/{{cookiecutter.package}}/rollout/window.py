@@ -20,15 +20,22 @@ class VariantCounters:
     requests: int = 0
     errors: int = 0
     rejected: int = 0
+    timeouts: int = 0
     buckets: list[int] = field(default_factory=lambda: [0] * (len(EDGES_S) + 1))
 
     def observe(self, seconds: float, outcome: str) -> None:
-        """Count one answered request; outcome is ok, error or rejected."""
+        """Count one request; outcome is ok, error, rejected or timeout.
+
+        A timeout is not an error: its latency (at least the timeout) is recorded, so a slow
+        variant shows up as slow in the latency quantiles rather than as failing.
+        """
         self.requests += 1
         if outcome == "error":
             self.errors += 1
         elif outcome == "rejected":
             self.rejected += 1
+        elif outcome == "timeout":
+            self.timeouts += 1
         self.buckets[bisect_left(EDGES_S, seconds)] += 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -39,6 +46,7 @@ class VariantCounters:
             "requests": self.requests,
             "errors": self.errors,
             "rejected": self.rejected,
+            "timeouts": self.timeouts,
             "buckets": sparse,
         }
 
@@ -51,6 +59,7 @@ class Window:
     errors: int
     rejected: int
     buckets: dict[int, int]
+    timeouts: int = 0
 
     @property
     def judged(self) -> int:
@@ -85,7 +94,7 @@ def window(now: dict[str, Any] | None, before: dict[str, Any] | None) -> Window:
     if not now:
         return EMPTY
     if not before or before.get("version") != now.get("version"):
-        before = {"requests": 0, "errors": 0, "rejected": 0, "buckets": {}}
+        before = {"requests": 0, "errors": 0, "rejected": 0, "timeouts": 0, "buckets": {}}
     buckets = {
         int(i): n - before["buckets"].get(i, 0)
         for i, n in now["buckets"].items()
@@ -96,4 +105,5 @@ def window(now: dict[str, Any] | None, before: dict[str, Any] | None) -> Window:
         now["errors"] - before["errors"],
         now["rejected"] - before["rejected"],
         buckets,
+        now.get("timeouts", 0) - before.get("timeouts", 0),
     )

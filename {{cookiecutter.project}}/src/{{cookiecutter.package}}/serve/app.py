@@ -17,15 +17,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..drift import RunningProfile
+from ..rollout.shadow import ShadowMetrics, ShadowMirror
+from ..rollout.spec import Shadow
 from .faults import Fault, FaultError, parse_fault
 from .limits import BodyLimit
 from .metrics import ServeMetrics
 from .predictor import Predictor, example_row
 from .schema import PredictResponse, RequestError, RequestModels, build_models, parse_rows
-from ..rollout.shadow import ShadowMetrics, ShadowMirror
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+VARIANT_HEADER = "x-route-variant"  # the local router names the role it routed to
 
 
 def create_app(
@@ -36,7 +38,7 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     fault: Fault | None = None,
     shadow_url: str | None = None,
-    shadow_sample: float = 1.0,
+    shadow: Shadow | None = None,
     drift: tuple[RunningProfile, dict] | None = None,
 ) -> FastAPI:
     """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift."""
@@ -47,8 +49,14 @@ def create_app(
     mirror = None
     if shadow_url:
         # in a cluster there is no local router: the server itself copies requests
+        spec = shadow or Shadow()
         mirror = ShadowMirror(
-            shadow_url, "shadow", shadow_sample, 256, 200.0, ShadowMetrics(metrics.registry)
+            shadow_url,
+            "shadow",
+            spec.sample,
+            spec.queue,
+            spec.timeout_ms,
+            ShadowMetrics(metrics.registry),
         )
 
     @asynccontextmanager
@@ -103,7 +111,9 @@ def create_app(
             return JSONResponse({"detail": "prediction failed"}, status_code=500)
         for answer in answers:
             metrics.score.observe(answer["score"])
-        payload = {"model_version": model_version, "variant": variant, "predictions": answers}
+        # a canary promoted to stable keeps its process: the router's header has its role now
+        role = request.headers.get(VARIANT_HEADER, variant)
+        payload = {"model_version": model_version, "variant": role, "predictions": answers}
         content = json.dumps(payload).encode()
         seconds = time.perf_counter() - start
         metrics.ok.inc()
@@ -163,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shadow-url",
         default=os.environ.get("SHADOW_URL") or None,
-        help="copy a sample of requests to this /predict URL (default: $SHADOW_URL)",
+        help="copy a sample of requests to the server at this base URL (default: $SHADOW_URL)",
     )
     parser.add_argument(
         "--bundle", type=Path, default=None, help="serve from `make bundle` output, no registry"
@@ -178,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..contract import ContractError, load_contract
     from ..drift import DriftError
     from ..registry import Registry
-    from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
     from ..rollout.spec import Serve, SpecError, load_specs
+    from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
 
     try:
         fault = parse_fault(args.fault, args.allow_faults)
@@ -204,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in warnings:
         print(f"serve: warning: {warning}", file=sys.stderr)
-    sample = rollout.shadow.sample if rollout is not None else 1.0
     app = create_app(
         predictor,
         ref.version,
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.max_body_bytes,
         fault,
         args.shadow_url,
-        sample,
+        rollout.shadow if rollout is not None else None,
         drift,
     )
     import uvicorn
