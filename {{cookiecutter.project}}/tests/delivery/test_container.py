@@ -60,7 +60,9 @@ def symbolic_mode(spec: str, is_dir: bool) -> int:
     mode = 0
     for clause in spec.split(","):
         who, _, perms = clause.partition("=")
-        assert who and set(who) <= set("ugoa") and set(perms) <= set("rwxX"), spec
+        assert who, spec
+        assert set(who) <= set("ugoa"), spec
+        assert set(perms) <= set("rwxX"), spec
         bits = sum({"r": 4, "w": 2, "x": 1, "X": 1 if is_dir else 0}[p] for p in perms)
         for person in "ugo" if "a" in who else who:
             mode |= bits << {"u": 6, "g": 3, "o": 0}[person]
@@ -100,7 +102,7 @@ def pod_container(version: str) -> tuple[dict[str, Any], dict[str, str]]:
     from {{ cookiecutter.package }}.deploy import kubernetes
 
     settings = kubernetes.load_settings(PROJECT)
-    rollout, _ = kubernetes.rollout_manifest(settings, "model-server:test", version)
+    rollout = kubernetes.rollout_manifest(settings, "model-server:test", version)
     rendered = yaml.safe_load(yaml.safe_dump(rollout))  # exactly what the YAML file says
     template = rendered["spec"]["template"]
     return template["spec"]["containers"][0], template["metadata"]["labels"]
@@ -246,7 +248,8 @@ def test_the_image_serves_as_uid_10001_with_the_manifest_args(app_dir: Path, bas
         assert re.search(r'model_requests_total\{[^}]*outcome="ok"[^}]*\} 60\.0', metrics), metrics
         if "SHADOW_URL" in env:
             agree = re.search(r'shadow_comparisons_total\{outcome="agree"\} (\d+)', metrics)
-            assert agree and int(agree[1]) >= 50, metrics
+            assert agree, metrics
+            assert int(agree[1]) >= 50, metrics
     finally:
         for process in processes:
             process.terminate()

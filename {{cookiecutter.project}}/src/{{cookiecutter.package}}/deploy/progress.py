@@ -32,13 +32,12 @@ class Progress:
         evidence = event.get("evidence", {})
         canary = evidence.get("canary") or evidence.get("shadow") or {}
         stable = evidence.get("stable") or {}
-        p99 = evidence.get("p99_ms", {})
         colour = {"pass": "green", "fail": "red"}.get(event["verdict"], "yellow")
         if self.live is None:
             self.console.print(
                 f"{event['phase']:<9} weight {event['weight']:>3}%  t={event['elapsed_s']:>5}s  "
-                f"canary n={canary.get('n', 0)} err={canary.get('errors', 0)}  "
-                f"stable n={stable.get('n', 0)} err={stable.get('errors', 0)}  "
+                f"canary n={canary.get('n', 0):.0f} err={_errors(canary):.0f}  "
+                f"stable n={stable.get('n', 0):.0f} err={_errors(stable):.0f}  "
                 f"[{colour}]{event['verdict']}[/]: {event['reason']}",
                 highlight=False,
             )
@@ -58,10 +57,17 @@ class Progress:
             event["phase"],
             f"{event['weight']}%",
             str(event["elapsed_s"]),
-            f"{canary.get('n', 0)}/{canary.get('errors', 0)}",
-            f"{stable.get('n', 0)}/{stable.get('errors', 0)}",
-            f"{p99.get('canary', canary.get('p99_ms'))} / {p99.get('stable')}",
+            f"{canary.get('n', 0):.0f}/{_errors(canary):.0f}",
+            f"{stable.get('n', 0):.0f}/{_errors(stable):.0f}",
+            f"{canary.get('p99_ms')} / {stable.get('p99_ms')}",
             f"[{colour}]{event['verdict']}[/]",
         )
         table.caption = event["reason"]
         self.live.update(table)
+
+
+def _errors(counts: dict[str, Any]) -> float:
+    """Errors of a variant, or of the shadow copies (errors and timeouts)."""
+    if "errors" in counts:
+        return float(counts["errors"])
+    return float(counts.get("error", 0) + counts.get("timeout", 0))
