@@ -18,7 +18,7 @@ metrics never promote).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from scipy.stats import norm
@@ -109,17 +109,7 @@ def build_policy(spec: Rollout, looks: int) -> Policy:
     z = base.z_critical(looks)
     gate = spec.inconclusive.policy == "rollback"
     checks = [
-        Check(
-            "canary-requests",
-            "canary",
-            "requests_short",
-            "",
-            spec.analysis.min_requests,
-            0.0,
-            NEVER,
-            True,
-            f"canary requests (need {spec.analysis.min_requests})",
-        ),
+        _traffic("canary-requests", "canary", spec.analysis.min_requests),
         Check(
             "error-rate",
             "canary",
@@ -167,17 +157,7 @@ def build_policy(spec: Rollout, looks: int) -> Policy:
     ]
     if s.enabled and s.duration_s > 0:
         checks += [
-            Check(
-                "shadow-comparisons",
-                "shadow",
-                "requests_short",
-                "",
-                spec.analysis.min_requests,
-                0.0,
-                NEVER,
-                True,
-                f"shadow comparisons (need {spec.analysis.min_requests})",
-            ),
+            _traffic("shadow-comparisons", "shadow", spec.analysis.min_requests),
             Check(
                 "shadow-disagreement",
                 "shadow",
@@ -212,20 +192,22 @@ def build_policy(spec: Rollout, looks: int) -> Policy:
                 f"slow: shadow copies over {s.timeout_ms:g} ms",
             ),
         ]
-    return Policy(
-        tuple(checks),
-        *(
-            getattr(base, f)
-            for f in (
-                "min_requests",
-                "client_errors",
-                "alpha",
-                "correction",
-                "inconclusive",
-                "max_extensions",
-                "p99_floor_ms",
-            )
-        ),
+    return replace(base, checks=tuple(checks))
+
+
+def _traffic(name: str, phase: Phase, minimum: int) -> Check:
+    """Enough requests (or comparisons) to judge: passes once there are, never fails."""
+    what = "requests" if phase == "canary" else "comparisons"
+    return Check(
+        name,
+        phase,
+        "requests_short",
+        "",
+        minimum,
+        0.0,
+        NEVER,
+        True,
+        f"{phase} {what} (need {minimum})",
     )
 
 
