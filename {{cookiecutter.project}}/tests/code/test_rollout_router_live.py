@@ -17,6 +17,7 @@ from aiohttp import web
 import {{ cookiecutter.package }} as package
 from {{ cookiecutter.package }}.rollout.admin import free_port, request_json, wait_ready
 from {{ cookiecutter.package }}.rollout.router import Router
+from {{ cookiecutter.package }}.rollout.upstream import Pool, UpstreamError
 
 ROUTER = [sys.executable, "-m", f"{package.__name__}.rollout.router"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(package.__file__).resolve().parents[1])}
@@ -211,3 +212,39 @@ def test_the_admin_port_must_be_loopback(tmp_path: Path, host: str):
     )
     assert done.returncode == 2
     assert "not a loopback address" in done.stderr
+
+
+def test_the_pool_resends_on_a_connection_the_server_closed_while_idle():
+    """A restarted upstream leaves a dead keep-alive connection: the next request still works."""
+
+    async def serve(port: int) -> web.AppRunner:
+        async def predict(request: web.Request) -> web.Response:
+            return web.json_response({"echo": (await request.read()).decode()})
+
+        app = web.Application()
+        app.router.add_post("/predict", predict)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    async def scenario() -> list[Any]:
+        port = free_port()
+        pool = Pool("127.0.0.1", port, "/predict", {"content-type": "application/json"})
+        runner = await serve(port)
+        first = await pool.post(b'"a"', 5)
+        await runner.cleanup()  # closes the idle connection from the server's side
+        runner = await serve(port)
+        second = await pool.post(b'"b"', 5)
+        await runner.cleanup()
+        try:
+            await pool.post(b'"c"', 5)
+        except UpstreamError as error:
+            third: Any = error
+        pool.close()
+        return [first, second, third]
+
+    first, second, third = asyncio.run(scenario())
+    assert first == (200, b'{"echo": "\\"a\\""}')
+    assert second[0] == 200
+    assert isinstance(third, UpstreamError)

@@ -1,7 +1,7 @@
 """The router: exact weights over model-server processes, per-variant counters, shadow copies.
 
-A plain ASGI app (no framework) on uvicorn with one keep-alive aiohttp client: the hop is
-the cost of the canary, so it is kept small. Two listening sockets share the app: the
+A plain ASGI app (no framework) on uvicorn, forwarding over keep-alive connections parsed
+by httptools (`upstream.py`): the hop is the cost of the canary, so it is kept small. Two listening sockets share the app: the
 traffic port answers /predict, /healthz, /readyz and /metrics; the admin port (loopback
 only) answers /admin/*. A routing table is immutable and swapped whole, and each request
 keeps the table it was routed with, so a switch never fails a request in flight.
@@ -37,6 +37,7 @@ from ..artifacts import write_json
 from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
 from ..serve.metrics import LATENCY_BUCKETS
 from .shadow import ShadowMetrics, ShadowMirror
+from .upstream import Pool, UpstreamError
 from .window import VariantCounters
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -156,7 +157,7 @@ class Upstream:
     name: str
     url: str
     version: str
-    headers: dict[str, str]  # what the server is told: JSON, and its role right now
+    pool: Pool  # keep-alive connections; the request tells the server its role right now
     counters: VariantCounters
     outcomes: dict[str, Any]  # outcome -> bound prometheus counter child
     latency: Any  # bound prometheus histogram child
@@ -206,9 +207,10 @@ class Router:
         )
         self.shadow_metrics = ShadowMetrics(self.registry)
         self.counters: dict[str, VariantCounters] = {}
-        self.session: aiohttp.ClientSession | None = None
+        self.pools: dict[tuple[str, str], Pool] = {}
+        self.session: aiohttp.ClientSession | None = None  # for shadow copies only
         checked = validate_config(config)
-        self.timeout = aiohttp.ClientTimeout(total=checked.timeout_s)
+        self.timeout_s = checked.timeout_s
         self.routes = self._build(checked, None)
 
     def _build(self, config: RouterConfig, old: Routes | None) -> Routes:
@@ -218,9 +220,8 @@ class Router:
             counters = self.counters.setdefault(f"{name}@{up.version}", VariantCounters(up.version))
             outcomes = {o: self._requests.labels(name, up.version, o) for o in Outcome.__args__}
             latency = self._latency.labels(name, up.version)
-            headers = {**FORWARD_HEADERS, VARIANT_HEADER: name}
             upstreams[name] = Upstream(
-                name, up.url, up.version, headers, counters, outcomes, latency
+                name, up.url, up.version, self._pool(up.url, name), counters, outcomes, latency
             )
         mirror = None
         if config.shadow is not None:
@@ -234,6 +235,15 @@ class Router:
             mirror = old.shadow if same and old is not None else self._mirror(config.shadow, target)
         weights = {name: config.weights.get(name, 0) for name in config.upstreams}
         return Routes(config, upstreams, WeightedChoice(weights), mirror)
+
+    def _pool(self, url: str, role: str) -> Pool:
+        """The connection pool to `url` for requests routed as `role` (kept across swaps)."""
+        key = (url, role)
+        if key not in self.pools:
+            parts = urlsplit(url)
+            headers = {**FORWARD_HEADERS, VARIANT_HEADER: role}
+            self.pools[key] = Pool(parts.hostname or "", parts.port or 80, "/predict", headers)
+        return self.pools[key]
 
     def _mirror(self, shadow: ShadowConfig, target: UpstreamConfig) -> ShadowMirror:
         mirror = ShadowMirror(
@@ -305,7 +315,8 @@ class Router:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-                self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+                timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+                self.session = aiohttp.ClientSession(connector=connector, timeout=timeout)
                 if self.routes.shadow is not None:
                     self.routes.shadow.start(self.session)
                 await send({"type": "lifespan.startup.complete"})
@@ -314,6 +325,8 @@ class Router:
                     await self.routes.shadow.stop()
                 if self.session is not None:
                     await self.session.close()
+                for pool in self.pools.values():
+                    pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -327,15 +340,10 @@ class Router:
 
     async def _forward(self, upstream: Upstream, body: bytes) -> tuple[int, bytes, float]:
         """POST to one variant; status 0 means the variant could not be reached."""
-        assert self.session is not None
         start = time.perf_counter()
         try:
-            async with self.session.post(
-                upstream.url + "/predict", data=body, headers=upstream.headers
-            ) as response:
-                answer = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError):
+            status, answer = await upstream.pool.post(body, self.timeout_s)
+        except (UpstreamError, TimeoutError):
             status, answer = 0, b""
         seconds = time.perf_counter() - start
         outcome: Outcome = (
