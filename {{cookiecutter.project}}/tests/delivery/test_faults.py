@@ -63,7 +63,7 @@ def test_a_slow_canary_is_rolled_back_during_shadow(deployment):
     result = deployment.run("canary", "--bad", "slow")
     event = rolled_back(deployment, result, "shadow at 0%")
     # timed-out shadow copies are slow, not errors: the operator reads why
-    assert "slow: shadow p99" in event["reason"], event["reason"]
+    assert "slow: shadow copies over 300 ms" in event["reason"], event["reason"]
     assert "error_rate" not in event["reason"]
     weights = [e["weight"] for e in deployment.events("step")]
     assert weights == [0]  # the slow model never got live traffic
@@ -85,7 +85,7 @@ def test_a_canary_that_never_becomes_ready_is_refused(deployment):
     (deployment.root / "params.yaml").write_text(
         (deployment.root / "params.yaml")
         .read_text()
-        .replace("ready_timeout_s: 30", "ready_timeout_s: 10")
+        .replace("ready_timeout_s: 30", "ready_timeout_s: 20")  # stable must still start
     )
     result = deployment.run("canary", "--bad", "never_ready")
     rolled_back(deployment, result, "never became ready")
@@ -140,7 +140,7 @@ def test_a_killed_controller_is_recovered_by_the_next_command(deployment):
         deployment.root, steps=[{"weight": 50, "pause_s": 30}, {"weight": 100, "pause_s": 0}]
     )
     controller = deployment.start("canary")
-    deployment.wait_for(lambda: deployment.weights().get("canary", 0) == 50)
+    deployment.wait_for(lambda: deployment.weights().get("canary", 0) == 50, timeout=150)
     client = deployment.client()
     canary = deployment.state()["servers"]["canary"]
     os.killpg(controller.pid, signal.SIGKILL)
