@@ -241,6 +241,8 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
                 "router.json",
                 "--port",
                 str(router_port),
+                "--admin-port",
+                str(free_port()),
             ],
             "router.log",
         )

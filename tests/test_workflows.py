@@ -238,7 +238,9 @@ def test_manifests_validate(baked_k8s: Path, tmp_path: Path) -> None:
         if overlay == "production":
             assert kinds == [
                 "AnalysisTemplate",
+                "Namespace",
                 "NetworkPolicy",
+                "PodDisruptionBudget",
                 "Rollout",
                 "Service",
                 "ServiceAccount",
@@ -247,7 +249,9 @@ def test_manifests_validate(baked_k8s: Path, tmp_path: Path) -> None:
         else:
             assert kinds == [
                 "Deployment",
+                "Namespace",
                 "NetworkPolicy",
+                "PodDisruptionBudget",
                 "Service",
                 "ServiceAccount",
                 "ServiceMonitor",
@@ -272,6 +276,48 @@ def test_pod_security_restricted(baked_k8s: Path) -> None:
         assert "/tmp" in [m["mountPath"] for m in container["volumeMounts"]]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["MODEL_VERSION"] == "7"
+
+
+def test_each_pod_scraped_once_and_namespaces_enforce_restricted(baked_k8s: Path) -> None:
+    """One Service feeds the ServiceMonitor (counts are not doubled); PSS labels; a PDB."""
+    assert render(baked_k8s, "--model-version", "7").returncode == 0
+    for overlay in ("staging", "production"):
+        docs = kustomize(baked_k8s, overlay)
+        (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        services = [
+            d["metadata"]["name"]
+            for d in docs
+            if d["kind"] == "Service" and wanted.items() <= d["metadata"]["labels"].items()
+        ]
+        assert services == ["model-server"], services
+        (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
+        assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+            namespace["metadata"]["name"]
+        }
+        labels = namespace["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        (budget,) = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+        assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_options_argo_cannot_honour_are_refused_at_render(baked_k8s: Path, tmp_path: Path) -> None:
+    """max_extensions > 0 cannot be done by Argo Rollouts: render says so and writes nothing."""
+    project = tmp_path / "project"
+    shutil.copytree(baked_k8s, project, ignore=shutil.ignore_patterns(".git", ".dvc", "data"))
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text().replace(
+            "inconclusive: {policy: rollback, max_extensions: 0}",
+            "inconclusive: {policy: rollback, max_extensions: 2}",
+        )
+    )
+    shutil.rmtree(project / "deploy/k8s/overlays/production/generated", ignore_errors=True)
+    done = render(project, "--model-version", "7")
+    assert done.returncode == 1
+    assert "rollout.inconclusive.max_extensions is 2" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (project / "deploy/k8s/overlays/production/generated").exists()
 
 
 def test_network_policy_default_deny(baked_k8s: Path) -> None:
@@ -303,16 +349,21 @@ def test_rollout_follows_params(baked_k8s: Path) -> None:
     assert ("experiment" in steps[0]) == bool(spec["shadow"]["enabled"])
     templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
     metrics = {m["name"]: m for m in templates["model-server-canary-health"]["spec"]["metrics"]}
-    assert metrics["error-rate"]["failureCondition"].endswith(
-        f"> {spec['guardrails']['max_error_rate']:g}"
-    )
+    assert f"- {spec['guardrails']['max_error_rate']:g})" in metrics["error-rate"]["provider"][
+        "prometheus"
+    ]["query"]
     assert metrics["p99-latency-ms"]["failureCondition"].endswith(
         f"> {spec['guardrails']['max_p99_ms']:g}"
     )
     assert metrics["p99-ratio"]["failureCondition"].endswith(
         f"> {spec['relative']['max_p99_ratio']:g}"
     )
-    assert str(spec["analysis"]["min_requests"]) in metrics["canary-requests"]["successCondition"]
+    assert metrics["canary-requests"]["provider"]["prometheus"]["query"].startswith(
+        f"({spec['analysis']['min_requests']} - "
+    )
+    # an inconclusive step rolls back: every check must pass once among its looks
+    evidence = metrics["error-rate-evidence"]
+    assert evidence["failureLimit"] == evidence["count"] - 1
     for metric in metrics.values():
         query = metric["provider"]["prometheus"]["query"]
         assert "model_requests_total" in query or "model_request_latency_seconds_bucket" in query

@@ -31,14 +31,14 @@ from {{ cookiecutter.package }}.deploy import procs
 from {{ cookiecutter.package }}.features import build_preprocessor
 from {{ cookiecutter.package }}.model_io import save_model
 from {{ cookiecutter.package }}.registry import Registry
-from {{ cookiecutter.package }}.sample_data import generate
 from {{ cookiecutter.package }}.rollout.loadgen import holdout_rows
+from {{ cookiecutter.package }}.sample_data import generate
 
 PROJECT = Path(__file__).resolve().parents[2]
 SRC = Path(package.__file__).resolve().parents[1]
 MODEL_NAME = "delivery"
 ROLLOUT: dict[str, Any] = {
-    "shadow": {"enabled": False, "duration_s": 2, "sample": 1.0, "queue": 64, "timeout_ms": 200},
+    "shadow": {"enabled": False, "duration_s": 2, "sample": 1.0, "queue": 64, "timeout_ms": 300},
     "steps": [
         {"weight": 10, "pause_s": 2},
         {"weight": 50, "pause_s": 2},
@@ -243,7 +243,9 @@ class Deployment:
         return url
 
     def weights(self) -> dict[str, int]:
-        return _get(self.router_url(), "/admin/config")[1]["weights"]
+        """The router's weights, read from its loopback admin port."""
+        self.router_url()
+        return _get(self.state()["router"]["admin_url"], "/admin/config")[1]["weights"]
 
     def client(self) -> Traffic:
         contract = load_contract(self.root / "contract.yaml")

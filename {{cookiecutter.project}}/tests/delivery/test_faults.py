@@ -62,7 +62,9 @@ def test_a_slow_canary_is_rolled_back_during_shadow(deployment):
     write_params(deployment.root, shadow={**ROLLOUT["shadow"], "enabled": True})
     result = deployment.run("canary", "--bad", "slow")
     event = rolled_back(deployment, result, "shadow at 0%")
-    assert "error_rate" in event["reason"] or "p99" in event["reason"]
+    # timed-out shadow copies are slow, not errors: the operator reads why
+    assert "slow: shadow copies over 300 ms" in event["reason"], event["reason"]
+    assert "error_rate" not in event["reason"]
     weights = [e["weight"] for e in deployment.events("step")]
     assert weights == [0]  # the slow model never got live traffic
 
@@ -83,7 +85,7 @@ def test_a_canary_that_never_becomes_ready_is_refused(deployment):
     (deployment.root / "params.yaml").write_text(
         (deployment.root / "params.yaml")
         .read_text()
-        .replace("ready_timeout_s: 30", "ready_timeout_s: 10")
+        .replace("ready_timeout_s: 30", "ready_timeout_s: 20")  # stable must still start
     )
     result = deployment.run("canary", "--bad", "never_ready")
     rolled_back(deployment, result, "never became ready")
@@ -138,7 +140,7 @@ def test_a_killed_controller_is_recovered_by_the_next_command(deployment):
         deployment.root, steps=[{"weight": 50, "pause_s": 30}, {"weight": 100, "pause_s": 0}]
     )
     controller = deployment.start("canary")
-    deployment.wait_for(lambda: deployment.weights().get("canary", 0) == 50)
+    deployment.wait_for(lambda: deployment.weights().get("canary", 0) == 50, timeout=150)
     client = deployment.client()
     canary = deployment.state()["servers"]["canary"]
     os.killpg(controller.pid, signal.SIGKILL)
@@ -170,7 +172,9 @@ def test_a_rollback_killed_midway_converges_when_run_again(deployment):
     state = deployment.state()
     assert state["phase"] == "idle"
     assert state["servers"]["stable"]["version"] == "1"
-    assert not procs.alive(newer)
+    # the version rolled back from is N-1 now, kept warm for a rollback of the rollback
+    assert state["servers"]["previous"]["pid"] == newer["pid"]
+    assert procs.alive(newer)
     assert deployment.champion() == "1"
 
 

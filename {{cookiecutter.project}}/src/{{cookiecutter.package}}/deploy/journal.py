@@ -13,6 +13,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from ..artifacts import write_json
+from .state import DeployState
 
 DEPLOY_DIR = Path(".deploy")
 
@@ -31,15 +32,18 @@ class Journal:
         self.lock_path = root / "deploy.lock"
         self.holder_path = root / "lock-holder.json"
 
-    def state(self) -> dict[str, Any]:
-        """The current state (empty when nothing was ever deployed)."""
+    def state(self) -> DeployState:
+        """The current state (idle with nothing running when nothing was ever deployed)."""
         if not self.state_path.is_file():
-            return {"servers": {}, "phase": "idle"}
-        return json.loads(self.state_path.read_text(encoding="utf-8"))
+            return DeployState()
+        raw = json.loads(self.state_path.read_text(encoding="utf-8"))
+        raw.pop("updated", None)
+        return DeployState.model_validate(raw)
 
-    def save(self, state: dict[str, Any]) -> None:
-        """Replace the state atomically."""
-        write_json(self.state_path, {**state, "updated": time.time()})
+    def save(self, state: DeployState) -> DeployState:
+        """Replace the state atomically; return it (so a command can save as it assigns)."""
+        write_json(self.state_path, {**state.model_dump(mode="json"), "updated": time.time()})
+        return state
 
     def log(self, event: dict[str, Any]) -> None:
         """Append one event (a JSON line, fsynced) with its wall-clock time."""

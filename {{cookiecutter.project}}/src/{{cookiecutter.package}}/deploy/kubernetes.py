@@ -18,10 +18,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import yaml
+
+from ..rollout.render import RenderError, Target, analysis_spec, refuse_unrenderable, step_timing
+from ..rollout.spec import Rollout, SpecError, parse_rollout
 
 K8S_DIR = Path("deploy") / "k8s"
 PARAMS_FILE = Path("params.yaml")
@@ -38,7 +40,7 @@ class K8sError(RuntimeError):
 class Settings:
     """Everything `render` needs, read from the project's files."""
 
-    rollout: dict[str, Any]
+    rollout: Rollout
     profile: dict[str, Any]
     deployment: dict[str, Any]
     namespaces: dict[str, str]
@@ -54,6 +56,11 @@ def load_settings(root: Path = Path(".")) -> Settings:
     params = _read_yaml(root / PARAMS_FILE)
     if not isinstance(params.get("rollout"), dict):
         raise K8sError(f"{root / PARAMS_FILE}: no `rollout:` section")
+    try:
+        rollout = parse_rollout(params["rollout"])  # the same typed spec local delivery reads
+        refuse_unrenderable(rollout)
+    except (SpecError, RenderError) as error:
+        raise K8sError(str(error)) from None
     profile = _read_yaml(root / K8S_DIR / "profile.yaml")
     router = profile.get("traffic_router", "none")
     if router not in TRAFFIC_ROUTERS:
@@ -64,7 +71,7 @@ def load_settings(root: Path = Path(".")) -> Settings:
     for env in ENVIRONMENTS:
         kustomization = _read_yaml(root / K8S_DIR / "overlays" / env / "kustomization.yaml")
         namespaces[env] = str(kustomization.get("namespace") or "default")
-    return Settings(params["rollout"], profile, deployment, namespaces, root)
+    return Settings(rollout, profile, deployment, namespaces, root)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -101,8 +108,8 @@ def weight_warnings(settings: Settings) -> list[str]:
         return []
     replicas = int(settings.profile["replicas"])
     warnings = []
-    for step in settings.rollout["steps"]:
-        weight = float(step["weight"])
+    for step in settings.rollout.steps:
+        weight = float(step.weight)
         got = realised_weight(weight, replicas)
         if got != weight:
             warnings.append(
@@ -116,178 +123,47 @@ def weight_warnings(settings: Settings) -> list[str]:
 # --------------------------------------------------------------------------- analysis
 
 
-def _arg(name: str) -> str:
-    """An Argo Rollouts argument reference; built, not written, so Jinja leaves it alone."""
-    return "{" * 2 + "args." + name + "}" * 2
-
-
-def _seconds(value: float, floor: float) -> int:
-    return math.ceil(max(float(value), float(floor)))
-
-
-def _sum_increase(metric: str, selector: str, window: str) -> str:
-    return "(sum(increase(" + metric + "{" + selector + "}[" + window + "])) or vector(0))"
-
-
-def _error_rate(selector: str, window: str) -> str:
-    errors = _sum_increase("model_requests_total", f'{selector},outcome="error"', window)
-    total = _sum_increase("model_requests_total", selector, window)
-    return f"({errors} / clamp_min({total}, 1))"
-
-
-def _p99_ms(selector: str, window: str) -> str:
-    return (
-        "(histogram_quantile(0.99, sum by (le) "
-        "(rate(model_request_latency_seconds_bucket{" + selector + "}[" + window + "]))) * 1000)"
-    )
-
-
-def _one_sided_z(canary: str, stable: str, window: str) -> str:
-    """PromQL for the pooled two-proportion z statistic of 'canary errs more than stable'."""
-    ec = _sum_increase("model_requests_total", f'{canary},outcome="error"', window)
-    nc = f"clamp_min({_sum_increase('model_requests_total', canary, window)}, 1)"
-    es = _sum_increase("model_requests_total", f'{stable},outcome="error"', window)
-    ns = f"clamp_min({_sum_increase('model_requests_total', stable, window)}, 1)"
-    pooled = f"(({ec} + {es}) / ({nc} + {ns}))"
-    return (
-        f"(({ec} / {nc}) - ({es} / {ns})) / "
-        f"clamp_min(sqrt({pooled} * (1 - {pooled}) * (1 / {nc} + 1 / {ns})), 1e-9)"
-    )
-
-
-def _traffic_metric(
-    name: str, query: str, minimum: int, policy: dict[str, Any], interval: str, address: str
-) -> dict[str, Any]:
-    """A 'was there enough traffic' metric whose failure mode is the inconclusive policy."""
-    kind = policy.get("policy", "rollback")
-    metric: dict[str, Any] = {
-        "name": name,
-        "interval": interval,
-        "provider": {"prometheus": {"address": address, "query": query}},
-    }
-    if kind == "promote":
-        # Too little traffic is not held against the canary.
-        metric |= {"count": 1, "successCondition": "true"}
-    elif kind == "extend":
-        extensions = int(policy.get("max_extensions", 0))
-        metric |= {
-            "count": extensions + 1,
-            "successCondition": f"result[0] >= {minimum}",
-            "failureCondition": f"result[0] < {minimum}",
-            "failureLimit": extensions,
-        }
-    elif kind == "rollback":
-        metric |= {
-            "count": 1,
-            "successCondition": f"result[0] >= {minimum}",
-            "failureCondition": f"result[0] < {minimum}",
-            "failureLimit": 0,
-        }
-    else:
-        raise K8sError(
-            f"params.yaml: rollout.inconclusive.policy is {kind!r}; use rollback, promote or extend"
-        )
-    return metric
-
-
-def _limit_metric(
-    name: str, query: str, limit: float, interval: str, address: str
-) -> dict[str, Any]:
-    """A guardrail: fail above `limit`; no data (NaN) is left to the traffic metric."""
-    return {
-        "name": name,
-        "interval": interval,
-        "count": 1,
-        "successCondition": f"isNaN(result[0]) || result[0] <= {limit:g}",
-        "failureCondition": f"!isNaN(result[0]) && result[0] > {limit:g}",
-        "failureLimit": 0,
-        "provider": {"prometheus": {"address": address, "query": query}},
-    }
-
-
-def analysis_templates(settings: Settings, window_s: int) -> list[dict[str, Any]]:
-    """The AnalysisTemplates: canary health per step, and the shadow comparison."""
-    spec = settings.rollout
-    app, ns = settings.app, settings.namespaces["production"]
-    address = str(settings.profile["prometheus"]["address"])
+def target(settings: Settings) -> Target:
+    """Prometheus, the production namespace and the cluster's time scale, from the profile."""
     timing = settings.profile["timing"]
-    interval = f"{_seconds(spec['analysis']['interval_s'], timing['min_interval_s'])}s"
-    window = f"{window_s}s"
-    canary = f'namespace="{ns}",rollouts_pod_template_hash="{_arg("canary-hash")}"'
-    stable = f'namespace="{ns}",rollouts_pod_template_hash="{_arg("stable-hash")}"'
-    minimum = int(spec["analysis"]["min_requests"])
-    guard, rel = spec["guardrails"], spec["relative"]
-    z_critical = NormalDist().inv_cdf(1 - float(rel["alpha"]))
-    health_metrics = [
-        _traffic_metric(
-            "canary-requests",
-            _sum_increase("model_requests_total", canary, window),
-            minimum,
-            spec["inconclusive"],
-            interval,
-            address,
-        ),
-        _limit_metric(
-            "error-rate",
-            _error_rate(canary, window),
-            float(guard["max_error_rate"]),
-            interval,
-            address,
-        ),
-        _limit_metric(
-            "p99-latency-ms", _p99_ms(canary, window), float(guard["max_p99_ms"]), interval, address
-        ),
-        _limit_metric(
-            "error-rate-increase",
-            f"{_error_rate(canary, window)} - {_error_rate(stable, window)}",
-            float(rel["max_error_rate_increase"]),
-            interval,
-            address,
-        ),
-        _limit_metric(
-            "p99-ratio",
-            f"{_p99_ms(canary, window)} / {_p99_ms(stable, window)}",
-            float(rel["max_p99_ratio"]),
-            interval,
-            address,
-        ),
-        _limit_metric(
-            "errs-more-z",
-            _one_sided_z(canary, stable, window),
-            round(z_critical, 4),
-            interval,
-            address,
-        ),
-    ]
-    hash_args = [{"name": "canary-hash"}, {"name": "stable-hash"}]
-    templates = [_analysis_template(f"{app}-canary-health", hash_args, health_metrics)]
-    shadow = spec.get("shadow") or {}
-    if shadow.get("enabled"):
-        compared = f'namespace="{ns}",outcome=~"agree|disagree"'
-        disagreed = f'namespace="{ns}",outcome="disagree"'
-        shadow_metrics = [
-            _traffic_metric(
-                "shadow-comparisons",
-                _sum_increase("shadow_comparisons_total", compared, window),
-                minimum,
-                spec["inconclusive"],
-                interval,
-                address,
-            ),
-            _limit_metric(
-                "shadow-disagreement",
-                f"{_sum_increase('shadow_comparisons_total', disagreed, window)}"
-                f" / clamp_min({_sum_increase('shadow_comparisons_total', compared, window)}, 1)",
-                float(shadow["max_disagreement"]),
-                interval,
-                address,
-            ),
-        ]
-        delay = f"{_seconds(shadow['duration_s'], settings.profile['timing']['min_pause_s'])}s"
-        for metric in shadow_metrics:
-            metric["initialDelay"] = delay
-        templates.append(_analysis_template(f"{app}-shadow-agreement", [], shadow_metrics))
-    return templates
+    return Target(
+        str(settings.profile["prometheus"]["address"]),
+        settings.namespaces["production"],
+        float(timing["min_interval_s"]),
+        float(timing["min_pause_s"]),
+    )
+
+
+def _judged(settings: Settings) -> list[Any]:
+    return [s for s in settings.rollout.steps if s.weight < 100]
+
+
+def health_template_name(settings: Settings, pause_s: float) -> str:
+    """One canary-health template per step length (the looks differ), named by its window."""
+    where = target(settings)
+    timings = {step_timing(settings.rollout, where, s.pause_s) for s in _judged(settings)}
+    name = f"{settings.app}-canary-health"
+    if len(timings) == 1:
+        return name
+    return f"{name}-{step_timing(settings.rollout, where, pause_s)[2]}s"
+
+
+HASH_ARGS = [{"name": "canary-hash"}, {"name": "stable-hash"}]
+
+
+def analysis_templates(settings: Settings) -> list[dict[str, Any]]:
+    """The AnalysisTemplates: canary health per step length, and the shadow comparison."""
+    templates: dict[str, dict[str, Any]] = {}
+    for step in _judged(settings):
+        name = health_template_name(settings, step.pause_s)
+        _, found = analysis_spec(settings.rollout, target(settings), "canary", step.pause_s)
+        templates[name] = _analysis_template(name, HASH_ARGS, found)
+    shadow = settings.rollout.shadow
+    if shadow.enabled and shadow.duration_s > 0:
+        name = f"{settings.app}-shadow-agreement"
+        _, found = analysis_spec(settings.rollout, target(settings), "shadow", shadow.duration_s)
+        templates[name] = _analysis_template(name, HASH_ARGS, found)
+    return list(templates.values())
 
 
 def _analysis_template(
@@ -319,20 +195,21 @@ def pod_template(settings: Settings, image: str, version: str) -> dict[str, Any]
     return template
 
 
-def canary_steps(settings: Settings) -> tuple[list[dict[str, Any]], int]:
-    """Argo canary steps for the shared spec, and the analysis window in seconds."""
-    spec, timing = settings.rollout, settings.profile["timing"]
-    app = settings.app
+def _hash_args() -> list[dict[str, Any]]:
+    return [
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+    ]
+
+
+def canary_steps(settings: Settings) -> list[dict[str, Any]]:
+    """Argo canary steps for the shared spec: each weight judged by its looks (no bare pause)."""
+    spec, app = settings.rollout, settings.app
     steps: list[dict[str, Any]] = []
-    shadow = spec.get("shadow") or {}
-    pauses = [_seconds(step["pause_s"], timing["min_pause_s"]) for step in spec["steps"]]
-    window_s = min(pauses) if pauses else int(timing["min_pause_s"])
-    if shadow.get("enabled"):
-        duration = _seconds(shadow["duration_s"], timing["min_pause_s"])
-        window_s = min(window_s, duration)
-        # No duration: the experiment ends when its analysis (which waits `duration`
-        # before measuring) completes. `serving: "false"` keeps the shadow pods out of
-        # the client Service; stable pods mirror to the experiment's Service.
+    if spec.shadow.enabled and spec.shadow.duration_s > 0:
+        # No duration: the experiment ends when its analysis completes. `serving: "false"`
+        # keeps the shadow pods out of the client Service; stable pods mirror to the
+        # experiment's Service.
         steps.append(
             {
                 "experiment": {
@@ -350,32 +227,25 @@ def canary_steps(settings: Settings) -> tuple[list[dict[str, Any]], int]:
                             "name": "shadow-agreement",
                             "templateName": f"{app}-shadow-agreement",
                             "requiredForCompletion": True,
+                            "args": _hash_args(),
                         }
                     ],
                 }
             }
         )
-    health = {
-        "templates": [{"templateName": f"{app}-canary-health"}],
-        "args": [
-            {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-            {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
-        ],
-    }
-    for step, pause in zip(spec["steps"], pauses, strict=True):
-        weight = int(step["weight"])
-        steps.append({"setWeight": weight})
-        if weight >= 100:
+    for step in spec.steps:
+        steps.append({"setWeight": step.weight})
+        if step.weight >= 100:
             break  # full weight ends the canary: nothing left to judge against
-        steps.append({"pause": {"duration": f"{pause}s"}})
-        steps.append({"analysis": copy.deepcopy(health)})
-    return steps, window_s
+        name = health_template_name(settings, step.pause_s)
+        steps.append({"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}})
+    return steps
 
 
-def rollout_manifest(settings: Settings, image: str, version: str) -> tuple[dict[str, Any], int]:
-    """The production Rollout (pod template from base, steps from params) and the window."""
+def rollout_manifest(settings: Settings, image: str, version: str) -> dict[str, Any]:
+    """The production Rollout (pod template from base, steps from params)."""
     app, profile = settings.app, settings.profile
-    steps, window_s = canary_steps(settings)
+    steps = canary_steps(settings)
     canary: dict[str, Any] = {
         "canaryService": f"{app}-canary",
         "stableService": f"{app}-stable",
@@ -408,7 +278,7 @@ def rollout_manifest(settings: Settings, image: str, version: str) -> tuple[dict
             "strategy": {"canary": canary},
         },
     }
-    return rollout, window_s
+    return rollout
 
 
 def staging_patch(settings: Settings, image: str, version: str) -> dict[str, Any]:
@@ -437,14 +307,14 @@ def staging_patch(settings: Settings, image: str, version: str) -> dict[str, Any
 def render(settings: Settings, image: str, version: str) -> list[Path]:
     """Write every overlay's generated/ files; return their paths."""
     overlays = settings.root / K8S_DIR / "overlays"
-    rollout, window_s = rollout_manifest(settings, image, version)
+    rollout = rollout_manifest(settings, image, version)
     files = {
         overlays / "staging" / "generated" / "workload.yaml": [
             staging_patch(settings, image, version)
         ],
         overlays / "production" / "generated" / "rollout.yaml": [rollout],
         overlays / "production" / "generated" / "analysis-templates.yaml": analysis_templates(
-            settings, window_s
+            settings
         ),
     }
     header = "# Written by `make k8s-render` from params.yaml and deploy/k8s/. Do not edit.\n"

@@ -1,8 +1,10 @@
 """Local progressive delivery: staging, canary with automatic rollback, rollback, undeploy.
 
 Every server is a process on loopback; a router in front of production holds the weights.
-State and an append-only event log live under `.deploy/`; a file lock keeps deploys apart,
-and every command first finishes whatever an interrupted one left half done.
+The state (`state.py`: typed, with explicit transitions) and an append-only event log live
+under `.deploy/`; a file lock keeps deploys apart, and every command first finishes
+whatever an interrupted one left half done. After each transition the registry's
+`champion` and `previous` aliases are moved to what the processes serve.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from rich.console import Console
 from rich.table import Table
 
 from ..artifacts import write_json
-from ..rollout.admin import AdminError, free_port, get_json, put_json, wait_ready
+from ..rollout.admin import AdminError, get_json
 from ..rollout.spec import Rollout, Serve, SpecError, load_specs
 from . import procs
+from .aliases import sync_aliases
 from .journal import DEPLOY_DIR, DeployBusy, Journal
+from .progress import Progress
+from .servers import DeployError, routing, set_routes, start_router, start_server, wait_server
+from .state import DeployState, Role, RolloutPlan, Server
 
-HOST = "127.0.0.1"
 BAD = {
     "errors": "errors=0.3",
     "slow": "slow=400",
@@ -33,10 +38,6 @@ BAD = {
     "never_ready": "never_ready",
 }
 CRASH_ENV = "DEPLOY_CRASH_AT"  # tests kill a command at a named point to prove recovery
-
-
-class DeployError(RuntimeError):
-    """A deploy step cannot be done; the message says what to do."""
 
 
 @dataclass
@@ -56,261 +57,108 @@ class Context:
 
         return Registry(self.model_name, root=self.registry_root)
 
+    def start(self, role: Role, version: str, port: int = 0, fault: str | None = None) -> Server:
+        """Start a model server for `version` (not yet ready)."""
+        registry = (self.registry_root, self.model_name)
+        return start_server(self.journal.root, registry, role, version, port, fault)
+
+    def start_ready(self, role: Role, version: str) -> Server:
+        """Start a model server and wait until it is ready; stop it if it never is."""
+        server = self.start(role, version)
+        try:
+            wait_server(server, self.serve)
+        except DeployError:
+            procs.stop(server)
+            raise
+        return server
+
+    def route(self, state: DeployState, weights: dict[str, int]) -> None:
+        """Give the running router the state's servers with `weights`."""
+        assert state.router is not None
+        set_routes(state.router, routing(state, weights))
+
 
 def _crash_point(name: str) -> None:
     if os.environ.get(CRASH_ENV) == name:
         os._exit(9)
 
 
-def _log_tail(record: dict[str, Any], lines: int = 8) -> str:
-    try:
-        text = Path(record["log"]).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
-
-
-def start_server(
-    ctx: Context, role: str, version: str, port: int = 0, fault: str | None = None
-) -> dict[str, Any]:
-    """Start a model server for `version` on `port` (0: any free port)."""
-    port = port or free_port(HOST)
-    args = ["--version", version, "--host", HOST, "--port", str(port), "--variant", role]
-    args += ["--registry", str(ctx.registry_root)]
-    if ctx.model_name:
-        args += ["--model-name", ctx.model_name]
-    if fault:
-        args += ["--fault", fault, "--allow-faults"]
-    log = ctx.journal.root / "logs" / f"{role}-v{version}.log"
-    record = procs.start("serve.app", args, log)
-    return {
-        **record,
-        "role": role,
-        "version": version,
-        "port": port,
-        "url": f"http://{HOST}:{port}",
-    }
-
-
-def wait_server(ctx: Context, record: dict[str, Any], timeout_s: float | None = None) -> float:
-    """Wait for /readyz; DeployError with the server's last log lines if it never is."""
-    try:
-        return wait_ready(
-            record["url"], timeout_s or ctx.serve.ready_timeout_s, lambda: procs.alive(record)
-        )
-    except AdminError as error:
-        tail = _log_tail(record)
-        raise DeployError(f"{record['role']} v{record['version']}: {error}\n{tail}") from None
-
-
-def routing(servers: dict[str, dict[str, Any]], weights: dict[str, int]) -> dict[str, Any]:
-    """A router config for `servers` (role -> record) with `weights` (missing roles get 0)."""
-    upstreams = {
-        role: {"url": r["url"], "version": r["version"]}
-        for role, r in servers.items()
-        if role in ("stable", "canary", "previous")
-    }
-    return {
-        "upstreams": upstreams,
-        "weights": {role: int(weights.get(role, 0)) for role in upstreams},
-        "shadow": None,
-    }
-
-
-def start_router(ctx: Context, config: dict[str, Any], port: int) -> dict[str, Any]:
-    """Start the router with `config` on `port` (0: any free port) and wait for it."""
-    port = port or free_port(HOST)
-    path = ctx.journal.root / "router.json"
-    write_json(path, config)
-    args = ["--config", str(path), "--host", HOST, "--port", str(port)]
-    args += ["--max-body-bytes", str(ctx.serve.max_body_bytes)]
-    record = procs.start("rollout.router", args, ctx.journal.root / "logs" / "router.log")
-    record = {**record, "role": "router", "port": port, "url": f"http://{HOST}:{port}"}
-    try:
-        wait_ready(record["url"], 20, lambda: procs.alive(record), path="/healthz")
-    except AdminError as error:
-        procs.stop(record)
-        raise DeployError(f"router: {error}\n{_log_tail(record)}") from None
-    return record
-
-
-def set_routes(state: dict[str, Any], config: dict[str, Any]) -> None:
-    """Give the running router a new config."""
-    put_json(state["router"]["url"] + "/admin/config", config)
-
-
 def ensure_production(
-    ctx: Context, state: dict[str, Any], registry: Any, router_port: int | None
-) -> dict[str, Any]:
+    ctx: Context, state: DeployState, registry: Any, router_port: int | None
+) -> DeployState:
     """Make sure a stable server and the router run; start or restart what is missing."""
-    servers = state.setdefault("servers", {})
-    stable = servers.get("stable")
+    stable = state.stable
     if not procs.alive(stable):
-        version = stable["version"] if stable else state.get("production_version")
-        if version is None:
+        if stable is not None:
+            version = stable.version
+        else:
             ref = registry.get_alias("previous") or registry.get_alias("champion")
             if ref is None:
                 raise DeployError("no champion in the registry: run `dvc repro` first")
             version = ref.version
         ctx.console.print(f"starting stable v{version}")
-        stable = start_server(ctx, "stable", version)
-        servers["stable"] = stable
-        ctx.journal.save(state)
-        try:
-            wait_server(ctx, stable)
-        except DeployError:
-            procs.stop(servers.pop("stable"))
-            ctx.journal.save(state)
-            raise
+        state = ctx.journal.save(state.with_stable(ctx.start_ready("stable", version)))
         ctx.journal.log({"event": "started", "role": "stable", "version": version})
-    if "previous" in servers and not procs.alive(servers["previous"]):
-        servers.pop("previous")
-    config = routing(servers, {"stable": 100})
-    router = state.get("router")
-    if procs.alive(router):
-        set_routes(state, config)
+    if state.previous is not None and not procs.alive(state.previous):
+        state = state.without("previous")  # restarted on demand by a rollback
+    if procs.alive(state.router):
+        ctx.route(state, {"stable": 100})
     else:
-        port = router["port"] if router else ctx.serve.router_port
+        port = state.router.port if state.router else ctx.serve.router_port
         port = port if router_port is None else router_port
-        state["router"] = start_router(ctx, config, port)
-        ctx.journal.log({"event": "started", "role": "router", "url": state["router"]["url"]})
-    state["production_version"] = servers["stable"]["version"]
-    ctx.journal.save(state)
-    return state
+        router = start_router(ctx.journal.root, routing(state, {"stable": 100}), port, ctx.serve)
+        state = state.model_copy(update={"router": router})
+        ctx.journal.log({"event": "started", "role": "router", "url": router.url})
+    return ctx.journal.save(state)
 
 
-def move_champion(ctx: Context, registry: Any, expected: str, target: str, why: str) -> str:
-    """Compare-and-set `champion` from `expected` to `target`; say what happened."""
-    if expected == target:
-        return f"champion stays v{target}"
-    moved = registry.move_alias("champion", target, expected)
-    registry.append_log(
-        {
-            "event": "champion_moved" if moved else "champion_not_moved",
-            "from": expected,
-            "to": target,
-            "reason": why,
-            "by": "deploy",
-        }
-    )
-    ctx.journal.log({"event": "champion", "moved": moved, "from": expected, "to": target})
-    if moved:
-        return f"champion moved v{expected} -> v{target}"
-    current = registry.get_alias("champion")
-    return f"champion left at v{current.version if current else 'none'} (it had moved meanwhile)"
-
-
-def abort_rollout(ctx: Context, state: dict[str, Any], reason: str) -> dict[str, Any]:
+def abort_rollout(ctx: Context, state: DeployState, reason: str) -> DeployState:
     """Everything back on stable, the canary stopped, `champion` moved back; idempotent."""
-    servers = state.get("servers", {})
-    canary = servers.pop("canary", None)
-    if procs.alive(state.get("router")):
+    plan = state.rollout
+    state, canary = state.aborted()
+    if procs.alive(state.router):
         try:
-            set_routes(state, routing(servers, {"stable": 100}))
+            ctx.route(state, {"stable": 100})
         except AdminError as error:
             ctx.journal.log({"event": "router_unreachable", "error": str(error)})
     procs.stop(canary, grace_s=2.0)
-    rollout = state.get("rollout") or {}
-    state["phase"] = "idle"
-    state["rollout"] = None
     ctx.journal.save(state)
     message = ""
-    if rollout:
-        message = move_champion(
-            ctx, ctx.registry(), rollout["canary_version"], rollout["stable_version"], reason
-        )
+    if plan is not None and state.stable is not None:
+        message = sync_aliases(ctx.registry(), ctx.journal, state, plan.canary_version, reason)
     ctx.journal.log({"event": "rolled_back", "reason": reason, "champion": message})
     return state
 
 
-def finish_rollback(ctx: Context, state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def finish_rollback(ctx: Context, state: DeployState) -> tuple[DeployState, str]:
     """Complete a rollback to N-1 from wherever it stopped."""
-    plan = state["rollback"]
-    source, target = plan["from"], plan["to"]
+    assert state.rollback is not None
+    source, target = state.rollback.source, state.rollback.target
     if not procs.alive(target):
-        target = start_server(ctx, "stable", target["version"])
-        wait_server(ctx, target)
-    servers = {"stable": {**target, "role": "stable"}}
-    set_routes(state, routing(servers, {"stable": 100}))
-    procs.stop(source)
-    message = move_champion(
-        ctx, ctx.registry(), source["version"], target["version"], "rollback to N-1"
-    )
-    state.update(servers=servers, production_version=target["version"], phase="idle", rollback=None)
+        target = ctx.start_ready("stable", target.version)
+        state = state.model_copy(
+            update={"rollback": state.rollback.model_copy(update={"target": target})}
+        )
+    state = state.rolled_back()
+    ctx.route(state, {"stable": 100})
     ctx.journal.save(state)
-    ctx.journal.log({"event": "rollback_complete", "version": target["version"]})
+    message = sync_aliases(ctx.registry(), ctx.journal, state, source.version, "rollback to N-1")
+    ctx.journal.log(
+        {"event": "rollback_complete", "version": target.version, "previous": source.version}
+    )
     return state, message
 
 
-def recover(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
+def recover(ctx: Context, state: DeployState) -> DeployState:
     """Finish what an interrupted command left: a rollout is rolled back, a rollback completed."""
-    if state.get("phase") == "rollout":
+    if state.phase == "rollout":
         ctx.console.print("[yellow]recovering an interrupted rollout: back to stable[/]")
         state = abort_rollout(ctx, state, "interrupted rollout recovered")
-    elif state.get("phase") == "rolling_back":
+    elif state.phase == "rolling_back":
         ctx.console.print("[yellow]completing an interrupted rollback[/]")
         state, message = finish_rollback(ctx, state)
         ctx.console.print(message)
     return state
-
-
-class Progress:
-    """Print the rollout as it runs: a live table on a terminal, one line per look otherwise."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.live: Any = None
-        self.phase = ""
-
-    def __enter__(self) -> Progress:
-        if self.console.is_terminal:
-            from rich.live import Live
-
-            self.live = Live(Table(), console=self.console, refresh_per_second=4)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(None, None, None)
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        evidence = event.get("evidence", {})
-        canary = evidence.get("canary") or evidence.get("shadow") or {}
-        stable = evidence.get("stable") or {}
-        p99 = evidence.get("p99_ms", {})
-        colour = {"pass": "green", "fail": "red"}.get(event["verdict"], "yellow")
-        if self.live is None:
-            self.console.print(
-                f"{event['phase']:<9} weight {event['weight']:>3}%  t={event['elapsed_s']:>5}s  "
-                f"canary n={canary.get('n', 0)} err={canary.get('errors', 0)}  "
-                f"stable n={stable.get('n', 0)} err={stable.get('errors', 0)}  "
-                f"[{colour}]{event['verdict']}[/]: {event['reason']}",
-                highlight=False,
-            )
-            return
-        table = Table(title="canary rollout", expand=False)
-        for column in (
-            "phase",
-            "weight",
-            "t (s)",
-            "canary n/err",
-            "stable n/err",
-            "p99 ms",
-            "verdict",
-        ):
-            table.add_column(column)
-        table.add_row(
-            event["phase"],
-            f"{event['weight']}%",
-            str(event["elapsed_s"]),
-            f"{canary.get('n', 0)}/{canary.get('errors', 0)}",
-            f"{stable.get('n', 0)}/{stable.get('errors', 0)}",
-            f"{p99.get('canary', canary.get('p99_ms'))} / {p99.get('stable')}",
-            f"[{colour}]{event['verdict']}[/]",
-        )
-        table.caption = event["reason"]
-        self.live.update(table)
 
 
 async def _drive(controller: Any, generator: Any) -> tuple[Any, Any]:
@@ -350,43 +198,43 @@ def cmd_canary(
             raise DeployError("no champion in the registry: run `dvc repro` first")
         canary_version = version or champion.version
         state = ensure_production(ctx, state, registry, router_port)
-        stable_version = state["servers"]["stable"]["version"]
-        state["phase"] = "rollout"
-        state["rollout"] = {
-            "stable_version": stable_version,
-            "canary_version": canary_version,
-            "pid": os.getpid(),
-            "started": time.time(),
-            "fault": fault,
-        }
-        ctx.journal.save(state)
-        ctx.journal.log({"event": "rollout_started", **state["rollout"]})
+        assert state.stable is not None
+        assert state.router is not None
+        stable_version = state.stable.version
+        plan = RolloutPlan(
+            stable_version=stable_version,
+            canary_version=canary_version,
+            pid=os.getpid(),
+            started=time.time(),
+            fault=fault,
+        )
+        state = ctx.journal.save(state.begin_rollout(plan))
+        ctx.journal.log({"event": "rollout_started", **plan.model_dump()})
         note = " (the same version as stable)" if canary_version == stable_version else ""
         ctx.console.print(f"canary v{canary_version} vs stable v{stable_version}{note}")
-        canary = start_server(ctx, "canary", canary_version, fault=fault)
-        state["servers"]["canary"] = canary
-        ctx.journal.save(state)
+        canary = ctx.start("canary", canary_version, fault=fault)
+        state = ctx.journal.save(state.with_canary(canary))
         _crash_point("canary:started")
         try:
-            seconds = wait_server(ctx, canary)
+            seconds = wait_server(canary, ctx.serve)
         except DeployError as error:
             abort_rollout(ctx, state, f"canary never became ready: {error}")
             ctx.console.print(f"[red]rolled back[/]: canary v{canary_version} never became ready")
             ctx.console.print(str(error), highlight=False)
             return 1
         ctx.console.print(f"canary ready in {seconds:.1f} s")
-        router_url = state["router"]["url"]
         progress = Progress(ctx.console)
         controller = Controller(
             ctx.rollout,
-            router_url,
-            routing(state["servers"], {"stable": 100}),
+            state.router.admin_url,
+            routing(state, {"stable": 100}),
             {"stable": stable_version, "canary": canary_version},
             lambda: procs.alive(canary),
             ctx.journal.log,
             progress,
         )
-        generator = _loadgen(ctx, router_url) if loadgen and ctx.rollout.loadgen.enabled else None
+        use_loadgen = loadgen and ctx.rollout.loadgen.enabled
+        generator = _loadgen(ctx, state.router.url) if use_loadgen else None
         try:
             with progress:
                 outcome, report = asyncio.run(_drive(controller, generator))
@@ -407,105 +255,78 @@ def cmd_canary(
         return 0
 
 
-def finish_promotion(
-    ctx: Context, state: dict[str, Any], registry: Any, champion: str | None
-) -> str:
-    """The canary becomes stable; the old stable stays warm as `previous` for rollback."""
-    servers = state["servers"]
-    canary, old_stable = servers.pop("canary"), servers.pop("stable")
-    procs.stop(servers.pop("previous", None))
-    state["servers"] = {"stable": {**canary, "role": "stable"}, "previous": old_stable}
-    set_routes(state, routing(state["servers"], {"stable": 100}))
-    version = canary["version"]
-    state.update(production_version=version, phase="idle", rollout=None)
+def finish_promotion(ctx: Context, state: DeployState, registry: Any, champion: str | None) -> str:
+    """The canary becomes stable; N-1 stays warm for rollback (see `DeployState.promoted`)."""
+    state, retired = state.promoted()
+    ctx.route(state, {"stable": 100})  # before any process stops: nothing routes to it now
     ctx.journal.save(state)
+    for server in retired:
+        procs.stop(server)
+    assert state.stable is not None
+    version = state.stable.version
     ctx.journal.log({"event": "promotion_complete", "version": version})
-    if champion is None or champion == version:
-        return f"champion is v{version}"
-    return move_champion(ctx, registry, champion, version, "canary promoted")
+    return sync_aliases(registry, ctx.journal, state, champion or version, "canary promoted")
 
 
 def cmd_rollback(ctx: Context) -> int:
     """Put production back on the N-1 version; print how long the switch took."""
     with ctx.journal.locked("deploy rollback"):
         state = ctx.journal.state()
-        if state.get("phase") in ("rollout", "rolling_back"):
+        if state.phase in ("rollout", "rolling_back"):
             recover(ctx, state)
             ctx.console.print("done: stable is serving")
             return 0
-        servers = state.get("servers", {})
-        stable, previous = servers.get("stable"), servers.get("previous")
-        if not stable or not procs.alive(state.get("router")):
+        stable, previous = state.stable, state.previous
+        if stable is None or not procs.alive(state.router):
             raise DeployError("nothing is deployed: run `make deploy-canary` first")
-        if not previous:
-            raise DeployError(f"no N-1 version to roll back to (v{stable['version']} is the first)")
+        if previous is None:
+            raise DeployError(f"no N-1 version to roll back to (v{stable.version} is the first)")
         start = time.perf_counter()
         if not procs.alive(previous):
-            ctx.console.print(f"v{previous['version']} was not running: starting it")
-            previous = start_server(ctx, "stable", previous["version"])
-            wait_server(ctx, previous)
-        state.update(phase="rolling_back", rollback={"from": stable, "to": previous})
-        ctx.journal.save(state)
-        set_routes(state, routing({"stable": previous}, {"stable": 100}))
+            ctx.console.print(f"v{previous.version} was not running: starting it")
+            previous = ctx.start_ready("previous", previous.version)
+        state = ctx.journal.save(state.begin_rollback(previous))
+        assert state.rollback is not None
+        assert state.router is not None
+        set_routes(state.router, routing(state.rolled_back(), {"stable": 100}))
         switch = time.perf_counter() - start
         ctx.journal.log(
             {
                 "event": "rollback",
-                "from": stable["version"],
-                "to": previous["version"],
+                "from": stable.version,
+                "to": previous.version,
                 "switch_seconds": round(switch, 4),
             }
         )
         _crash_point("rollback:switched")
         state, message = finish_rollback(ctx, state)
         ctx.console.print(
-            f"[green]rolled back[/] v{stable['version']} -> v{previous['version']}: "
-            f"all traffic on v{previous['version']} after {switch * 1000:.1f} ms; {message}",
+            f"[green]rolled back[/] v{stable.version} -> v{previous.version}: "
+            f"all traffic on v{previous.version} after {switch * 1000:.1f} ms; "
+            f"N-1 is now v{stable.version}; {message}",
             highlight=False,
         )
         return 0
 
 
-def golden_rows(ctx: Context, registry: Any, ref: Any, count: int = 25) -> dict[str, Any]:
-    """Holdout rows and the scores the model itself gives them, for integration tests."""
-    from ..contract import load_contract
-    from ..data import load_table
-    from ..rollout.loadgen import holdout_rows
-    from ..serve.loading import load_pinned
-
-    contract = load_contract("contract.yaml")
-    predictor, _ = load_pinned(registry, ref, contract)
-    holdout = Path("data/holdout.parquet")
-    if not holdout.is_file():
-        raise DeployError(f"{holdout} not found: run `dvc repro` (train writes it)")
-    frame = load_table(holdout).head(count)
-    scores = predictor.model.predict_proba(frame[contract.feature_columns])[:, 1]
-    return {
-        "model_version": ref.version,
-        "rows": holdout_rows(holdout, contract, count),
-        "scores": [float(s) for s in scores],
-        "tolerance": 1e-9,
-    }
-
-
 def cmd_staging(ctx: Context, version: str | None, port: int | None) -> int:
     """Serve the champion (or `version`) on the staging port and record golden rows."""
     from ..serve.loading import resolve
+    from .golden import golden_rows
 
     with ctx.journal.locked("deploy staging"):
         state = ctx.journal.state()
         registry = ctx.registry()
         ref = resolve(registry, version or "champion")
-        procs.stop(state.get("staging"))
+        procs.stop(state.staging)
         port = ctx.serve.staging_port if port is None else port
-        staging = start_server(ctx, "staging", ref.version, port)
-        state["staging"] = staging
-        ctx.journal.save(state)
-        seconds = wait_server(ctx, staging)
-        write_json(ctx.journal.root / "golden.json", golden_rows(ctx, registry, ref))
-        ctx.journal.log({"event": "staging", "version": ref.version, "url": staging["url"]})
+        staging = ctx.start("staging", ref.version, port)
+        ctx.journal.save(state.model_copy(update={"staging": staging}))
+        seconds = wait_server(staging, ctx.serve)
+        write_json(ctx.journal.root / "golden.json", golden_rows(registry, ref))
+        ctx.journal.log({"event": "staging", "version": ref.version, "url": staging.url})
         ctx.console.print(
-            f"staging: v{ref.version} ready at {staging['url']} in {seconds:.1f} s "
+            f"staging: v{ref.version} ready at {staging.url} in {seconds:.1f} s "
             f"(golden rows in {ctx.journal.root / 'golden.json'})",
             highlight=False,
         )
@@ -516,26 +337,24 @@ def cmd_status(ctx: Context) -> int:
     """Show processes, versions, weights and the latest verdicts."""
     state = ctx.journal.state()
     weights: dict[str, int] = {}
-    router = state.get("router")
-    if procs.alive(router):
+    if state.router is not None and procs.alive(state.router):
         try:
-            weights = get_json(router["url"] + "/admin/config")["weights"]
+            weights = get_json(state.router.admin_url + "/admin/config")["weights"]
         except AdminError:
             weights = {}
-    table = Table(title=f"local delivery ({state.get('phase', 'idle')})")
+    table = Table(title=f"local delivery ({state.phase})")
     for column in ("role", "version", "url", "pid", "running", "weight"):
         table.add_column(column)
-    records = {**state.get("servers", {}), "staging": state.get("staging"), "router": router}
+    records: dict[str, Any] = {**state.servers, "staging": state.staging, "router": state.router}
     for role, record in records.items():
-        if not record:
+        if record is None:
             continue
         running = "[green]yes[/]" if procs.alive(record) else "[red]no[/]"
         weight = f"{weights[role]}%" if role in weights else ""
-        table.add_row(
-            role, record.get("version", ""), record["url"], str(record["pid"]), running, weight
-        )
+        version = getattr(record, "version", "")
+        table.add_row(role, version, record.url, str(record.pid), running, weight)
     ctx.console.print(table)
-    if state.get("phase") in ("rollout", "rolling_back"):
+    if state.phase in ("rollout", "rolling_back"):
         ctx.console.print(
             "[yellow]a deploy was interrupted; the next deploy command (or `make rollback`) "
             "finishes it[/]"
@@ -553,10 +372,9 @@ def cmd_undeploy(ctx: Context) -> int:
     """Stop every process this tool started, by pid."""
     with ctx.journal.locked("deploy undeploy"):
         state = ctx.journal.state()
-        records = [*state.get("servers", {}).values(), state.get("staging"), state.get("router")]
-        stopped = [f"{r['role']} (pid {r['pid']})" for r in records if r and procs.stop(r)]
-        state.update(servers={}, staging=None, router=None, phase="idle", rollout=None)
-        ctx.journal.save(state)
+        records = [*state.servers.values(), state.staging, state.router]
+        stopped = [f"{r.role} (pid {r.pid})" for r in records if r and procs.stop(r)]
+        ctx.journal.save(DeployState())
         ctx.journal.log({"event": "undeploy", "stopped": stopped})
         ctx.console.print("stopped: " + (", ".join(stopped) or "nothing was running"))
         return 0

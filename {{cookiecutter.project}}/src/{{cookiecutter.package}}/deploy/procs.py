@@ -12,6 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+Record = BaseModel | dict[str, Any] | None  # a typed state record, or its JSON form
+
 PACKAGE = __name__.split(".")[0]
 # Popen handles of the children this process started, so exited ones are reaped, not zombies
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -38,11 +42,20 @@ def start(
     return {"pid": process.pid, "instance": instance, "log": str(log_path), "started": time.time()}
 
 
-def alive(record: dict[str, Any] | None) -> bool:
-    """Whether the recorded process still runs and is the one we started (not a reused pid)."""
+def _fields(record: Record) -> tuple[int, str]:
+    """(pid, instance tag) of a record; pid 0 when there is none."""
+    if isinstance(record, BaseModel):
+        record = record.model_dump()
     if not record or not record.get("pid"):
+        return 0, ""
+    return int(record["pid"]), str(record.get("instance", ""))
+
+
+def alive(record: Record) -> bool:
+    """Whether the recorded process still runs and is the one we started (not a reused pid)."""
+    pid, instance = _fields(record)
+    if not pid:
         return False
-    pid = int(record["pid"])
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         return False
@@ -54,20 +67,23 @@ def alive(record: dict[str, Any] | None) -> bool:
         return False
     try:
         command = subprocess.run(
-            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+            # -ww: the full command line, or the tag at its end may be cut off
+            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
     except OSError:
         return True  # no ps: trust the pid
-    return record.get("instance", "") in command and "<defunct>" not in command
+    return instance in command and "<defunct>" not in command
 
 
-def stop(record: dict[str, Any] | None, grace_s: float = 3.0) -> bool:
+def stop(record: Record, grace_s: float = 3.0) -> bool:
     """SIGTERM the recorded process group, SIGKILL after `grace_s`; True if it was running."""
     if not alive(record):
         _reap(record)
         return False
-    assert record is not None
-    pid = int(record["pid"])
+    pid, _ = _fields(record)
     _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
@@ -84,11 +100,10 @@ def stop(record: dict[str, Any] | None, grace_s: float = 3.0) -> bool:
     return True
 
 
-def kill_now(record: dict[str, Any] | None) -> None:
+def kill_now(record: Record) -> None:
     """SIGKILL the recorded process group without waiting (a crashed canary is not drained)."""
     if alive(record):
-        assert record is not None
-        _signal(int(record["pid"]), signal.SIGKILL)
+        _signal(_fields(record)[0], signal.SIGKILL)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -99,8 +114,9 @@ def _signal(pid: int, sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _reap(record: dict[str, Any] | None) -> None:
-    if record and record.get("pid"):
-        child = _CHILDREN.pop(int(record["pid"]), None)
+def _reap(record: Record) -> None:
+    pid, _ = _fields(record)
+    if pid:
+        child = _CHILDREN.pop(pid, None)
         if child is not None:
             child.wait(timeout=5)

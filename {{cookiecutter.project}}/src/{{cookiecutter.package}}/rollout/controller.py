@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .admin import AdminError, get_json, put_json
+from .policy import Policy, StepJudge, build_policy, looks_in
 from .spec import Rollout
-from .verdict import Verdict, judge_canary, judge_shadow, shadow_window
+from .verdict import Verdict, canary_counts, judge, shadow_counts, shadow_window
 from .window import window
 
 Event = dict[str, Any]
@@ -123,69 +123,78 @@ class Controller:
         )
         return Outcome(False, reason, seconds)
 
-    def _alpha(self, pause: float) -> float:
-        # Bonferroni over every look a step may take, so peeking each interval keeps the
-        # step's chance of a false "canary is worse" at or below `alpha`
-        interval = self.spec.analysis.interval_s
-        looks = max(1, math.ceil(pause / interval)) * (1 + self.spec.inconclusive.max_extensions)
-        return self.spec.relative.alpha / looks
-
     async def _watch(self, name: str, weight: int, shadow: bool, pause: float) -> Verdict:
+        """Look every interval for `pause` (plus extensions) under the policy's step rules."""
         if pause <= 0:
             return Verdict("pass", "no pause: nothing to judge")
         interval = self.spec.analysis.interval_s
-        alpha = self._alpha(pause)
+        looks = looks_in(pause, interval)
+        policy = build_policy(self.spec, looks)
+        step = StepJudge(policy.of("shadow" if shadow else "canary"))
         before = await self._scrape()
         started = time.monotonic()
-        deadline = started + pause
-        extensions = 0
+        total, done, extensions, had_data = looks, 0, 0, False
+        verdict = Verdict("inconclusive", "no look yet")
         while True:
             await asyncio.sleep(interval)
-            verdict, has_data = await self._judge(before, weight, shadow, alpha)
+            verdict, has_data = await self._judge(policy, before, shadow)
+            had_data = had_data or has_data
             if before is None:
                 before = await self._scrape()
             self._record(name, weight, verdict, time.monotonic() - started)
             if verdict.result == "fail":
                 return verdict
-            if time.monotonic() < deadline:
+            step.look(verdict.results())
+            done += 1
+            if done < total:
                 continue
-            if verdict.result == "pass":
-                return verdict
-            policy = self.spec.inconclusive
+            if step.end() == "pass":
+                return Verdict(
+                    "pass", "every check passed in this step", verdict.checks, verdict.evidence
+                )
             if extensions < policy.max_extensions:
                 extensions += 1
-                deadline += max(pause, interval)
+                total += looks
                 self.log({"event": "extended", "phase": name, "extension": extensions})
                 continue
-            if policy.policy == "promote" and has_data:
-                return Verdict("pass", f"inconclusive ({verdict.reason}); policy is promote")
-            why = "no metrics" if not has_data else verdict.reason
+            missing = ", ".join(c.name for c in step.missing())
+            why = "no metrics" if not had_data else f"no pass for {missing}: {verdict.reason}"
+            rule = (
+                "missing metrics never promote"
+                if policy.inconclusive == "promote"
+                else "policy rollback"
+            )
             return Verdict(
-                "fail", f"inconclusive after {extensions} extensions ({why}); policy rollback"
+                "fail",
+                f"inconclusive after {extensions} extensions ({why}); {rule}",
+                verdict.checks,
+                verdict.evidence,
             )
 
     async def _judge(
-        self, before: dict[str, Any] | None, weight: int, shadow: bool, alpha: float
+        self, policy: Policy, before: dict[str, Any] | None, shadow: bool
     ) -> tuple[Verdict, bool]:
         if not self.canary_alive():
             return Verdict("fail", "the canary process exited"), True
         now = await self._scrape()
         if now is None or before is None:
             return Verdict("inconclusive", "metrics unavailable from the router"), False
-        stable_key = f"stable@{self.versions['stable']}"
-        canary_key = f"canary@{self.versions['canary']}"
-        stable = window(now["variants"].get(stable_key), before["variants"].get(stable_key))
         if shadow:
             mirror, mirror_before = now.get("shadow"), before.get("shadow")
             if not mirror:
                 return Verdict("inconclusive", "no shadow metrics from the router"), False
-            counters = window(mirror["counters"], (mirror_before or {}).get("counters"))
-            diff = shadow_window(mirror, mirror_before)
-            verdict = judge_shadow(diff, counters, self.spec, alpha)
-            return verdict, counters.requests > 0
-        canary = window(now["variants"].get(canary_key), before["variants"].get(canary_key))
-        verdict = judge_canary(canary, stable, self.spec, alpha)
-        return verdict, canary.requests > 0
+            counts = shadow_counts(shadow_window(mirror, mirror_before))
+            return judge(policy, "shadow", counts), counts.n > 0
+        stable_key = f"stable@{self.versions['stable']}"
+        canary_key = f"canary@{self.versions['canary']}"
+        variants, old = now["variants"], before["variants"]
+        canary = canary_counts(
+            window(variants.get(canary_key), old.get(canary_key)), policy.client_errors
+        )
+        stable = canary_counts(
+            window(variants.get(stable_key), old.get(stable_key)), policy.client_errors
+        )
+        return judge(policy, "canary", canary, stable), canary.n > 0
 
     def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
         event = {"event": "analysis", "phase": name, "weight": weight, **verdict.as_event()}

@@ -1,31 +1,50 @@
 """The router: exact weights over model-server processes, per-variant counters, shadow copies.
 
-A plain ASGI app (no framework) on uvicorn with one keep-alive aiohttp client: the hop is
-the cost of the canary, so it is kept small.
+A plain ASGI app (no framework) on uvicorn, forwarding over keep-alive connections parsed
+by httptools (`upstream.py`): the hop is the cost of the canary, so it is kept small. Two listening sockets share the app: the
+traffic port answers /predict, /healthz, /readyz and /metrics; the admin port (loopback
+only) answers /admin/*. A routing table is immutable and swapped whole, and each request
+keeps the table it was routed with, so a switch never fails a request in flight.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
+import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..artifacts import write_json
 from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
 from ..serve.metrics import LATENCY_BUCKETS
 from .shadow import ShadowMetrics, ShadowMirror
+from .upstream import Pool, UpstreamError
 from .window import VariantCounters
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 FORWARD_HEADERS = {"content-type": "application/json"}
+VARIANT_HEADER = "x-route-variant"  # the server answers with the role it is routed as
 STABLE = "stable"
+Outcome = Literal["ok", "error", "rejected"]
 
 
 class WeightedChoice:
@@ -49,34 +68,129 @@ class WeightedChoice:
         return best
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Check a routing config; ValueError says what is wrong."""
-    upstreams = config.get("upstreams")
-    weights = config.get("weights")
-    if not isinstance(upstreams, dict) or not upstreams:
-        raise ValueError("`upstreams` must map variant names to {url, version}")
-    if not isinstance(weights, dict):
-        raise TypeError("`weights` must map variant names to integers")
-    for name, upstream in upstreams.items():
-        if not isinstance(upstream, dict) or not {"url", "version"} <= set(upstream):
-            raise ValueError(f"upstream {name!r} needs `url` and `version`")
-    for name, weight in weights.items():
-        if name not in upstreams:
-            raise ValueError(f"weight for unknown variant {name!r}")
-        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
-            raise ValueError(f"weight of {name!r} must be a non-negative integer")
-    WeightedChoice(weights)
-    shadow = config.get("shadow")
-    if shadow is not None and shadow.get("target") not in upstreams:
-        raise ValueError("`shadow.target` must name an upstream")
-    return config
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (the router forwards nowhere else)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UpstreamConfig(_Config):
+    """One model server: its base URL (loopback only) and the version it serves."""
+
+    url: str
+    version: str = Field(min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _loopback_http(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or parts.port is None:
+            raise ValueError(f"{url!r}: expected http://HOST:PORT")
+        if parts.path.rstrip("/") or parts.query:
+            raise ValueError(f"{url!r}: give the server's base URL; the router adds /predict")
+        if not is_loopback(parts.hostname):
+            raise ValueError(f"{url!r}: upstreams must be on loopback (127.0.0.1, ::1)")
+        return url.rstrip("/")
+
+
+class ShadowConfig(_Config):
+    """Mirror a sample of stable's requests to `target` and compare the answers."""
+
+    target: str
+    sample: float = Field(gt=0, le=1)
+    queue: int = Field(ge=1)
+    timeout_ms: float = Field(gt=0)
+
+
+class RouterConfig(_Config):
+    """The whole routing table; checked in full before it replaces the running one."""
+
+    upstreams: dict[str, UpstreamConfig] = Field(min_length=1)
+    weights: dict[str, StrictInt]
+    shadow: ShadowConfig | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("weights")
+    @classmethod
+    def _non_negative(cls, weights: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, w in weights.items() if w < 0]
+        if bad:
+            raise ValueError(f"weights must be non-negative integers: {bad}")
+        if not any(weights.values()):
+            raise ValueError("at least one weight must be positive")
+        return weights
+
+    @model_validator(mode="after")
+    def _names_known(self) -> RouterConfig:
+        unknown = sorted(set(self.weights) - set(self.upstreams))
+        if unknown:
+            raise ValueError(f"weight for unknown variant(s) {unknown}")
+        if self.shadow is not None and self.shadow.target not in self.upstreams:
+            raise ValueError(f"shadow.target {self.shadow.target!r} must name an upstream")
+        return self
+
+
+def validate_config(raw: Any) -> RouterConfig:
+    """Check a routing config; ValueError names every wrong field."""
+    try:
+        return RouterConfig.model_validate(raw)
+    except ValidationError as error:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
+            for e in error.errors()
+        ]
+        raise ValueError("invalid router config:\n" + "\n".join(lines)) from None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A variant as one request sees it: where to send, which version, where to count."""
+
+    name: str
+    url: str
+    version: str
+    pool: Pool  # keep-alive connections; the request tells the server its role right now
+    counters: VariantCounters
+    outcomes: dict[str, Any]  # outcome -> bound prometheus counter child
+    latency: Any  # bound prometheus histogram child
+
+    def observe(self, seconds: float, outcome: Outcome) -> None:
+        """Count one answer against this variant at this version."""
+        self.counters.observe(seconds, outcome)
+        self.outcomes[outcome].inc()
+        self.latency.observe(seconds)
+
+
+@dataclass(frozen=True)
+class Routes:
+    """An immutable routing table: replaced whole, never edited."""
+
+    config: RouterConfig
+    upstreams: dict[str, Upstream]
+    choice: WeightedChoice
+    shadow: ShadowMirror | None
+
+    def pick(self) -> Upstream:
+        """The upstream for the next request (the weighted choice is the only state)."""
+        return self.upstreams[self.choice.pick()]
 
 
 class Router:
-    """The ASGI app; `configure` swaps upstreams, weights and shadow at run time."""
+    """The ASGI app; `configure` swaps the routing table at run time."""
 
-    def __init__(self, config: dict[str, Any], config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: Any, config_path: Path | None = None, admin_port: int | None = None
+    ) -> None:
         self.config_path = config_path
+        self.admin_port = admin_port
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "model_requests",
@@ -93,58 +207,77 @@ class Router:
         )
         self.shadow_metrics = ShadowMetrics(self.registry)
         self.counters: dict[str, VariantCounters] = {}
-        self.session: aiohttp.ClientSession | None = None
-        self.shadow: ShadowMirror | None = None
-        self.timeout = aiohttp.ClientTimeout(total=float(config.get("timeout_s", 10)))
-        self.config: dict[str, Any] = {}
-        self.choice: WeightedChoice
-        self._apply(validate_config(config))
+        self.pools: dict[tuple[str, str], Pool] = {}
+        self.session: aiohttp.ClientSession | None = None  # for shadow copies only
+        checked = validate_config(config)
+        self.timeout_s = checked.timeout_s
+        self.routes = self._build(checked, None)
 
-    def _apply(self, config: dict[str, Any]) -> None:
-        old_shadow = self.shadow
-        self.config = config
-        self.choice = WeightedChoice(config["weights"])
-        self.urls = {n: u["url"].rstrip("/") + "/predict" for n, u in config["upstreams"].items()}
-        self.versions = {n: str(u["version"]) for n, u in config["upstreams"].items()}
-        for name, version in self.versions.items():
-            key = f"{name}@{version}"
-            self.counters.setdefault(key, VariantCounters(version))
-        shadow = config.get("shadow")
-        self.shadow = None
-        if shadow:
-            target = shadow["target"]
-            same = old_shadow is not None and old_shadow.url == self.urls[target]
-            self.shadow = old_shadow if same else self._new_shadow(target, shadow)
-        if old_shadow is not None and old_shadow is not self.shadow:
-            asyncio.get_running_loop().create_task(old_shadow.stop())
+    def _build(self, config: RouterConfig, old: Routes | None) -> Routes:
+        """A new table from a checked config; reuses counters and a mirror that did not change."""
+        upstreams = {}
+        for name, up in config.upstreams.items():
+            counters = self.counters.setdefault(f"{name}@{up.version}", VariantCounters(up.version))
+            outcomes = {o: self._requests.labels(name, up.version, o) for o in Outcome.__args__}
+            latency = self._latency.labels(name, up.version)
+            upstreams[name] = Upstream(
+                name, up.url, up.version, self._pool(up.url, name), counters, outcomes, latency
+            )
+        mirror = None
+        if config.shadow is not None:
+            target = config.upstreams[config.shadow.target]
+            same = (
+                old is not None
+                and old.shadow is not None
+                and old.config.shadow == config.shadow
+                and old.shadow.url == target.url + "/predict"
+            )
+            mirror = old.shadow if same and old is not None else self._mirror(config.shadow, target)
+        weights = {name: config.weights.get(name, 0) for name in config.upstreams}
+        return Routes(config, upstreams, WeightedChoice(weights), mirror)
 
-    def _new_shadow(self, target: str, shadow: dict[str, Any]) -> ShadowMirror:
+    def _pool(self, url: str, role: str) -> Pool:
+        """The connection pool to `url` for requests routed as `role` (kept across swaps)."""
+        key = (url, role)
+        if key not in self.pools:
+            parts = urlsplit(url)
+            headers = {**FORWARD_HEADERS, VARIANT_HEADER: role}
+            self.pools[key] = Pool(parts.hostname or "", parts.port or 80, "/predict", headers)
+        return self.pools[key]
+
+    def _mirror(self, shadow: ShadowConfig, target: UpstreamConfig) -> ShadowMirror:
         mirror = ShadowMirror(
-            self.config["upstreams"][target]["url"],
-            self.versions[target],
-            float(shadow.get("sample", 1.0)),
-            int(shadow.get("queue", 256)),
-            float(shadow.get("timeout_ms", 200)),
+            target.url,
+            target.version,
+            shadow.sample,
+            shadow.queue,
+            shadow.timeout_ms,
             self.shadow_metrics,
         )
         if self.session is not None:
             mirror.start(self.session)
         return mirror
 
-    def configure(self, config: dict[str, Any]) -> None:
-        """Replace the routing config atomically and persist it for a restarted router."""
-        self._apply(validate_config(config))
+    def configure(self, raw: Any) -> RouterConfig:
+        """Check `raw` in full, then swap the table in one assignment, and persist it."""
+        config = validate_config(raw)
+        old = self.routes
+        self.routes = self._build(config, old)
+        if old.shadow is not None and old.shadow is not self.routes.shadow:
+            asyncio.get_running_loop().create_task(old.shadow.stop())
         if self.config_path is not None:
-            write_json(self.config_path, config)
+            write_json(self.config_path, config.model_dump())
+        return config
 
     def stats(self) -> dict[str, Any]:
         """Cumulative per-variant counters (and shadow comparisons) for the controller."""
+        routes = self.routes
         return {
             "time": time.time(),
-            "weights": self.config["weights"],
-            "versions": self.versions,
+            "weights": routes.config.weights,
+            "versions": {n: u.version for n, u in routes.upstreams.items()},
             "variants": {key: c.snapshot() for key, c in self.counters.items()},
-            "shadow": self.shadow.snapshot() if self.shadow else None,
+            "shadow": routes.shadow.snapshot() if routes.shadow else None,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,80 +285,88 @@ class Router:
             await self._lifespan(receive, send)
             return
         path, method = scope["path"], scope["method"]
-        if path == "/predict" and method == "POST":
+        server = scope.get("server")
+        if self.admin_port is not None and server is not None and server[1] == self.admin_port:
+            await self._admin(path, method, receive, send)
+        elif path == "/predict" and method == "POST":
             await self._predict(await _body(receive), send)
         elif path in ("/healthz", "/readyz") and method == "GET":
-            await _reply(send, 200, {"status": "ok", "weights": self.config["weights"]})
+            await _reply(send, 200, {"status": "ok", "weights": self.routes.config.weights})
         elif path == "/metrics" and method == "GET":
             headers = [(b"content-type", b"text/plain; version=0.0.4")]
             await _raw(send, 200, generate_latest(self.registry), headers)
-        elif path == "/admin/stats" and method == "GET":
-            await _reply(send, 200, self.stats())
-        elif path == "/admin/config" and method == "GET":
-            await _reply(send, 200, self.config)
-        elif path == "/admin/config" and method == "PUT":
-            await self._configure(await _body(receive), send)
         else:
             await _reply(send, 404, {"detail": f"no route {method} {path}"})
+
+    async def _admin(self, path: str, method: str, receive: Receive, send: Send) -> None:
+        if path == "/admin/stats" and method == "GET":
+            await _reply(send, 200, self.stats())
+        elif path == "/admin/config" and method == "GET":
+            await _reply(send, 200, self.routes.config.model_dump())
+        elif path == "/admin/config" and method == "PUT":
+            await self._configure(await _body(receive), send)
+        elif path == "/healthz" and method == "GET":
+            await _reply(send, 200, {"status": "ok"})
+        else:
+            await _reply(send, 404, {"detail": f"no admin route {method} {path}"})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=60)
-                self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
-                if self.shadow is not None:
-                    self.shadow.start(self.session)
+                timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+                self.session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+                if self.routes.shadow is not None:
+                    self.routes.shadow.start(self.session)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.shadow is not None:
-                    await self.shadow.stop()
+                if self.routes.shadow is not None:
+                    await self.routes.shadow.stop()
                 if self.session is not None:
                     await self.session.close()
+                for pool in self.pools.values():
+                    pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def _configure(self, body: bytes, send: Send) -> None:
         try:
-            self.configure(json.loads(body))
-        except (ValueError, TypeError, AttributeError) as error:
+            config = self.configure(json.loads(body))
+        except ValueError as error:  # also a body that is not JSON
             await _reply(send, 422, {"detail": str(error)})
             return
-        await _reply(send, 200, self.config)
+        await _reply(send, 200, config.model_dump())
 
-    async def _forward(self, name: str, body: bytes) -> tuple[int, bytes, float]:
+    async def _forward(self, upstream: Upstream, body: bytes) -> tuple[int, bytes, float]:
         """POST to one variant; status 0 means the variant could not be reached."""
-        assert self.session is not None
         start = time.perf_counter()
         try:
-            async with self.session.post(
-                self.urls[name], data=body, headers=FORWARD_HEADERS
-            ) as response:
-                answer = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError):
+            status, answer = await upstream.pool.post(body, self.timeout_s)
+        except (UpstreamError, TimeoutError):
             status, answer = 0, b""
         seconds = time.perf_counter() - start
-        outcome = "ok" if 0 < status < 400 else "rejected" if 400 <= status < 500 else "error"
-        version = self.versions[name]
-        self.counters[f"{name}@{version}"].observe(seconds, outcome)
-        self._requests.labels(name, version, outcome).inc()
-        self._latency.labels(name, version).observe(seconds)
+        outcome: Outcome = (
+            "ok" if 0 < status < 400 else "rejected" if 400 <= status < 500 else "error"
+        )
+        upstream.observe(seconds, outcome)
         return status, answer, seconds
 
     async def _predict(self, body: bytes, send: Send) -> None:
-        name = self.choice.pick()
-        status, answer, seconds = await self._forward(name, body)
-        if (status == 0 or status >= 500) and name != STABLE and STABLE in self.urls:
+        routes = self.routes  # this request keeps this table, whatever is swapped meanwhile
+        upstream = routes.pick()
+        status, answer, seconds = await self._forward(upstream, body)
+        stable = routes.upstreams.get(STABLE)
+        if (status == 0 or status >= 500) and stable is not None and upstream is not stable:
             # a failing canary is counted against it, and the caller still gets an answer
-            status, answer, seconds = await self._forward(STABLE, body)
-            name = STABLE
+            upstream = stable
+            status, answer, seconds = await self._forward(stable, body)
         if status == 0:
-            await _reply(send, 503, {"detail": f"variant {name!r} is unreachable"})
+            await _reply(send, 503, {"detail": f"variant {upstream.name!r} is unreachable"})
             return
         await _raw(send, status, answer, JSON_HEADERS)
-        if self.shadow is not None and status == 200 and name == STABLE:
-            self.shadow.offer(body, answer, seconds)
+        if routes.shadow is not None and status == 200 and upstream is stable:
+            routes.shadow.offer(body, answer, seconds)
 
 
 async def _body(receive: Receive) -> bytes:
@@ -246,27 +387,45 @@ async def _reply(send: Send, status: int, obj: Any) -> None:
     await _raw(send, status, json.dumps(obj).encode(), JSON_HEADERS)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the router on a port with the config from `--config` (a JSON file)."""
+    """Run the router: traffic on `--port`, the admin API on `--admin-port` (loopback only)."""
     parser = argparse.ArgumentParser(prog="router", description="Weighted router for variants.")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--admin-host", default="127.0.0.1", help="must be a loopback address")
+    parser.add_argument("--admin-port", type=int, required=True)
     parser.add_argument("--max-body-bytes", type=int, default=1_048_576)
     parser.add_argument("--instance", default="", help="tag that identifies this process")
     args = parser.parse_args(argv)
+    if not is_loopback(args.admin_host):
+        print(f"router: --admin-host {args.admin_host} is not a loopback address", file=sys.stderr)
+        return 2
+    if args.admin_port == args.port:
+        print("router: --admin-port must differ from --port", file=sys.stderr)
+        return 2
     try:
-        router = Router(json.loads(args.config.read_text(encoding="utf-8")), args.config)
+        router = Router(
+            json.loads(args.config.read_text(encoding="utf-8")), args.config, args.admin_port
+        )
+        sockets = [_listen(args.host, args.port), _listen(args.admin_host, args.admin_port)]
     except (OSError, ValueError) as error:
         print(f"router: {args.config}: {error}", file=sys.stderr)
         return 2
     import uvicorn
 
     app = BodyLimit(router, args.max_body_bytes)
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on"
-    )
-    uvicorn.Server(config).run()
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 

@@ -56,7 +56,7 @@ class ShadowMirror:
         metrics: ShadowMetrics,
         workers: int = 4,
     ) -> None:
-        self.url = url.rstrip("/") + "/predict"
+        self.url = url.rstrip("/") + "/predict"  # `url` is the server's base URL
         self.version = version
         self.sample = sample
         self.timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
@@ -112,7 +112,7 @@ class ShadowMirror:
                     answer = await response.read()
                     status = response.status
             except TimeoutError:
-                self.counters.observe(time.perf_counter() - start, "error")
+                self.counters.observe(time.perf_counter() - start, "timeout")
                 self._count("timeout")
                 continue
             except aiohttp.ClientError:

@@ -25,7 +25,9 @@ class Shadow(_Spec):
     duration_s: float = Field(6.0, ge=0)
     sample: float = Field(1.0, gt=0, le=1)
     queue: int = Field(256, ge=1)
-    timeout_ms: float = Field(200.0, gt=0)
+    # a copy slower than this is given up and counted as slow; more than 1% slow copies
+    # fails the shadow phase, so it must be at least guardrails.max_p99_ms
+    timeout_ms: float = Field(250.0, gt=0)
     max_disagreement: float = Field(0.2, ge=0, le=1)
 
 
@@ -37,10 +39,14 @@ class Step(_Spec):
 
 
 class Analysis(_Spec):
-    """How often the controller judges and how much evidence it needs."""
+    """How often each engine looks, how much evidence it needs, and how it counts."""
 
     interval_s: float = Field(1.0, gt=0)
     min_requests: int = Field(40, ge=1)
+    # 4xx are the caller's mistake: left out of the judged requests, or counted as answered
+    client_errors: Literal["excluded", "ok"] = "excluded"
+    # repeated looks at a step: bonferroni keeps the step's false-fail rate at alpha
+    correction: Literal["bonferroni", "none"] = "bonferroni"
 
 
 class Guardrails(_Spec):
@@ -63,7 +69,7 @@ class Inconclusive(_Spec):
     """What a step without enough evidence does: extend, then roll back or promote."""
 
     policy: Literal["rollback", "promote"] = "rollback"
-    max_extensions: int = Field(3, ge=0)
+    max_extensions: int = Field(0, ge=0)
 
 
 class Loadgen(_Spec):
@@ -92,6 +98,12 @@ class Rollout(_Spec):
             raise ValueError("steps must end with weight 100")
         if weights != sorted(weights):
             raise ValueError(f"step weights must not decrease: {weights}")
+        if self.shadow.timeout_ms < self.guardrails.max_p99_ms:
+            raise ValueError(
+                f"shadow.timeout_ms ({self.shadow.timeout_ms:g}) must be at least "
+                f"guardrails.max_p99_ms ({self.guardrails.max_p99_ms:g}): a shadow copy cut "
+                "off sooner could never show the new model as too slow"
+            )
         return self
 
 

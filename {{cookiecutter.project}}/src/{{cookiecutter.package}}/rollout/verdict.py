@@ -1,70 +1,37 @@
-"""Judge a canary window: exact tests, guardrails and relative limits, pass/fail/inconclusive."""
+"""The local evaluator: the policy's checks applied to the router's counters for one look."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from .spec import Rollout
+from .policy import Check, Counts, Phase, Policy, Result, score
 from .window import Window
-
-Result = Literal["pass", "fail", "inconclusive"]
-
-
-def _log_choose(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-
-
-def binomial_greater(k: int, n: int, p0: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p0): the exact one-sided p-value of "rate > p0"."""
-    if k <= 0:
-        return 1.0
-    if p0 <= 0.0:
-        return 0.0
-    if p0 >= 1.0:
-        return 1.0
-    log_p, log_q = math.log(p0), math.log1p(-p0)
-    return min(
-        1.0, sum(math.exp(_log_choose(n, i) + i * log_p + (n - i) * log_q) for i in range(k, n + 1))
-    )
-
-
-def fisher_greater(a_errors: int, a_total: int, b_errors: int, b_total: int) -> float:
-    """One-sided Fisher exact p-value that group a's error rate is greater than group b's."""
-    errors, total = a_errors + b_errors, a_total + b_total
-    if a_total == 0 or errors == 0:
-        return 1.0
-    # conditional on the margins, a's error count is hypergeometric; sum its upper tail
-    denominator = _log_choose(total, a_total)
-    high = min(errors, a_total)
-    tail = sum(
-        math.exp(_log_choose(errors, x) + _log_choose(total - errors, a_total - x) - denominator)
-        for x in range(a_errors, high + 1)
-        if a_total - x <= total - errors
-    )
-    return min(1.0, tail)
 
 
 @dataclass(frozen=True)
-class Check:
-    """One named comparison: its value, its bound, and whether it passed (None: not judged)."""
+class CheckResult:
+    """One check at one look: its score, its result, and why."""
 
     name: str
-    value: float | None
-    bound: float
-    passed: bool | None
-    detail: str = ""
+    score: float | None
+    result: Result
+    detail: str
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The controller's judgement of one window, with its evidence."""
+    """One look's judgement, with its evidence: fail if any check failed, pass if all passed."""
 
     result: Result
     reason: str
-    checks: tuple[Check, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    def results(self) -> dict[str, Result]:
+        """Check name -> result, what a step's judge records."""
+        return {c.name: c.result for c in self.checks}
 
     def as_event(self) -> dict[str, Any]:
         """A JSON-able record for the event log."""
@@ -76,144 +43,70 @@ class Verdict:
         }
 
 
-def _finite(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 3)
+def canary_counts(window: Window, client_errors: str) -> Counts:
+    """A variant's window as the policy reads it (4xx left out or counted as answered)."""
+    n = window.judged if client_errors == "excluded" else window.requests
+    return Counts(n, {"errors": window.errors}, window.quantile_ms(0.99))
 
 
-def _combine(checks: list[Check], evidence: dict[str, Any]) -> Verdict:
-    failed = [c for c in checks if c.passed is False]
+def shadow_counts(diff: dict[str, Any]) -> Counts:
+    """The mirror's window: copies that came back (compared, errors) or timed out."""
+    outcomes = {k: float(v) for k, v in diff["outcomes"].items()}
+    compared = outcomes.get("agree", 0.0) + outcomes.get("disagree", 0.0)
+    n = compared + outcomes.get("error", 0.0) + outcomes.get("timeout", 0.0)
+    return Counts(n, outcomes, compared=compared)
+
+
+def _detail(check: Check, value: float, now: Counts, stable: Counts | None) -> str:
+    if math.isnan(value):
+        return f"{check.describe}: not enough evidence yet"
+    if check.score == "requests_short":
+        return f"{check.describe}: {check.bound - value:.0f} so far"
+    if check.score in ("rate_z", "share"):
+        n = now.compared if check.numerator == "disagree" else now.n
+        rate = now.outcomes.get(check.numerator, 0.0) / n
+        tail = (
+            "" if check.score == "share" else f", z={value:.2f} (fail above {check.fail_above:.2f})"
+        )
+        return f"{check.describe}: {rate:.3f} of {n:.0f}{tail}"
+    if check.score == "increase_z":
+        assert stable is not None
+        increase = now.outcomes["errors"] / now.n - stable.outcomes["errors"] / stable.n
+        return f"{check.describe}: {increase:+.3f} (score {value:.2f}, fail above {check.fail_above:.2f})"
+    return f"{check.describe}: {value:.2f}"
+
+
+def judge(policy: Policy, phase: Phase, now: Counts, stable: Counts | None = None) -> Verdict:
+    """Score and classify every check of `phase` on one window."""
+    results = []
+    for check in policy.of(phase):
+        value = score(check, policy, now, stable)
+        detail = _detail(check, value, now, stable)
+        results.append(
+            CheckResult(
+                check.name,
+                None if math.isnan(value) else round(value, 4),
+                check.classify(value),
+                detail,
+            )
+        )
+    evidence: dict[str, Any] = {phase: {"n": now.n, **now.outcomes}}
+    if not math.isnan(now.p99_ms):
+        evidence[phase]["p99_ms"] = round(now.p99_ms, 2)
+    if stable is not None:
+        evidence["stable"] = {"n": stable.n, **stable.outcomes}
+        if not math.isnan(stable.p99_ms):
+            evidence["stable"]["p99_ms"] = round(stable.p99_ms, 2)
+    failed = [c.detail for c in results if c.result == "fail"]
     if failed:
-        return Verdict("fail", "; ".join(c.detail for c in failed), tuple(checks), evidence)
-    uncertain = [c for c in checks if c.passed is None]
-    if uncertain:
-        why = "; ".join(c.detail for c in uncertain)
-        return Verdict("inconclusive", why, tuple(checks), evidence)
-    return Verdict("pass", "every check passed", tuple(checks), evidence)
-
-
-def _rate_check(name: str, errors: int, n: int, bound: float, alpha: float) -> Check:
-    """Fail when the exact binomial test says the rate exceeds `bound`; unsure above it."""
-    rate = errors / n if n else 0.0
-    p_value = binomial_greater(errors, n, bound)
-    detail = f"{name} {rate:.3f} vs limit {bound} (binomial p={p_value:.2g}, alpha={alpha:.2g})"
-    if p_value < alpha:
-        return Check(name, rate, bound, False, detail)
-    return Check(name, rate, bound, None if rate > bound else True, detail)
-
-
-def judge_canary(canary: Window, stable: Window, spec: Rollout, alpha: float) -> Verdict:
-    """Judge the canary against guardrails and against stable over the same window."""
-    n, n_stable = canary.judged, stable.judged
-    p99, p99_stable = canary.quantile_ms(0.99), stable.quantile_ms(0.99)
-    evidence = {
-        "canary": {"n": n, "errors": canary.errors, "rate": round(canary.error_rate, 4)},
-        "stable": {"n": n_stable, "errors": stable.errors, "rate": round(stable.error_rate, 4)},
-        "p99_ms": {"canary": _finite(p99), "stable": _finite(p99_stable)},
-        "alpha_per_look": alpha,
-    }
-    minimum = spec.analysis.min_requests
-    if n < minimum:
-        reason = f"canary has {n} of the {minimum} requests needed before any verdict"
-        return Verdict("inconclusive", reason, (), evidence)
-    guard, relative = spec.guardrails, spec.relative
-    checks = [_rate_check("error_rate", canary.errors, n, guard.max_error_rate, alpha)]
-    checks.append(
-        Check(
-            "p99_ms",
-            _finite(p99),
-            guard.max_p99_ms,
-            not p99 > guard.max_p99_ms,
-            f"canary p99 {p99:.1f} ms vs limit {guard.max_p99_ms} ms",
-        )
-    )
-    if n_stable >= minimum:
-        p_value = fisher_greater(canary.errors, n, stable.errors, n_stable)
-        increase = canary.error_rate - stable.error_rate
-        evidence["fisher_p"] = p_value
-        detail = (
-            f"error rate {increase:+.3f} vs stable (limit +{relative.max_error_rate_increase}, "
-            f"Fisher p={p_value:.2g}, alpha={alpha:.2g})"
-        )
-        material = increase > relative.max_error_rate_increase
-        significant = p_value < alpha
-        passed = False if material and significant else (None if material else True)
-        checks.append(
-            Check(
-                "error_rate_vs_stable", increase, relative.max_error_rate_increase, passed, detail
-            )
-        )
-        floor = max(p99_stable, relative.p99_floor_ms)
-        ratio = p99 / floor
-        checks.append(
-            Check(
-                "p99_ratio",
-                round(ratio, 3),
-                relative.max_p99_ratio,
-                not ratio > relative.max_p99_ratio,
-                f"canary p99 {p99:.1f} ms is {ratio:.2f}x stable's {p99_stable:.1f} ms "
-                f"(floor {relative.p99_floor_ms} ms, limit {relative.max_p99_ratio}x)",
-            )
-        )
-    return _combine(checks, evidence)
-
-
-def judge_shadow(shadow: dict[str, Any], window: Window, spec: Rollout, alpha: float) -> Verdict:
-    """Judge shadow answers: disagreement, errors and latency of the new model."""
-    compared, disagree = shadow["compared"], shadow["disagree"]
-    n = window.judged
-    p99 = window.quantile_ms(0.99)
-    evidence = {
-        "compared": compared,
-        "disagree": disagree,
-        "agreement": round(1 - disagree / compared, 4) if compared else None,
-        "score_abs_diff_mean": round(shadow["diff_sum"] / shadow["rows"], 5)
-        if shadow["rows"]
-        else None,
-        "latency_diff_mean_ms": round(shadow["latency_diff_ms"] / compared, 3)
-        if compared
-        else None,
-        "dropped": shadow["dropped"],
-        "timeouts": shadow["timeouts"],
-        "shadow": {"n": n, "errors": window.errors, "p99_ms": _finite(p99)},
-        "alpha_per_look": alpha,
-    }
-    minimum = spec.analysis.min_requests
-    if n < minimum:
-        reason = f"shadow has {n} of the {minimum} answers needed before a verdict"
-        return Verdict("inconclusive", reason, (), evidence)
-    limit = spec.shadow.max_disagreement
-    if compared >= minimum:
-        agreement = _rate_check("disagreement", disagree, compared, limit, alpha)
-    else:
-        # timeouts and errors leave nothing to compare; they are judged as errors below
-        why = f"only {compared} answers to compare (need {minimum})"
-        agreement = Check("disagreement", None, limit, None, why)
-    checks = [
-        agreement,
-        _rate_check("error_rate", window.errors, n, spec.guardrails.max_error_rate, alpha),
-        Check(
-            "p99_ms",
-            _finite(p99),
-            spec.guardrails.max_p99_ms,
-            not p99 > spec.guardrails.max_p99_ms,
-            f"shadow p99 {p99:.1f} ms vs limit {spec.guardrails.max_p99_ms} ms",
-        ),
-    ]
-    return _combine(checks, evidence)
+        return Verdict("fail", "; ".join(failed), tuple(results), evidence)
+    waiting = [c.detail for c in results if c.result == "inconclusive"]
+    if waiting:
+        return Verdict("inconclusive", "; ".join(waiting), tuple(results), evidence)
+    return Verdict("pass", "every check passed", tuple(results), evidence)
 
 
 def shadow_window(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
-    """Difference of two shadow snapshots, in the keys `judge_shadow` reads."""
-
-    def delta(get: Any) -> Any:
-        return get(now) - (get(before) if before else 0)
-
-    return {
-        "compared": delta(lambda s: s["compared"]),
-        "disagree": delta(lambda s: s["outcomes"]["disagree"]),
-        "dropped": delta(lambda s: s["outcomes"]["dropped"]),
-        "timeouts": delta(lambda s: s["outcomes"]["timeout"]),
-        "diff_sum": delta(lambda s: s["score_abs_diff_sum"]),
-        "rows": delta(lambda s: s["score_rows"]),
-        "latency_diff_ms": delta(lambda s: s["latency_diff_sum_ms"]),
-    }
+    """Difference of two mirror snapshots: outcome counts over the window."""
+    old = (before or {}).get("outcomes", {})
+    return {"outcomes": {k: v - old.get(k, 0) for k, v in now["outcomes"].items()}}

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..drift import RunningProfile
 from ..rollout.shadow import ShadowMetrics, ShadowMirror
+from ..rollout.spec import Shadow
 from .faults import Fault, FaultError, parse_fault
 from .guard import Guard
 from .limits import MAX_HEAD_BYTES, BodyLimit, deadline_protocol
@@ -39,6 +40,7 @@ from .schema import (
 )
 
 JSON = "application/json"
+VARIANT_HEADER = "x-route-variant"  # the local router names the role it routed to
 
 
 ACCEPTED_TYPES = ("application/json",)
@@ -66,7 +68,7 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     fault: Fault | None = None,
     shadow_url: str | None = None,
-    shadow_sample: float = 1.0,
+    shadow: Shadow | None = None,
     drift: tuple[RunningProfile, dict] | None = None,
     workers: int = 1,
     max_inflight: int = 64,
@@ -85,8 +87,14 @@ def create_app(
     mirror = None
     if shadow_url:
         # in a cluster there is no local router: the server itself copies requests
+        spec = shadow or Shadow()
         mirror = ShadowMirror(
-            shadow_url, "shadow", shadow_sample, 256, 200.0, ShadowMetrics(metrics.registry)
+            shadow_url,
+            "shadow",
+            spec.sample,
+            spec.queue,
+            spec.timeout_ms,
+            ShadowMetrics(metrics.registry),
         )
 
     def score(body: bytes) -> list[dict[str, Any]]:
@@ -170,7 +178,9 @@ def create_app(
             return JSONResponse({"detail": error.errors}, status_code=error.status)
         for item in answers:
             metrics.score.observe(item["score"])
-        payload = {"model_version": model_version, "variant": variant, "predictions": answers}
+        # a canary promoted to stable keeps its process: the router's header has its role now
+        role = request.headers.get(VARIANT_HEADER, variant)
+        payload = {"model_version": model_version, "variant": role, "predictions": answers}
         content = json.dumps(payload).encode()
         seconds = time.perf_counter() - start
         metrics.count("ok")
@@ -255,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shadow-url",
         default=os.environ.get("SHADOW_URL") or None,
-        help="copy a sample of requests to this /predict URL (default: $SHADOW_URL)",
+        help="copy a sample of requests to the server at this base URL (default: $SHADOW_URL)",
     )
     parser.add_argument(
         "--bundle", type=Path, default=None, help="serve from `make bundle` output, no registry"
@@ -296,7 +306,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in warnings:
         print(f"serve: warning: {warning}", file=sys.stderr)
-    sample = rollout.shadow.sample if rollout is not None else 1.0
     app = create_app(
         predictor,
         ref.version,
@@ -305,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.max_body_bytes,
         fault,
         args.shadow_url,
-        sample,
+        rollout.shadow if rollout is not None else None,
         drift,
     )
     host = args.host or settings.host

@@ -138,6 +138,7 @@ def read_bundle(directory: Path, version: str | None = None) -> tuple[ModelRef, 
     """The version and model file of a bundle, or of `version` (number or alias) in a set of them."""
     import json
 
+    _readable(directory)
     aliases_path = directory / BUNDLE_ALIASES
     if not (directory / BUNDLE_META).is_file() and aliases_path.is_file():
         aliases = json.loads(aliases_path.read_text(encoding="utf-8"))
@@ -160,6 +161,21 @@ def read_bundle(directory: Path, version: str | None = None) -> tuple[ModelRef, 
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ServeStartError(f"{meta_path}: not a model bundle: {error}") from None
     return ref, inside(directory, model_file, meta_path, "model_file")
+
+
+def _readable(directory: Path) -> None:
+    """ServeStartError naming the first bundle file this user cannot read (not a traceback)."""
+    import os
+
+    paths = [directory, *sorted(directory.rglob("*"))] if directory.is_dir() else [directory]
+    for path in paths:
+        if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+            mode = oct(path.stat().st_mode & 0o777)
+            raise ServeStartError(
+                f"{path}: not readable by uid {os.getuid()} (mode {mode}, owner uid "
+                f"{path.stat().st_uid}); copy bundles with the Dockerfile's --chown/--chmod "
+                f"or run `chmod -R a+rX {directory}`"
+            )
 
 
 def served_drift_profile(

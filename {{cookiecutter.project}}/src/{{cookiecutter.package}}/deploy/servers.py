@@ -1,0 +1,99 @@
+"""Start and wait for the local processes (model servers, the router) and give the router routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import write_json
+from ..rollout.admin import AdminError, free_port, put_json, wait_ready
+from ..rollout.spec import Serve
+from . import procs
+from .state import DeployState, Role, RouterProc, Server
+
+HOST = "127.0.0.1"
+
+
+class DeployError(RuntimeError):
+    """A deploy step cannot be done; the message says what to do."""
+
+
+def log_tail(log: str, lines: int = 8) -> str:
+    """The last lines of a process's log, indented, for an error message."""
+    try:
+        text = Path(log).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
+
+
+def start_server(
+    root: Path,
+    registry: tuple[Path, str | None],
+    role: Role,
+    version: str,
+    port: int = 0,
+    fault: str | None = None,
+) -> Server:
+    """Start a model server for `version` on `port` (0: any free port)."""
+    port = port or free_port(HOST)
+    registry_root, model_name = registry
+    args = ["--version", version, "--host", HOST, "--port", str(port), "--variant", role]
+    args += ["--registry", str(registry_root)]
+    if model_name:
+        args += ["--model-name", model_name]
+    if fault:
+        args += ["--fault", fault, "--allow-faults"]
+    record = procs.start("serve.app", args, root / "logs" / f"{role}-v{version}.log")
+    return Server(**record, role=role, version=version, port=port, url=f"http://{HOST}:{port}")
+
+
+def wait_server(server: Server, settings: Serve, timeout_s: float | None = None) -> float:
+    """Wait for /readyz; DeployError with the server's last log lines if it never is."""
+    try:
+        return wait_ready(
+            server.url, timeout_s or settings.ready_timeout_s, lambda: procs.alive(server)
+        )
+    except AdminError as error:
+        raise DeployError(
+            f"{server.role} v{server.version}: {error}\n{log_tail(server.log)}"
+        ) from None
+
+
+def routing(state: DeployState, weights: dict[str, int]) -> dict[str, Any]:
+    """The router config for the state's servers with `weights` (missing roles get 0)."""
+    upstreams = {
+        role: {"url": s.url, "version": s.version}
+        for role, s in state.servers.items()
+        if role in ("stable", "canary", "previous")
+    }
+    return {
+        "upstreams": upstreams,
+        "weights": {role: int(weights.get(role, 0)) for role in upstreams},
+        "shadow": None,
+    }
+
+
+def start_router(root: Path, config: dict[str, Any], port: int, settings: Serve) -> RouterProc:
+    """Start the router with `config` on `port` (0: any free port) and wait for it."""
+    port = port or free_port(HOST)
+    admin_port = free_port(HOST)
+    path = root / "router.json"
+    write_json(path, config)
+    args = ["--config", str(path), "--host", HOST, "--port", str(port)]
+    args += ["--admin-port", str(admin_port), "--max-body-bytes", str(settings.max_body_bytes)]
+    record = procs.start("rollout.router", args, root / "logs" / "router.log")
+    router = RouterProc(
+        **record, port=port, url=f"http://{HOST}:{port}", admin_url=f"http://{HOST}:{admin_port}"
+    )
+    try:
+        wait_ready(router.url, 20, lambda: procs.alive(router), path="/healthz")
+    except AdminError as error:
+        procs.stop(router)
+        raise DeployError(f"router: {error}\n{log_tail(router.log)}") from None
+    return router
+
+
+def set_routes(router: RouterProc, config: dict[str, Any]) -> None:
+    """Give the running router a new config (through its loopback admin port)."""
+    put_json(router.admin_url + "/admin/config", config)

@@ -1,0 +1,273 @@
+"""The server as the image and the manifest run it: Dockerfile modes, uid 10001, manifest args.
+
+No container runtime is needed: the bundle is copied with the owner and modes the
+Dockerfile's COPY gives it, the server runs as the image's user (`setpriv`), and its command
+line and environment are read from the Dockerfile and the rendered pod template (the
+Rollout's in a Kubernetes project), not retyped. Each pod gets its own loopback address,
+standing in for its pod IP, so two pods can both listen on the container port.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package }}.registry import Registry
+from {{ cookiecutter.package }}.serve.bundle import export
+from tests.delivery.conftest import MODEL_NAME, PROJECT, SRC
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+PACKAGE = "{{ cookiecutter.package }}"
+UID = GID = 10001
+POD_IPS = {"stable": "127.0.0.2", "shadow": "127.0.0.3"}
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(instruction, rest) of the Dockerfile's runtime stage, continuation lines joined."""
+    text = (PROJECT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    stage = text.split(" AS runtime", 1)[1]
+    lines = [line.strip() for line in stage.splitlines()]
+    return [tuple(line.split(None, 1)) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+
+
+def copy_flags(destination: str) -> dict[str, str]:
+    """The --chown/--chmod of the COPY that writes `destination`."""
+    for instruction, rest in dockerfile():
+        words = shlex.split(rest)
+        if instruction == "COPY" and words[-1] == destination:
+            return dict(w[2:].split("=", 1) for w in words if w.startswith("--"))
+    raise AssertionError(f"no COPY to {destination} in the Dockerfile")
+
+
+def symbolic_mode(spec: str, is_dir: bool) -> int:
+    """The mode `COPY --chmod=u=rwX,g=rX,o=` gives a file or directory (`=` clauses only)."""
+    mode = 0
+    for clause in spec.split(","):
+        who, _, perms = clause.partition("=")
+        assert who, spec
+        assert set(who) <= set("ugoa"), spec
+        assert set(perms) <= set("rwxX"), spec
+        bits = sum({"r": 4, "w": 2, "x": 1, "X": 1 if is_dir else 0}[p] for p in perms)
+        for person in "ugo" if "a" in who else who:
+            mode |= bits << {"u": 6, "g": 3, "o": 0}[person]
+    return mode
+
+
+def copy_like_docker(source: Path, target: Path, flags: dict[str, str]) -> None:
+    """Copy a tree and give every entry the owner and mode the COPY flags say."""
+    shutil.copytree(source, target)
+    owner, _, group = flags["chown"].partition(":")
+    uid = 0 if owner == "root" else int(owner)
+    gid = 0 if group == "root" else int(group)
+    for path in [target, *target.rglob("*")]:
+        os.chown(path, uid, gid)
+        os.chmod(path, symbolic_mode(flags["chmod"], path.is_dir()))
+
+
+def image_env() -> dict[str, str]:
+    """The runtime stage's ENV (KEY=VALUE pairs)."""
+    env: dict[str, str] = {}
+    for instruction, rest in dockerfile():
+        if instruction == "ENV":
+            env.update(pair.split("=", 1) for pair in shlex.split(rest))
+    return env
+
+
+def entrypoint_and_cmd() -> tuple[list[str], list[str]]:
+    found = {i: json.loads(rest) for i, rest in dockerfile() if i in ("ENTRYPOINT", "CMD")}
+    return found["ENTRYPOINT"], found["CMD"]
+
+
+def pod_container(version: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The server container and the pod labels: the rendered Rollout's, else the image's."""
+    if not (PROJECT / "deploy" / "k8s").is_dir():
+        _, cmd = entrypoint_and_cmd()
+        return {"args": cmd, "env": []}, {"role": "stable"}
+    from {{ cookiecutter.package }}.deploy import kubernetes
+
+    settings = kubernetes.load_settings(PROJECT)
+    rollout = kubernetes.rollout_manifest(settings, "model-server:test", version)
+    rendered = yaml.safe_load(yaml.safe_dump(rollout))  # exactly what the YAML file says
+    template = rendered["spec"]["template"]
+    return template["spec"]["containers"][0], template["metadata"]["labels"]
+
+
+def resolve_env(container: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """Env as the kubelet sets it: values, and `metadata.labels['x']` field references."""
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            path = item["valueFrom"]["fieldRef"]["fieldPath"]
+            match = re.fullmatch(r"metadata\.labels\['(.+)'\]", path)
+            assert match, f"unsupported fieldRef {path}"
+            env[item["name"]] = labels[match[1]]
+    return env
+
+
+def expand(args: list[str], env: dict[str, str]) -> list[str]:
+    """Kubernetes' $(VAR) expansion in args."""
+    return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), a) for a in args]
+
+
+@pytest.fixture
+def root_only() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux) to run the server as uid 10001")
+
+
+@pytest.fixture
+def app_dir(base_project: Path, root_only: None) -> Iterator[Path]:
+    """/app as the image lays it out: package, contract, params and bundles, Dockerfile modes."""
+    app = Path(tempfile.mkdtemp(prefix="image-app-"))
+    os.chmod(app, 0o755)
+    registry = Registry(MODEL_NAME, root=base_project / "registry")
+    export(registry, app / "build-bundles")  # what `make bundle` writes
+    site = app / "site"
+    shutil.copytree(SRC / PACKAGE, site / PACKAGE)  # pip install . in the image: world-readable
+    for path in [site, *site.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    files = app / "files"
+    files.mkdir()
+    shutil.copy(base_project / "contract.yaml", files / "contract.yaml")
+    shutil.copy(base_project / "params.yaml", files / "params.yaml")
+    root = app / "root"
+    copy_like_docker(files, root, copy_flags("./"))
+    copy_like_docker(app / "build-bundles", root / "bundles", copy_flags("bundles/"))
+    os.chmod(root, 0o755)
+    yield app
+    shutil.rmtree(app, ignore_errors=True)
+
+
+def start_pod(app: Path, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Run the image's entrypoint with `args` as uid/gid 10001 in the image's working dir."""
+    entrypoint, _ = entrypoint_and_cmd()
+    assert entrypoint[:2] == ["python", "-m"]
+    full_env = {**image_env(), **env, "PYTHONPATH": str(app / "site"), "HOME": str(app / "root")}
+    full_env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    command = ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups"]
+    with (app / f"{name}.log").open("w") as log:  # the child keeps its own copy of the fd
+        return subprocess.Popen(
+            [*command, sys.executable, "-m", PACKAGE, *args],
+            cwd=app / "root",
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def request(url: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(method, parts.path, payload, {"content-type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_probe(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if request(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200")
+
+
+def pod_args(container: dict[str, Any], env: dict[str, str], pod_ip: str) -> list[str]:
+    args = expand(container["args"], env)
+    # the pod listens on every interface (0.0.0.0); here, on its own loopback address
+    return [pod_ip if a == "0.0.0.0" else a for a in args]
+
+
+def port_of(args: list[str]) -> int:
+    return int(args[args.index("--port") + 1])
+
+
+def test_the_image_serves_as_uid_10001_with_the_manifest_args(app_dir: Path, base_project: Path):
+    """Readiness, predictions, shadow comparisons and metrics, as the pod would run."""
+    from {{ cookiecutter.package }}.contract import load_contract
+    from {{ cookiecutter.package }}.rollout.loadgen import holdout_rows
+
+    container, labels = pod_container("2")
+    env = resolve_env(container, labels)
+    stable_args = pod_args(container, env, POD_IPS["stable"])
+    port = port_of(stable_args)
+    processes = []
+    try:
+        if "SHADOW_URL" in env:
+            shadow_url = urlsplit(env["SHADOW_URL"])
+            assert shadow_url.path in ("", "/"), "SHADOW_URL is a base URL: /predict is added"
+            assert shadow_url.port == port, "an experiment Service exposes the container port"
+            shadow_env = {**env, "VARIANT": "canary"}
+            shadow_env.pop("SHADOW_URL")
+            shadow_args = pod_args(container, shadow_env, POD_IPS["shadow"])
+            processes.append(start_pod(app_dir, "shadow", shadow_args, shadow_env))
+            wait_probe(f"http://{POD_IPS['shadow']}:{port}/readyz", processes[-1])
+            # the Service name resolves to the shadow pod
+            env = {**env, "SHADOW_URL": f"http://{POD_IPS['shadow']}:{shadow_url.port}"}
+        processes.append(start_pod(app_dir, "stable", stable_args, env))
+        base = f"http://{POD_IPS['stable']}:{port}"
+        wait_probe(base + "/readyz", processes[-1])
+        rows = holdout_rows(
+            base_project / "data" / "holdout.parquet",
+            load_contract(base_project / "contract.yaml"),
+            60,
+        )
+        for row in rows:
+            status, body = request(base + "/predict", "POST", row)
+            assert status == 200, body
+            assert json.loads(body)["model_version"] == "2"
+        time.sleep(1.0)  # shadow copies are asynchronous
+        metrics = request(base + "/metrics")[1].decode()
+        assert re.search(r'model_requests_total\{[^}]*outcome="ok"[^}]*\} 60\.0', metrics), metrics
+        if "SHADOW_URL" in env:
+            agree = re.search(r'shadow_comparisons_total\{outcome="agree"\} (\d+)', metrics)
+            assert agree, metrics
+            assert int(agree[1]) >= 50, metrics
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def test_an_unreadable_bundle_file_is_a_clear_error_at_start(app_dir: Path):
+    """A plain copy of `make bundle` output (0600, root-owned) stops the server with a reason."""
+    bundles = app_dir / "root" / "bundles"
+    shutil.rmtree(bundles)
+    shutil.copytree(app_dir / "build-bundles", bundles)
+    for path in [bundles, *bundles.rglob("*")]:
+        os.chown(path, 0, 0)
+        if path.is_file():
+            os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    _, cmd = entrypoint_and_cmd()
+    process = start_pod(app_dir, "unreadable", cmd, {})
+    assert process.wait(timeout=60) == 2
+    output = (app_dir / "unreadable.log").read_text()
+    assert "not readable by uid 10001" in output, output
+    assert "Traceback" not in output
