@@ -49,6 +49,7 @@ def expected_tree(package: str, dataset: str, k8s: bool) -> set[str]:
         tree.discard(f"src/{package}/deploy/kubernetes.py")
     if dataset != "own":
         tree |= {"contract.yaml", f"data/raw/{dataset}.csv", f"data/raw/{dataset}.csv.dvc"}
+        tree |= {"data/raw/.gitignore"}  # `dvc add` keeps the data itself out of git
     tree |= {".dvcignore"}  # dvc init writes it when the template has none
     return tree
 
