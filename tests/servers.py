@@ -16,9 +16,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -40,33 +40,52 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_http(
-    url: str, process: subprocess.Popen[bytes], output: IO[bytes], timeout: float = 90.0
+def answers_http(url: str) -> Callable[[], bool]:
+    """A readiness probe: `url` answers 200."""
+
+    def probe() -> bool:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+        return False
+
+    return probe
+
+
+def wait_ready(
+    ready: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    output: IO[bytes],
+    timeout: float = 90.0,
 ) -> None:
-    """Wait until `url` answers 200; fail with the server's output if it dies or never does."""
+    """Wait until `ready()`; fail with the server's output if it dies or never gets there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             output.seek(0)
             printed = output.read().decode(errors="replace")[-4000:]
-            pytest.fail(f"server exited {process.returncode} before answering {url}:\n{printed}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-            if response.status == 200:
-                return
+            pytest.fail(f"server {process.args} exited {process.returncode}:\n{printed}")
+        if ready():
+            return
         time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
+    pytest.fail(f"server {process.args} not ready within {timeout:.0f} s")
 
 
 @contextlib.contextmanager
-def server_process(command: Sequence[str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(
+    command: Sequence[str], ready: Callable[[], bool], **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start `command` in its own process group; end the whole group by pid at exit."""
     # output to a file, not a pipe: a chatty server must never block on a full pipe
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            list(command), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            list(command),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen,
         )
         try:
-            wait_http(health_url, process, output)
+            wait_ready(ready, process, output)
             yield process
         finally:
             stop_group(process)
@@ -123,7 +142,7 @@ def moto_s3(bucket: str | None = "team-data") -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     endpoint = f"http://127.0.0.1:{port}"
-    with server_process(command, f"{endpoint}/moto-api/"):
+    with server_process(command, answers_http(f"{endpoint}/moto-api/")):
         if bucket:
             create_bucket(endpoint, bucket)
         yield endpoint
@@ -147,5 +166,42 @@ def mlflow_server(directory: Path, backend_uri: str | None = None) -> Iterator[s
         "--artifacts-destination", str(directory / "artifacts"),
     ]  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
-    with server_process(command, f"{uri}/health"):
+    with server_process(command, answers_http(f"{uri}/health")):
         yield uri
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port (run as user `postgres`); its URI.
+
+    Skips when this machine has no PostgreSQL 15 binaries or no `postgres` user.
+    """
+    import pwd
+    import shutil
+
+    if not (POSTGRES_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL binaries in {POSTGRES_BIN}")
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no `postgres` user to run the cluster as")
+    as_postgres = ["setpriv", "--reuid", "postgres", "--regid", str(user.pw_gid), "--clear-groups"]
+    data = Path(tempfile.mkdtemp(prefix="team-pg-"))  # not under pytest's root-only tmp dirs
+    try:
+        os.chown(data, user.pw_uid, user.pw_gid)
+        subprocess.run(
+            [*as_postgres, str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+             "--auth=trust", "-E", "UTF8"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        port = free_port()
+        command = [*as_postgres, str(POSTGRES_BIN / "postgres"), "-D", str(data), "-p", str(port),
+                   "-k", str(data), "-h", "127.0.0.1"]  # fmt: skip
+        ready = [str(POSTGRES_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+        with server_process(command, lambda: subprocess.run(ready).returncode == 0):
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

@@ -6,6 +6,7 @@ Real parts only: a loopback S3 endpoint (moto's server) as the DVC remote, a rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -18,7 +19,17 @@ from pathlib import Path
 import pytest
 
 from .conftest import bake, run, tool_env
-from .servers import list_keys, mlflow_server, moto_s3, s3_env
+from .servers import (
+    SERVER_VENV,
+    answers_http,
+    free_port,
+    list_keys,
+    mlflow_server,
+    moto_s3,
+    postgres_server,
+    s3_env,
+    server_process,
+)
 
 pytestmark = pytest.mark.slow
 VENV = f"VENV={Path(sys.prefix)}"
@@ -107,7 +118,8 @@ def test_sample_data_regenerated_and_verified(committed_bake, tmp_path):
         message = failed.stderr
         assert f"but {RAW}.dvc records" in message and "sample_data.py" in message, message
         assert "make remote URL=" in message and "Traceback" not in message, message
-        assert sorted(p.name for p in (project / "data" / "raw").iterdir()) == ["churn.csv.dvc"]
+        left = {p.name for p in (project / "data" / "raw").iterdir()}
+        assert left == {"churn.csv.dvc", ".gitignore"}, left  # no unverified data left behind
         path.write_text(original)
     assert "regenerated and verified" in make(project, "data").stdout
 
@@ -252,14 +264,18 @@ def race(project: Path, uri: str, versions: list[str], expected: str, signals: P
     return results
 
 
-def test_alias_race_on_a_shared_server(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_alias_race_on_a_shared_server(tmp_path, backend):
     """Processes with separate workspaces (no shared file lock, as on different runners) race
-    to move `champion` from the same state on one real `mlflow server`. Proven in every
-    round: exactly one mover is told it won, every other one is told it lost, the alias
-    points at the winner's version, and losers' moves overlapped the winner's in time."""
+    to move `champion` from the same state on one real `mlflow server` (SQLite or PostgreSQL
+    behind it). Proven in every round: exactly one mover is told it won, every other one is
+    told it lost, the alias points at the winner's version, and losers' moves overlapped
+    the winner's in time."""
     project = bake(tmp_path / "origin")
     racers, rounds = 5, 2
-    with mlflow_server(tmp_path / "server") as uri:
+    with contextlib.ExitStack() as servers:
+        database = servers.enter_context(postgres_server()) if backend == "postgresql" else None
+        uri = servers.enter_context(mlflow_server(tmp_path / "server", database))
         model = tmp_path / "m.skops"
         model.write_bytes(b"any model bytes")
         total = str(racers * rounds)
@@ -280,3 +296,37 @@ def test_alias_race_on_a_shared_server(tmp_path):
             current = run([sys.executable, "-c", CHAMPION, uri, str(tmp_path / "check")], project)
             assert current.stdout.strip() == won["version"], (current.stdout, results)
             expected = won["version"]
+
+
+def test_make_registry_server(committed_bake, tmp_path):
+    """`make registry-server` runs a real MLflow server from its own environment, with
+    proxied artifacts: a client stores the model on the server (`mlflow-artifacts:`), and
+    another workspace downloads it over HTTP."""
+    (SERVER_VENV / ".installed").touch()  # the template's server venv: newer than server.txt
+    port = free_port()
+    command = [
+        "make", "--no-print-directory", "registry-server", VENV,
+        f"SERVER_VENV={SERVER_VENV}", f"REGISTRY_PORT={port}", "WORKERS=1",
+    ]  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    env = tool_env(committed_bake)
+    with server_process(command, answers_http(f"{uri}/health"), env=env, cwd=committed_bake):
+        model = tmp_path / "model.skops"
+        model.write_bytes(b"served bytes")
+        register = (
+            "import sys; from churn_model.registry import Registry; "
+            "ref = Registry(root=sys.argv[2]).register(sys.argv[1], {}); print(ref.source)"
+        )
+        served = team_env(committed_bake, tracking_uri=uri)
+        writer = run([sys.executable, "-c", register, str(model), str(tmp_path / "a")],
+                     committed_bake, env=served)  # fmt: skip
+        assert writer.stdout.strip().startswith("mlflow-artifacts:/"), writer.stdout
+        stored = list((committed_bake / "registry-server" / "artifacts").rglob("model.skops"))
+        assert [p.read_bytes() for p in stored] == [b"served bytes"]
+        read = (
+            "import sys; from churn_model.registry import Registry; "
+            "print(Registry(root=sys.argv[1]).model_path('1').read_bytes().decode())"
+        )
+        reader = run([sys.executable, "-c", read, str(tmp_path / "b")], committed_bake, env=served)
+        assert reader.stdout.strip() == "served bytes"
+    assert "registry-server/" in (committed_bake / ".gitignore").read_text()

@@ -95,11 +95,18 @@ def ensure(raw: Path, sample: bool, contract: Path, params: Path) -> str:
         )
     remote = default_remote()
     if remote:
-        dvc("pull", "--quiet", str(dvc_file))
-        return f"{raw} pulled from DVC remote {remote!r}"
+        try:
+            dvc("pull", "--quiet", str(dvc_file))
+            return f"{raw} pulled from DVC remote {remote!r}"
+        except DataSyncError as error:
+            if not sample:
+                raise DataSyncError(f"{error}: check the remote's credentials") from None
+            # a sample is the same bytes either way (checked below), e.g. before the first push
+            print(f"data: {error}; regenerating the sample instead", file=sys.stderr)
     if sample:
         regenerate(raw, dvc_file, contract, params)
-        return f"{raw} regenerated and verified against {dvc_file} (no DVC remote configured)"
+        how = "the remote could not supply it" if remote else "no DVC remote configured"
+        return f"{raw} regenerated and verified against {dvc_file} ({how})"
     raise DataSyncError(f"{raw} is not here and no DVC remote is configured: {REMOTE_HELP}")
 
 
