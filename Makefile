@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+# the shared registry server's own environment (full mlflow cannot share .venv's pins)
+SERVER_VENV := .venv-server
+SERVER_STAMP := $(SERVER_VENV)/.installed
+SERVER_REQUIREMENTS := {{cookiecutter.project}}/requirements/server.txt
 DEMO_DIR := build/demo
 DEMO := $(DEMO_DIR)/churn-model
 PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project}}/requirements/*.txt)
@@ -27,8 +31,13 @@ $(STAMP): requirements-dev.txt requirements-lint.txt package-lock.json $(PROJECT
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(SERVER_STAMP): $(SERVER_REQUIREMENTS)
+	$(PYTHON) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/python -m pip install --quiet -r $(SERVER_REQUIREMENTS)
+	touch $@
+
 .PHONY: venv
-venv: $(STAMP) ## create .venv (template test tools, linters, the generated project's locked dependencies) and node_modules
+venv: $(STAMP) $(SERVER_STAMP) ## create .venv (template test tools, linters, the generated project's locked dependencies), .venv-server (mlflow server) and node_modules
 
 .PHONY: demo
 demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeline, deploy locally with a canary
@@ -43,11 +52,11 @@ demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeli
 	@echo "Its model server and router keep running; stop them with: make -C $(DEMO) undeploy"
 
 .PHONY: test
-test: $(STAMP) ## bake every option combination and run what was baked (lint, tests, dvc repro, delivery)
+test: $(STAMP) $(SERVER_STAMP) ## bake every option combination and run what was baked (lint, tests, dvc repro, delivery)
 	$(PY) -m pytest tests
 
 .PHONY: bench
-bench: $(STAMP) ## run the benchmarks; figures go to bench/results.json and a table
+bench: $(STAMP) $(SERVER_STAMP) ## run the benchmarks; figures go to bench/results.json and a table
 	$(PY) bench/run.py
 
 .PHONY: clean

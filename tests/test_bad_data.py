@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,10 @@ def digest(project: Path) -> dict[str, str]:
 
 
 def champion(project: Path) -> str:
-    log = (project / "registry" / "promotions.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in log if json.loads(line)["decision"] == "promoted"][-1][
-        "version"
-    ]
+    """The last promoted version, from the registry's promotion log."""
+    log = run([sys.executable, "-m", "churn_model", "promotion-log"], project).stdout.splitlines()
+    promoted = [json.loads(line) for line in log if json.loads(line).get("decision") == "promoted"]
+    return promoted[-1]["version"]
 
 
 def rewrite(path: Path, change) -> None:

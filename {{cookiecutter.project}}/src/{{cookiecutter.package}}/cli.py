@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "promote": ".promote",
     "contract": ".draft_contract",
     "sample-data": ".sample_data",
+    "data": ".data_sync",
+    "promotion-log": ".registry",
     "drift-check": ".drift_check",
     "score": ".score",
     "performance": ".performance",

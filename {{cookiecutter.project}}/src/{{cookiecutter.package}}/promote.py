@@ -1,6 +1,7 @@
 """The promote stage: register the challenger; make it champion only if it truly wins.
 
 "Not promoted" is a decision, not an error: this stage exits 0 unless it could not decide.
+`--dry-run` (pull requests) compares the same way but registers nothing and moves no alias.
 """
 
 from __future__ import annotations
@@ -88,17 +89,22 @@ def decide(
     holdout: pd.DataFrame,
     settings: dict[str, Any],
     accept_schema_change: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Compare with the champion on the same rows; move the aliases if the challenger wins."""
+    """Compare with the champion on the same rows; move the aliases if the challenger wins.
+
+    With `dry_run` the winner's decision is `would_promote` and no alias moves.
+    """
     X, y = features_and_target(holdout, contract)
     champion = registry.get_alias("champion")
     decision: dict[str, Any] = {
-        "challenger": challenger.version,
+        "challenger": challenger.version or None,
         "champion": champion.version if champion else None,
+        "dry_run": dry_run,
     }
     if champion is None:
         reason = "no champion yet: the first model that passes the gate becomes champion"
-        return decision | _promote(registry, challenger, None, reason)
+        return decision | _promote(registry, challenger, None, reason, dry_run)
     if champion.sha256 == challenger.sha256:
         return decision | {"decision": "not_promoted", "reason": "the challenger is the champion"}
     why_not = refusal(champion, contract, y, settings, accept_schema_change)
@@ -126,13 +132,19 @@ def decide(
     )
     if not comparison.significant:
         return decision | {"decision": "not_promoted", "reason": summary}
-    return decision | _promote(registry, challenger, champion, summary)
+    return decision | _promote(registry, challenger, champion, summary, dry_run)
 
 
 def _promote(
-    registry: Registry, challenger: ModelRef, champion: ModelRef | None, reason: str
+    registry: Registry,
+    challenger: ModelRef,
+    champion: ModelRef | None,
+    reason: str,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Move `champion` by compare-and-set; the old champion becomes `previous` (N-1)."""
+    if dry_run:
+        return {"decision": "would_promote", "reason": reason}
     expected = champion.version if champion else None
     if not registry.move_alias("champion", challenger.version, expected=expected):
         reason = "champion moved while we compared (compare-and-set lost); run promote again"
@@ -158,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="compare even though the champion was trained on another contract",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compare and report only: register nothing, move no alias (pull requests)",
+    )
     args = parser.parse_args(argv)
     if not read_json(GATE)["passed"]:
         print(f"promote: {GATE} says the gate failed; nothing to promote", file=sys.stderr)
@@ -169,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         "roc_auc": metrics["metrics"]["roc_auc"],
         "contract": contract.name,
     }
-    challenger = registry.find_by_sha256(meta["model_sha256"]) or registry.register(
-        MODEL, tags, extra_files=(META, REFERENCE)
-    )
-    registry.move_alias(
-        "challenger", challenger.version, expected=_alias_version(registry, "challenger")
-    )
+    challenger = registry.find_by_sha256(meta["model_sha256"])
+    if args.dry_run:
+        challenger = challenger or ModelRef("", meta["model_sha256"])
+    else:
+        challenger = challenger or registry.register(MODEL, tags, extra_files=(META, REFERENCE))
+        registry.move_alias(
+            "challenger", challenger.version, expected=_alias_version(registry, "challenger")
+        )
     decision = decide(
         registry,
         challenger,
@@ -183,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         pd.read_parquet(HOLDOUT),
         settings,
         accept_schema_change=args.accept_schema_change,
+        dry_run=args.dry_run,
     )
     evidence = {
         "data_sha256": meta.get("data_sha256"),
@@ -190,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": metrics["metrics"],
     }
     record = decision | {"model": registry.model_name, "evidence": evidence}
-    registry.append_log(record)
+    if not args.dry_run:
+        registry.append_log(record)
     write_json(PROMOTION, record)
-    print(f"promote: v{challenger.version}: {decision['decision']}: {decision['reason']}")
+    name = f"v{challenger.version}" if challenger.version else "unregistered model (dry run)"
+    print(f"promote: {name}: {decision['decision']}: {decision['reason']}")
     return 0

@@ -89,6 +89,7 @@ def elsewhere() -> Iterator[FakeGitHub]:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory with contract, params, a reference profile and a drifted batch."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # this directory's registry only
     write_project(tmp_path)
     write_json("reference_profile.json", build_reference(tiny_table(3000), tiny_contract(), 10))
     tiny_table(1000, seed=9, spend_shift=40.0).to_csv("batch.csv", index=False)

@@ -1,4 +1,4 @@
-"""Values given to make (DATA, BASE, BAD, VERSION, IMAGE) reach commands as data, never as shell code."""
+"""Values given to make (DATA, BASE, VERSION, ...) reach commands as data, never as code."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ HOSTILE = [
     "`touch pwned`",
     "x; touch pwned",
     "it's a 'file' with \"quotes\" and spaces.csv",
+    "$(shell touch pwned)",  # make code: expanded if the value were exported or read as $(X)
 ]
 # target -> the variable it takes
 TARGETS = {
@@ -24,6 +25,10 @@ TARGETS = {
     "deploy-canary": "BAD",
     "serve": "VERSION",
     "deploy-staging": "VERSION",
+    "score": "DATA",
+    "performance": "LABELS",
+    "remote": "URL",
+    "k8s-render": "IMAGE",
 }
 
 

@@ -160,6 +160,7 @@ def test_failed_run_removes_a_stale_validated_table(tmp_path):
 def test_good_file_passes(tmp_path, monkeypatch):
     """The same contract accepts well-formed data: the cases above fail for their defect alone."""
     monkeypatch.chdir(tmp_path)  # no registry here: drift reports "no reference yet"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # not even a shared one
     contract_path, params_path = write_project(tmp_path)
     data = _csv(tiny_table(300), tmp_path / "good.csv")
     args = ["--data", str(data), "--contract", str(contract_path), "--params", str(params_path)]
