@@ -11,7 +11,6 @@ import pytest
 
 from {{ cookiecutter.package }}.config import Config, load_config
 from {{ cookiecutter.package }}.contract import Contract, load_contract
-from {{ cookiecutter.package }}.params import load_params
 from {{ cookiecutter.package }}.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,11 +30,6 @@ def contract() -> Contract:
 @pytest.fixture(scope="session")
 def config() -> Config:
     return load_config(ROOT / "params.yaml")
-
-
-@pytest.fixture(scope="session")
-def params() -> dict[str, Any]:
-    return load_params(ROOT / "params.yaml")
 
 
 def require_output(relative: str) -> Path:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .params import ParamsError, load_params, require
+from .config import load_config
+from .errors import DataError
 from .sample_data import generate
 
 REMOTE_HELP = (
@@ -25,7 +26,7 @@ REMOTE_HELP = (
 )
 
 
-class DataSyncError(RuntimeError):
+class DataSyncError(DataError):
     """The raw data cannot be made present and verified; the message says what to do."""
 
 
@@ -62,8 +63,8 @@ def dvc(*args: str) -> None:
 
 def regenerate(raw: Path, dvc_file: Path, contract: Path, params: Path) -> None:
     """Write the sample again from contract + params; keep it only if the hash matches."""
-    settings = load_params(params)
-    rows, seed = require(settings, "data.sample_rows", int), require(settings, "data.seed", int)
+    settings = load_config(params).data
+    rows, seed = settings.sample_rows, settings.seed
     staged = raw.with_name(f".{raw.name}.regenerated")
     generate(contract, staged, rows, seed)
     expected, got = recorded_md5(dvc_file), file_md5(staged)
@@ -117,10 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    try:
-        raw = Path(require(load_params(args.params), "data.raw", str))
-        print(f"data: {ensure(raw, args.sample, args.contract, args.params)}")
-    except (DataSyncError, ParamsError) as error:
-        print(f"data: {error}", file=sys.stderr)
-        return 1
+    raw = Path(load_config(args.params).data.raw)
+    print(f"data: {ensure(raw, args.sample, args.contract, args.params)}")
     return 0

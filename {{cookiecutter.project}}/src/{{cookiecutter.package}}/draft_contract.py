@@ -17,10 +17,11 @@ import pandas as pd
 import yaml
 
 from .artifacts import write_text
+from .config import PARAMS
 from .contract import ContractError, parse_contract
 from .data import DataError, load_table
 from .draft_gates import draft_gates, with_gates
-from .params import PARAMS, ParamsError
+from .errors import ExpectedError
 from .validate import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         params = with_gates(
             with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
         )
-    except (DataError, ContractError, ParamsError, ValueError) as error:
+    except ExpectedError as error:  # anything else is a bug: its traceback stays
         print(f"contract: {error}", file=sys.stderr)
         return 1
     # nothing is written until everything is drafted: a refused table leaves the project as it was

@@ -16,10 +16,10 @@ import pandas as pd
 
 from . import stats
 from .artifacts import read_json, write_json
+from .config import PromotionConfig, load_config
 from .contract import Contract, load_contract
 from .data import features_and_target
 from .model_io import ModelIntegrityError, load_model
-from .params import load_params, require
 from .registry import ModelRef, Registry
 
 MODEL = Path("models/model.skops")
@@ -39,7 +39,7 @@ def refusal(
     champion: ModelRef,
     contract: Contract,
     y: np.ndarray,
-    settings: dict[str, Any],
+    settings: PromotionConfig,
     accept_schema_change: bool = False,
 ) -> str | None:
     """Why the challenger cannot be compared with the champion, or None if it can."""
@@ -51,7 +51,7 @@ def refusal(
             "is no fair comparison. Review, then run "
             "`python -m <package> promote --accept-schema-change`."
         )
-    minimum = int(settings.get("min_class_count", 30))
+    minimum = settings.min_class_count
     positives = int(y.sum())
     if min(positives, len(y) - positives) < minimum:
         return (
@@ -66,18 +66,18 @@ def compare_on_holdout(
     champion_model: Any,
     X: pd.DataFrame,
     y: np.ndarray,
-    settings: dict[str, Any],
+    settings: PromotionConfig,
 ) -> stats.PairedComparison:
     """Score both models on the same rows; the paired test of `promotion.metric`."""
     return stats.compare(
         y,
         challenger_model.predict_proba(X)[:, 1],
         champion_model.predict_proba(X)[:, 1],
-        metric=str(settings.get("metric", "roc_auc")),
-        min_delta=float(settings.get("min_delta", 0.0)),
-        alpha=float(settings.get("alpha", 0.05)),
-        resamples=int(settings.get("bootstrap_resamples", 2000)),
-        seed=int(settings.get("seed", 0)),
+        metric=settings.metric,
+        min_delta=settings.min_delta,
+        alpha=settings.alpha,
+        resamples=settings.bootstrap_resamples,
+        seed=settings.seed,
     )
 
 
@@ -87,7 +87,7 @@ def decide(
     challenger_model: Any,
     contract: Contract,
     holdout: pd.DataFrame,
-    settings: dict[str, Any],
+    settings: PromotionConfig,
     accept_schema_change: bool = False,
     dry_run: bool = False,
 ) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def decide(
     comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
     mde = stats.minimum_detectable_delta(comparison.se, comparison.alpha)
     decision |= {"comparison": comparison.to_dict(), "minimum_detectable_delta": mde}
-    max_mde = float(settings.get("max_detectable_delta", 0.05))
+    max_mde = settings.max_detectable_delta
     if mde > max_mde:
         reason = (
             f"holdout too small for the requested delta: it detects only differences above "
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if not read_json(GATE)["passed"]:
         print(f"promote: {GATE} says the gate failed; nothing to promote", file=sys.stderr)
         return 1
-    settings = require(load_params(), "promotion", dict)
+    settings = load_config().promotion
     contract, meta, metrics = load_contract(args.contract), read_json(META), read_json(METRICS)
     registry = Registry()
     tags = {key: meta.get(key) for key in TAGGED_META} | {

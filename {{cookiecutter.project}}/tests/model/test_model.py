@@ -22,9 +22,9 @@ def scored(model, holdout, contract):
     return X, y, model.predict_proba(X)[:, 1]
 
 
-def test_overall_auc(scored, params):
+def test_overall_auc(scored, config):
     """Holdout ROC AUC meets the gate's threshold (when params.yaml sets one)."""
-    bound = params["gates"].get("auc_roc")
+    bound = config.gates.auc_roc
     if bound is None:
         pytest.skip("params.yaml: gates.auc_roc is null: no absolute AUC bound")
     _, y, scores = scored
@@ -40,12 +40,12 @@ def test_invariances(model, scored, contract):
         assert share >= rule.min_share, f"{rule.name}: only {share:.1%} of rows ({rule.direction})"
 
 
-def test_slice_auc(scored, holdout, contract, params):
+def test_slice_auc(scored, holdout, contract, config):
     """Each slice large enough to judge reaches the slice minimum."""
-    if not contract.slices or params["gates"].get("min_slice_auc") is None:
+    if not contract.slices or config.gates.min_slice_auc is None:
         pytest.skip("contract.yaml declares no slices, or params.yaml sets no slice bound")
     _, y, scores = scored
-    minimum = params["evaluate"]["min_slice_size"]
+    minimum = config.evaluate.min_slice_size
     judged = 0
     for name in contract.slices:
         mask = contract.slice_mask(holdout, name)
@@ -53,7 +53,7 @@ def test_slice_auc(scored, holdout, contract, params):
             continue
         judged += 1
         auc = stats.roc_auc(y[mask], scores[mask])
-        assert auc >= params["gates"]["min_slice_auc"], f"slice {name}: AUC {auc:.4f}"
+        assert auc >= config.gates.min_slice_auc, f"slice {name}: AUC {auc:.4f}"
     assert judged >= 1, "no slice is large enough to judge: lower evaluate.min_slice_size"
 
 

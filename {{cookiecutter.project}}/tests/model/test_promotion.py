@@ -59,38 +59,38 @@ def champion_of(registry, model, tmp_path, contract, **kwargs):
     return ref
 
 
-def test_first_model_becomes_champion(registry, strong, tmp_path, contract, holdout, params):
+def test_first_model_becomes_champion(registry, strong, tmp_path, contract, holdout, config):
     """With no champion, the first gated model is promoted."""
     ref = register(registry, strong, tmp_path / "m.skops", contract)
-    decision = decide(registry, ref, strong, contract, holdout, params["promotion"])
+    decision = decide(registry, ref, strong, contract, holdout, config.promotion)
     assert decision["decision"] == "promoted"
     assert registry.get_alias("champion").version == ref.version
 
 
-def test_better_challenger_is_promoted(registry, strong, weak, tmp_path, contract, holdout, params):
+def test_better_challenger_is_promoted(registry, strong, weak, tmp_path, contract, holdout, config):
     """A clearly better model wins the paired test; the old champion becomes `previous`."""
     old = champion_of(registry, weak, tmp_path, contract)
     new = register(registry, strong, tmp_path / "challenger.skops", contract)
-    decision = decide(registry, new, strong, contract, holdout, params["promotion"])
+    decision = decide(registry, new, strong, contract, holdout, config.promotion)
     assert decision["decision"] == "promoted", decision["reason"]
-    assert decision["comparison"]["p_value"] < params["promotion"]["alpha"]
-    assert decision["comparison"]["diff"] > params["promotion"]["min_delta"]
+    assert decision["comparison"]["p_value"] < config.promotion.alpha
+    assert decision["comparison"]["diff"] > config.promotion.min_delta
     assert registry.get_alias("champion").version == new.version
     assert registry.get_alias("previous").version == old.version
 
 
-def test_worse_challenger_is_rejected(registry, strong, weak, tmp_path, contract, holdout, params):
+def test_worse_challenger_is_rejected(registry, strong, weak, tmp_path, contract, holdout, config):
     """A worse model is not promoted and the champion stays where it was."""
     old = champion_of(registry, strong, tmp_path, contract)
     new = register(registry, weak, tmp_path / "challenger.skops", contract)
-    decision = decide(registry, new, weak, contract, holdout, params["promotion"])
+    decision = decide(registry, new, weak, contract, holdout, config.promotion)
     assert decision["decision"] == "not_promoted"
     assert decision["comparison"]["diff"] < 0
     assert registry.get_alias("champion").version == old.version
 
 
 def test_equal_challenger_is_not_promoted(
-    registry, training_rows, tmp_path, contract, holdout, params, config
+    registry, training_rows, tmp_path, contract, holdout, config
 ):
     """A retrain that differs only by seed is not 'better': noise does not promote."""
     reseeded = config.model.model_copy(update={"seed": config.model.seed + 1})
@@ -98,30 +98,30 @@ def test_equal_challenger_is_not_promoted(
     second = fit(training_rows, contract, reseeded)
     champion_of(registry, first, tmp_path, contract)
     new = register(registry, second, tmp_path / "challenger.skops", contract)
-    decision = decide(registry, new, second, contract, holdout, params["promotion"])
+    decision = decide(registry, new, second, contract, holdout, config.promotion)
     assert decision["decision"] == "not_promoted"
 
 
 def test_schema_change_refuses_comparison(
-    registry, strong, weak, tmp_path, contract, holdout, params
+    registry, strong, weak, tmp_path, contract, holdout, config
 ):
     """A champion trained on another contract is not compared on today's holdout."""
     champion_of(registry, weak, tmp_path, contract, fingerprint="0000000000000000")
     new = register(registry, strong, tmp_path / "challenger.skops", contract)
-    decision = decide(registry, new, strong, contract, holdout, params["promotion"])
+    decision = decide(registry, new, strong, contract, holdout, config.promotion)
     assert decision["decision"] == "refused"
     assert "different contract" in decision["reason"]
     accepted = decide(
-        registry, new, strong, contract, holdout, params["promotion"], accept_schema_change=True
+        registry, new, strong, contract, holdout, config.promotion, accept_schema_change=True
     )
     assert accepted["decision"] == "promoted"
 
 
-def test_small_holdout_refuses(registry, strong, weak, tmp_path, contract, holdout, params):
+def test_small_holdout_refuses(registry, strong, weak, tmp_path, contract, holdout, config):
     """Forty rows cannot support a verdict: the decision says so instead of guessing."""
     champion_of(registry, weak, tmp_path, contract)
     new = register(registry, strong, tmp_path / "challenger.skops", contract)
-    decision = decide(registry, new, strong, contract, holdout.head(40), params["promotion"])
+    decision = decide(registry, new, strong, contract, holdout.head(40), config.promotion)
     assert decision["decision"] == "refused"
     assert "too small" in decision["reason"]
 
@@ -136,13 +136,13 @@ def test_compare_and_set(registry, strong, weak, tmp_path, contract):
     assert registry.move_alias("champion", b.version, expected=a.version)
 
 
-def test_tampered_champion_is_refused(registry, strong, weak, tmp_path, contract, holdout, params):
+def test_tampered_champion_is_refused(registry, strong, weak, tmp_path, contract, holdout, config):
     """A champion file changed after registration is never loaded or compared."""
     ref = champion_of(registry, weak, tmp_path, contract)
     path = registry.model_path(ref.version)
     path.write_bytes(path.read_bytes() + b"tampered")
     new = register(registry, strong, tmp_path / "challenger.skops", contract)
-    decision = decide(registry, new, strong, contract, holdout, params["promotion"])
+    decision = decide(registry, new, strong, contract, holdout, config.promotion)
     assert decision["decision"] == "refused"
     assert "sha256" in decision["reason"]
     assert np.isfinite(strong.predict_proba(features_and_target(holdout, contract)[0])[:, 1]).all()

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..params import load_params
+from ..errors import ConfigError
 
 
-class SpecError(ValueError):
+class SpecError(ConfigError):
     """params.yaml's `rollout` or `serve` section says something impossible."""
 
 
@@ -147,7 +147,7 @@ def parse_serve(raw: dict[str, Any] | None) -> Serve:
 
 def load_specs(path: str | Path = "params.yaml") -> tuple[Rollout, Serve]:
     """Read `rollout` and `serve` from params.yaml."""
-    params = load_params(path)
-    if not isinstance(params.get("rollout"), dict):
-        raise SpecError(f"{path}: missing the `rollout:` section")
-    return parse_rollout(params["rollout"]), parse_serve(params.get("serve"))
+    from ..config import load_config  # config types its sections with this module's models
+
+    config = load_config(path)
+    return config.rollout, config.serve
