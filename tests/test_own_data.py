@@ -140,7 +140,14 @@ def test_make_contract_passes_hostile_values_as_they_are(tmp_path):
     spaced = tmp_path / "my loans (2024); final.csv"
     spaced.write_bytes(write("account_log", tmp_path).read_bytes())
     result = run(
-        ["make", "contract", f"DATA={spaced}", f"VENV={VENV}", f"ID=$(shell touch {canary})"],
+        [
+            "make",
+            "contract",
+            f"DATA={spaced}",
+            f"VENV={VENV}",
+            f"ID=$(shell touch {canary})",
+            f"TARGET=`touch {canary}`",
+        ],
         project,
         check=False,
     )

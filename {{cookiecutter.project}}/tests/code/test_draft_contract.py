@@ -248,6 +248,8 @@ def test_gates_are_drafted_relative_to_the_data(project):
     assert gates["auc_roc"] is None
     assert "prevalence 20.00%" in text
     assert "best single feature now is" in text
+    assert "about 24 positives" in text  # 400 rows x 30% holdout x 20% positives
+    assert "the intervals are wide" in text
     assert yaml.safe_load(text)["promotion"] == {"metric": "roc_auc"}  # the rest is kept
 
 
