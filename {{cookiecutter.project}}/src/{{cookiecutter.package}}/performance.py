@@ -24,6 +24,7 @@ from .data import conform, load_table
 from .errors import DataError
 from .evaluate import headline_metrics, slice_metrics
 from .registry import Registry, RegistryError
+from .serve.prediction_log import read_log_lines
 
 PREDICTIONS = Path("predictions")
 OUT_DIR = Path("reports/performance")
@@ -44,8 +45,9 @@ def read_predictions(paths: list[Path], contract: Contract) -> tuple[pd.DataFram
         )
     frames = []
     for path in paths:
-        if path.suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False).rename(columns={"id": contract.id})
+        if path.suffix == ".jsonl":  # the server's prediction log (serve/prediction_log.py)
+            records, _ = read_log_lines(path)
+            frame = pd.DataFrame.from_records(records).rename(columns={"id": contract.id})
         else:
             frame = load_table(path)
         missing = [c for c in (contract.id, *PREDICTION_COLUMNS) if c not in frame.columns]
