@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from {{ cookiecutter.package }}.data import conform
 from {{ cookiecutter.package }}.serve.app import create_app
 from {{ cookiecutter.package }}.serve.faults import FaultError, parse_fault
-from {{ cookiecutter.package }}.serve.limits import BodyLimit
+from {{ cookiecutter.package }}.serve.limits import BodyLimit, LoopBudget
 from {{ cookiecutter.package }}.serve.predictor import Predictor
 from tests.tiny_contract import TINY_ROW as ROW
 from tests.tiny_contract import tiny_predictor, tiny_table
@@ -188,7 +189,9 @@ def test_health_answers_while_a_prediction_is_running_and_excess_gets_503(predic
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                first = asyncio.create_task(http.post("/predict", json=ROW))
+                # a batch: bodies this large always go to the worker thread
+                batch = {"rows": [{**ROW, "account": f"A{i}"} for i in range(60)]}
+                first = asyncio.create_task(http.post("/predict", json=batch))
                 await asyncio.sleep(0.2)  # the first request is now scoring in its thread
                 health = await asyncio.wait_for(http.get("/healthz"), timeout=2)
                 busy = await asyncio.wait_for(http.post("/predict", json=ROW), timeout=2)
@@ -221,3 +224,13 @@ def test_an_unexpected_error_is_a_counted_clean_500(predictor, caplog):
     assert "deep inside" not in response.text
     text = client.get("/metrics").text
     assert 'model_requests_total{model_version="7",outcome="error",variant="stable"} 1.0' in text
+
+
+def test_the_loop_budget_lets_inline_work_use_half_the_time_at_most():
+    """Inline scoring stops once it used its share; the bucket refills with wall time."""
+    budget = LoopBudget(share=0.5, burst=0.005)
+    assert budget.available()
+    budget.spend(0.020)  # one slow inline call
+    assert not budget.available()
+    time.sleep(0.050)  # refills 25 ms at half speed: 5 ms left after the 20 ms debt
+    assert budget.available()
