@@ -446,8 +446,17 @@ def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, A
     port = free_port()
     server = start(
         workdir,
-        [sys.executable, "-m", f"{PACKAGE}.serve.app", "--version", "1"]
-        + ["--model-name", MODEL_NAME, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            f"{PACKAGE}.serve.app",
+            "--version",
+            "1",
+            "--model-name",
+            MODEL_NAME,
+            "--port",
+            str(port),
+        ],
         "saturation.log",
     )
     rows_file = workdir / "rows.json"
@@ -456,7 +465,14 @@ def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, A
     try:
         wait_http(port, "/readyz")
         flood = subprocess.Popen(
-            [sys.executable, __file__, "--flood", str(port), str(rows_file), str(SATURATION_SECONDS)],
+            [
+                sys.executable,
+                __file__,
+                "--flood",
+                str(port),
+                str(rows_file),
+                str(SATURATION_SECONDS),
+            ],
             stdout=subprocess.PIPE,
             start_new_session=True,
         )
