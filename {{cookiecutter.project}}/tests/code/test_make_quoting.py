@@ -17,14 +17,16 @@ HOSTILE = [
     "x; touch pwned",
     "it's a 'file' with \"quotes\" and spaces.csv",
 ]
-# target -> the variable it takes
-TARGETS = {
-    "drift-check": "DATA",
-    "metrics-diff": "BASE",
-    "deploy-canary": "BAD",
-    "serve": "VERSION",
-    "deploy-staging": "VERSION",
-}
+# (target, variable it takes, other make arguments)
+TARGETS = [
+    ("drift-check", "DATA", ()),
+    ("metrics-diff", "BASE", ()),
+    ("deploy-canary", "BAD", ()),
+    ("serve", "VERSION", ()),
+    ("deploy-staging", "VERSION", ()),
+    ("deploy-staging", "IMAGE", ("TARGET=k8s",)),
+    ("k8s-render", "VERSION", ()),
+]
 
 
 @pytest.fixture
@@ -41,15 +43,14 @@ def fake_tools(tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 @pytest.mark.parametrize("value", HOSTILE)
-@pytest.mark.parametrize("target", list(TARGETS))
-def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, value):
+@pytest.mark.parametrize(("target", "variable", "more"), TARGETS)
+def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, variable, more, value):
     """The hostile value runs nothing (no `pwned` file) and arrives as one exact argument."""
     work = tmp_path / "work"
     work.mkdir()
     record = tmp_path / "args.txt"
     env = {**os.environ, "ARGS_OUT": str(record)}
     env.pop("MAKEFLAGS", None)
-    variable = TARGETS[target]
     result = subprocess.run(
         [
             "make",
@@ -59,6 +60,7 @@ def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, value):
             target,
             f"VENV={fake_tools}",
             f"{variable}={value}",
+            *more,
         ],
         cwd=work,
         env=env,
