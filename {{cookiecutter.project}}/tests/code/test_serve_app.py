@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
@@ -234,3 +235,23 @@ def test_the_loop_budget_lets_inline_work_use_half_the_time_at_most():
     assert not budget.available()
     time.sleep(0.050)  # refills 25 ms at half speed: 5 ms left after the 20 ms debt
     assert budget.available()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        (None, 200),
+        ("application/json", 200),
+        ("application/json; charset=UTF-8", 200),
+        ('application/json; charset="utf-8"; boundary=x', 200),
+        ("application/problem+json", 200),
+        ("text/plain", 415),
+        ("application/json; charset=utf-16", 415),
+        ("multipart/form-data; boundary=x", 415),
+    ],
+)
+def test_media_types(client, content_type, status):
+    """JSON in UTF-8 (declared or not) is read; anything else is refused before parsing."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    body = json.dumps(ROW).encode()
+    assert client.post("/predict", content=body, headers=headers).status_code == status

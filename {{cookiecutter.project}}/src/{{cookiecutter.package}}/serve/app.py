@@ -53,9 +53,10 @@ def media_type_error(content_type: str | None) -> RequestError | None:
     kind = kind.strip().lower()
     if kind not in ACCEPTED_TYPES and not kind.endswith("+json"):
         return body_error(f"content-type {kind!r}: send application/json", 415)
-    charset = options.strip().lower().removeprefix("charset=").strip('" ')
-    if options.strip() and charset not in ("utf-8", "utf8"):
-        return body_error(f"content-type {content_type!r}: send JSON in utf-8", 415)
+    for option in options.split(";"):
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "charset" and value.strip('" ').lower() not in ("utf-8", "utf8"):
+            return body_error(f"content-type {content_type!r}: send JSON in utf-8", 415)
     return None
 
 
