@@ -165,6 +165,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+def our_server(port: int) -> list[str]:
+    """The command that serves registry version 1 of the bench model on `port`."""
+    return [
+        sys.executable,
+        "-m",
+        f"{PACKAGE}.serve.app",
+        "--version",
+        "1",
+        "--model-name",
+        MODEL_NAME,
+        "--port",
+        str(port),
+    ]
+
+
 def sequential(port: int, path: str, bodies: list[bytes]) -> dict[str, float]:
     """One request at a time over one keep-alive connection: req/s and p50/p99 in ms."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -194,21 +209,7 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
     ours_bodies = [json.dumps(r).encode() for r in built["rows"]]
     mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in built["rows"]]
     python = sys.executable
-    ours = start(
-        workdir,
-        [
-            python,
-            "-m",
-            f"{PACKAGE}.serve.app",
-            "--version",
-            "1",
-            "--model-name",
-            MODEL_NAME,
-            "--port",
-            str(ours_port),
-        ],
-        "ours.log",
-    )
+    ours = start(workdir, our_server(ours_port), "ours.log")
     mlflow_cmd = [
         str(Path(python).parent / "mlflow"),
         "models",
@@ -446,19 +447,21 @@ async def _flood(port: int, rows: list[dict[str, Any]], seconds: float) -> dict[
 def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
     """p50/p99/max of /healthz, probed every 20 ms, while other clients saturate /predict."""
     port = free_port()
-    server = start(
-        workdir,
-        [sys.executable, "-m", f"{PACKAGE}.serve.app", "--version", "1"]
-        + ["--model-name", MODEL_NAME, "--port", str(port)],
-        "saturation.log",
-    )
+    server = start(workdir, our_server(port), "saturation.log")
     rows_file = workdir / "rows.json"
     rows_file.write_text(json.dumps(built["rows"]))
     flood = None
     try:
         wait_http(port, "/readyz")
         flood = subprocess.Popen(
-            [sys.executable, __file__, "--flood", str(port), str(rows_file), str(SATURATION_SECONDS)],
+            [
+                sys.executable,
+                __file__,
+                "--flood",
+                str(port),
+                str(rows_file),
+                str(SATURATION_SECONDS),
+            ],
             stdout=subprocess.PIPE,
             start_new_session=True,
         )

@@ -18,18 +18,20 @@ HOSTILE = [
     "it's a 'file' with \"quotes\" and spaces.csv",
     "$(shell touch pwned)",  # make code: expanded if the value were exported or read as $(X)
 ]
-# target -> the variable it takes
-TARGETS = {
-    "drift-check": "DATA",
-    "metrics-diff": "BASE",
-    "deploy-canary": "BAD",
-    "serve": "VERSION",
-    "deploy-staging": "VERSION",
-    "score": "DATA",
-    "performance": "LABELS",
-    "remote": "URL",
-    "k8s-render": "IMAGE",
-}
+# (target, variable it takes, other make arguments)
+TARGETS = [
+    ("drift-check", "DATA", ()),
+    ("metrics-diff", "BASE", ()),
+    ("deploy-canary", "BAD", ()),
+    ("serve", "VERSION", ()),
+    ("deploy-staging", "VERSION", ()),
+    ("deploy-staging", "IMAGE", ("TARGET=k8s",)),
+    ("k8s-render", "VERSION", ()),
+    ("k8s-render", "IMAGE", ()),
+    ("score", "DATA", ()),
+    ("performance", "LABELS", ()),
+    ("remote", "URL", ()),
+]
 
 
 @pytest.fixture
@@ -46,15 +48,14 @@ def fake_tools(tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 @pytest.mark.parametrize("value", HOSTILE)
-@pytest.mark.parametrize("target", list(TARGETS))
-def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, value):
+@pytest.mark.parametrize(("target", "variable", "more"), TARGETS)
+def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, variable, more, value):
     """The hostile value runs nothing (no `pwned` file) and arrives as one exact argument."""
     work = tmp_path / "work"
     work.mkdir()
     record = tmp_path / "args.txt"
     env = {**os.environ, "ARGS_OUT": str(record)}
     env.pop("MAKEFLAGS", None)
-    variable = TARGETS[target]
     result = subprocess.run(
         [
             "make",
@@ -64,6 +65,7 @@ def test_make_variables_are_not_shell_code(tmp_path, fake_tools, target, value):
             target,
             f"VENV={fake_tools}",
             f"{variable}={value}",
+            *more,
         ],
         cwd=work,
         env=env,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from {{ cookiecutter.package }}.data import conform
 from {{ cookiecutter.package }}.serve.app import create_app
 from {{ cookiecutter.package }}.serve.faults import FaultError, parse_fault
-from {{ cookiecutter.package }}.serve.limits import BodyLimit
+from {{ cookiecutter.package }}.serve.limits import BodyLimit, LoopBudget
 from {{ cookiecutter.package }}.serve.predictor import Predictor
 from tests.tiny_contract import TINY_ROW as ROW
 from tests.tiny_contract import tiny_predictor, tiny_table
@@ -188,7 +190,9 @@ def test_health_answers_while_a_prediction_is_running_and_excess_gets_503(predic
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                first = asyncio.create_task(http.post("/predict", json=ROW))
+                # a batch: bodies this large always go to the worker thread
+                batch = {"rows": [{**ROW, "account": f"A{i}"} for i in range(60)]}
+                first = asyncio.create_task(http.post("/predict", json=batch))
                 await asyncio.sleep(0.2)  # the first request is now scoring in its thread
                 health = await asyncio.wait_for(http.get("/healthz"), timeout=2)
                 busy = await asyncio.wait_for(http.post("/predict", json=ROW), timeout=2)
@@ -221,3 +225,33 @@ def test_an_unexpected_error_is_a_counted_clean_500(predictor, caplog):
     assert "deep inside" not in response.text
     text = client.get("/metrics").text
     assert 'model_requests_total{model_version="7",outcome="error",variant="stable"} 1.0' in text
+
+
+def test_the_loop_budget_lets_inline_work_use_half_the_time_at_most():
+    """Inline scoring stops once it used its share; the bucket refills with wall time."""
+    budget = LoopBudget(share=0.5, burst=0.005)
+    assert budget.available()
+    budget.spend(0.020)  # one slow inline call
+    assert not budget.available()
+    time.sleep(0.050)  # refills 25 ms at half speed: 5 ms left after the 20 ms debt
+    assert budget.available()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        (None, 200),
+        ("application/json", 200),
+        ("application/json; charset=UTF-8", 200),
+        ('application/json; charset="utf-8"; boundary=x', 200),
+        ("application/problem+json", 200),
+        ("text/plain", 415),
+        ("application/json; charset=utf-16", 415),
+        ("multipart/form-data; boundary=x", 415),
+    ],
+)
+def test_media_types(client, content_type, status):
+    """JSON in UTF-8 (declared or not) is read; anything else is refused before parsing."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    body = json.dumps(ROW).encode()
+    assert client.post("/predict", content=body, headers=headers).status_code == status

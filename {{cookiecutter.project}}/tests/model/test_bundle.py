@@ -63,3 +63,25 @@ def test_synthetic_load_fits_the_request_schema(contract):
     assert len(rows) == 200
     for row in rows:
         models.row.model_validate(row)
+
+
+def test_bundle_files_are_readable_by_the_image_user(registry, tmp_path):
+    """With umask 022 every exported file is 0644 and every folder 0755, so a container's
+    non-root user can read a bundle that was built by another user."""
+    import os
+    import stat
+
+    model = require_output("models/model.skops")
+    ref = registry.register(model, {})
+    registry.move_alias("champion", ref.version, expected=None)
+    old = os.umask(0o022)
+    try:
+        export(registry, tmp_path / "bundles")
+    finally:
+        os.umask(old)
+    modes = {
+        path.relative_to(tmp_path).as_posix(): oct(stat.S_IMODE(path.stat().st_mode))
+        for path in (tmp_path / "bundles").rglob("*")
+    }
+    assert {m for p, m in modes.items() if (tmp_path / p).is_file()} == {"0o644"}, modes
+    assert {m for p, m in modes.items() if (tmp_path / p).is_dir()} <= {"0o755"}, modes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -156,3 +157,28 @@ class DeadlineH11Protocol(H11Protocol):
 def deadline_protocol(read_timeout: float) -> type[DeadlineH11Protocol]:
     """The protocol class uvicorn instantiates, with this read deadline."""
     return type("DeadlineH11Protocol", (DeadlineH11Protocol,), {"read_timeout": read_timeout})
+
+
+class LoopBudget:
+    """A share of the event loop's time that inline work may use (a token bucket in seconds).
+
+    Work done on the loop is fastest for one client (no thread hop), but every second of it
+    delays health probes. The bucket refills at `share` seconds per second, up to `burst`.
+    """
+
+    def __init__(self, share: float = 0.5, burst: float = 0.005) -> None:
+        self.share = share
+        self.burst = burst
+        self._left = burst
+        self._at = time.perf_counter()
+
+    def available(self) -> bool:
+        """Whether inline work may start now."""
+        now = time.perf_counter()
+        self._left = min(self.burst, self._left + (now - self._at) * self.share)
+        self._at = now
+        return self._left > 0
+
+    def spend(self, seconds: float) -> None:
+        """Charge what inline work took (the bucket may go negative: the next waits longer)."""
+        self._left -= seconds
