@@ -26,7 +26,8 @@ from .evaluate import headline_metrics, slice_metrics
 from .registry import Registry, RegistryError
 from .serve.prediction_log import read_log_lines
 
-PREDICTIONS = Path("predictions")
+PREDICTIONS = Path("predictions")  # `make score` outputs
+LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)
 OUT_DIR = Path("reports/performance")
 PREDICTION_COLUMNS = ("score", "model_version")
 EXAMPLES = 5
@@ -45,7 +46,7 @@ def read_predictions(paths: list[Path], contract: Contract) -> tuple[pd.DataFram
         )
     frames = []
     for path in paths:
-        if path.suffix == ".jsonl":  # the server's prediction log (serve/prediction_log.py)
+        if ".jsonl" in path.suffixes:  # the server's prediction log (serve/prediction_log.py)
             records, _ = read_log_lines(path)
             frame = pd.DataFrame.from_records(records).rename(columns={"id": contract.id})
         else:
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="performance", description=main.__doc__)
     parser.add_argument("--labels", type=Path, required=True, help="CSV/Parquet: id and target")
     parser.add_argument(
-        "--predictions", type=Path, nargs="*", help="default: predictions/*.parquet"
+        "--predictions", type=Path, nargs="*", help="default: predictions/*.parquet, logs/*.jsonl*"
     )
     parser.add_argument("--data", type=Path, help="the scored rows' features, for slices")
     parser.add_argument("--notify", action="store_true", help="repository_dispatch on a drop")
@@ -248,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     contract, config = load_contract(args.contract), load_config()
-    paths = args.predictions or sorted(PREDICTIONS.glob("*.parquet"))
+    paths = args.predictions or [
+        *sorted(PREDICTIONS.glob("*.parquet")),
+        *sorted(LOGS.glob("*.jsonl*")),
+    ]
     predictions, repeats = read_predictions(paths, contract)
     labels, duplicates = read_labels(args.labels, contract)
     features = None

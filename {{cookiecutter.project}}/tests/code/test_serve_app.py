@@ -255,3 +255,23 @@ def test_media_types(client, content_type, status):
     headers = {} if content_type is None else {"content-type": content_type}
     body = json.dumps(ROW).encode()
     assert client.post("/predict", content=body, headers=headers).status_code == status
+
+
+def test_every_answer_carries_a_request_id_and_is_logged(predictor, tmp_path):
+    """A caller's X-Request-ID comes back and keys the logged row; without one, one is made."""
+    log = tmp_path / "predictions.jsonl"
+    client = Client(create_app(predictor, "7", "canary", prediction_log=str(log)))
+    given = client.post("/predict", json={"rows": [ROW]}, headers={"X-Request-ID": "abc-1"})
+    assert given.headers["x-request-id"] == "abc-1"
+    assert given.json()["request_id"] == "abc-1"
+    made = client.post("/predict", json=ROW)
+    assert made.json()["request_id"] == made.headers["x-request-id"] != "abc-1"
+    refused = client.post("/predict", json={"rows": [{**ROW, "account": None}]})
+    assert refused.status_code == 422
+    assert refused.headers["x-request-id"]
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r["request_id"] for r in records] == ["abc-1", made.json()["request_id"]]
+    assert records[0]["id"] == ROW["account"]
+    assert records[0]["variant"] == "canary"
+    assert records[0]["model_version"] == "7"
+    assert records[0]["features"]["plan"] == ROW["plan"]

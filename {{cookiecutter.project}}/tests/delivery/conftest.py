@@ -91,9 +91,10 @@ def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_params(root: Path, **rollout: Any) -> None:
-    """params.yaml with the fast rollout spec, sections replaced by `rollout` keyword arguments."""
-    spec = {**ROLLOUT, **rollout}
-    (root / "params.yaml").write_text(yaml.safe_dump({"rollout": spec, "serve": SERVE}))
+    """The project's params.yaml with the fast rollout spec (keys replaced by `rollout`) and serve."""
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text(encoding="utf-8"))
+    params |= {"rollout": {**ROLLOUT, **rollout}, "serve": {**params["serve"], **SERVE}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
 def _get(url: str, path: str) -> tuple[int, Any]:

@@ -117,6 +117,8 @@ class Serve(_Spec):
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     ready_timeout_s: float = Field(60.0, gt=0)
+    # every prediction as a JSON line, one file per server process; `-` stdout, `off` none
+    prediction_log: str = "logs/predictions-{variant}-{pid}.jsonl"
 
 
 def _format(error: ValidationError, section: str) -> str:

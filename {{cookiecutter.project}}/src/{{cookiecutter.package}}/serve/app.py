@@ -27,6 +27,7 @@ from .faults import Fault, FaultError, parse_fault
 from .guard import Guard
 from .limits import MAX_HEAD_BYTES, BodyLimit, LoopBudget, deadline_protocol
 from .metrics import ServeMetrics
+from .prediction_log import REQUEST_ID_HEADER, PredictionLog, request_id
 from .predictor import Predictor, example_row
 from .schema import (
     ERROR_RESPONSES,
@@ -74,6 +75,7 @@ def create_app(
     drift: tuple[RunningProfile, dict] | None = None,
     workers: int = 1,
     max_inflight: int = 64,
+    prediction_log: str | None = None,
 ) -> FastAPI:
     """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift.
 
@@ -84,6 +86,7 @@ def create_app(
     """
     models: RequestModels = build_models(predictor.contract, max_batch)
     metrics = ServeMetrics(variant, model_version)
+    log = PredictionLog(prediction_log, metrics.registry) if prediction_log else None
     state: dict[str, Any] = {"ready": False, "inflight": 0, "limiter": None}
     inline = LoopBudget()
     never_ready = fault is not None and fault.kind == "never_ready"
@@ -100,30 +103,40 @@ def create_app(
             ShadowMetrics(metrics.registry),
         )
 
-    def score(body: bytes) -> list[dict[str, Any]]:
-        """Parse, profile and score one body (on the loop or in a worker thread)."""
+    def score(body: bytes, rid: str, role: str) -> list[dict[str, Any]]:
+        """Parse, profile, score and log one body (on the loop or in a worker thread)."""
         rows, _ = parse_rows(body, models)
         if drift is not None:
             # the same bins as the training reference: served traffic is judged like a batch
             drift[0].update_many(row.model_dump() for row in rows)
-        return predictor.answer(rows)
+        answers = predictor.answer(rows)
+        if log is not None:  # queued here, written by the log's own thread
+            features = [row.model_dump(mode="json") for row in rows]
+            log.write(rid, model_version, role, features, answers)
+        return answers
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state["limiter"] = anyio.CapacityLimiter(workers)
+        if log is not None:
+            log.start()
         if not never_ready:
             warm = models.row.model_validate(example_row(predictor.contract))
             predictor.answer([warm])  # the first call pays for lazy initialisation
             state["ready"] = True
-        if mirror is None:
-            yield
-            return
-        import aiohttp
+        try:
+            if mirror is None:
+                yield
+                return
+            import aiohttp
 
-        async with aiohttp.ClientSession() as session:
-            mirror.start(session)
-            yield
-            await mirror.stop()
+            async with aiohttp.ClientSession() as session:
+                mirror.start(session)
+                yield
+                await mirror.stop()
+        finally:
+            if log is not None:
+                log.stop()  # a clean stop writes every queued record
 
     app = FastAPI(
         title=f"{predictor.contract.name} model server",
@@ -157,10 +170,17 @@ def create_app(
             state["inflight"] -= 1
 
     async def answer(request: Request, start: float) -> Response:
+        # every answer names its request: the caller's X-Request-ID, or a new one
+        rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+        traced = {REQUEST_ID_HEADER: rid}
+        # a canary promoted to stable keeps its process: the router's header has its role now
+        role = request.headers.get(VARIANT_HEADER, variant)
         refused = media_type_error(request.headers.get("content-type"))
         if refused is not None:
             metrics.count("rejected")
-            return JSONResponse({"detail": refused.errors}, status_code=refused.status)
+            return JSONResponse(
+                {"detail": refused.errors}, status_code=refused.status, headers=traced
+            )
         body = await request.body()
         if fault is not None:
             action = fault.on_request()
@@ -179,26 +199,31 @@ def create_app(
             if len(body) <= INLINE_BYTES and inline.available():
                 began = time.perf_counter()
                 try:
-                    answers = score(body)
+                    answers = score(body, rid, role)
                 finally:
                     inline.spend(time.perf_counter() - began)
             else:
-                answers = await anyio.to_thread.run_sync(score, body, limiter=state["limiter"])
+                answers = await anyio.to_thread.run_sync(
+                    score, body, rid, role, limiter=state["limiter"]
+                )
         except RequestError as error:
             metrics.count("rejected")
-            return JSONResponse({"detail": error.errors}, status_code=error.status)
+            return JSONResponse({"detail": error.errors}, status_code=error.status, headers=traced)
         for item in answers:
             metrics.score.observe(item["score"])
-        # a canary promoted to stable keeps its process: the router's header has its role now
-        role = request.headers.get(VARIANT_HEADER, variant)
-        payload = {"model_version": model_version, "variant": role, "predictions": answers}
+        payload = {
+            "request_id": rid,
+            "model_version": model_version,
+            "variant": role,
+            "predictions": answers,
+        }
         content = json.dumps(payload).encode()
         seconds = time.perf_counter() - start
         metrics.count("ok")
         metrics.latency.observe(seconds)
         if mirror is not None:
             mirror.offer(body, content, seconds)
-        return Response(content, media_type=JSON)
+        return Response(content, media_type=JSON, headers=traced)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:
@@ -259,6 +284,16 @@ def limit_threads() -> None:
     threadpool_limits(limits=1)
 
 
+def log_target(setting: str, variant: str) -> str | None:
+    """Where the prediction log goes: a file (`{variant}`, `{pid}` filled in), `-`, or None.
+
+    One file per process: two processes rotating one file would lose lines.
+    """
+    if setting == "off":
+        return None
+    return setting.replace("{variant}", variant).replace("{pid}", str(os.getpid()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `serve`."""
     parser = argparse.ArgumentParser(prog="serve", description="Serve one registry version.")
@@ -280,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--bundle", type=Path, default=None, help="serve from `make bundle` output, no registry"
+    )
+    parser.add_argument(
+        "--prediction-log",
+        default=None,
+        help="JSON-lines file of every prediction, `-` for stdout, `off` for none "
+        "(default: params.yaml serve.prediction_log)",
     )
     return parser
 
@@ -327,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         args.shadow_url,
         rollout.shadow if rollout is not None else None,
         drift,
+        prediction_log=log_target(args.prediction_log or settings.prediction_log, args.variant),
     )
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port

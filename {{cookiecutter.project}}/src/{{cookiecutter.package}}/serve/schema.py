@@ -56,6 +56,7 @@ class Prediction(BaseModel):
 class PredictResponse(BaseModel):
     """The answer of /predict: one prediction per row, in request order."""
 
+    request_id: str
     model_version: str
     variant: str
     predictions: list[Prediction]
