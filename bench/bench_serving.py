@@ -325,6 +325,90 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+ECHO_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    body = b'{"model_version": "1", "variant": "stable", "predictions": []}'
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def hop_figure(workdir: Path) -> dict[str, Any]:
+    """The router's own cost: its added p50 in front of an upstream that does no work."""
+    (workdir / "echo_upstream.py").write_text(ECHO_APP)
+    echo_port, router_port = free_port(), free_port()
+    python = sys.executable
+    echo = start(
+        workdir,
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(workdir),
+            "echo_upstream:app",
+            "--port",
+            str(echo_port),
+            "--log-level",
+            "warning",
+        ],
+        "echo.log",
+    )
+    config = {
+        "upstreams": {"stable": {"url": f"http://127.0.0.1:{echo_port}", "version": "1"}},
+        "weights": {"stable": 100},
+    }
+    (workdir / "router-echo.json").write_text(json.dumps(config))
+    router = start(
+        workdir,
+        [
+            python,
+            "-m",
+            f"{PACKAGE}.rollout.router",
+            "--config",
+            "router-echo.json",
+            "--port",
+            str(router_port),
+            "--admin-port",
+            str(free_port()),
+        ],
+        "router-echo.log",
+    )
+    try:
+        wait_http(router_port, "/healthz")
+        wait_http_post(echo_port)
+        added, routed = hop_ms(echo_port, router_port, [b"{}"])
+    finally:
+        stop(router)
+        stop(echo)
+    return figure(
+        "router hop p50",
+        added,
+        "ms",
+        f"routed minus direct, paired, upstream answering at once; routed p50 {routed:.3f} ms "
+        "(aim <= 0.3 ms)",
+    )
+
+
+def wait_http_post(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("POST", "/predict", b"{}")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port}/predict within {timeout} s")
+
+
 def breach_figure(workdir: Path) -> dict[str, Any]:
     """A canary that starts failing mid-step: seconds from its first 5xx to 100% on stable."""
     import yaml
@@ -415,7 +499,7 @@ def run(workdir: Path) -> list[dict[str, Any]]:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     built = build(workdir)
-    return [*serve_figures(workdir, built), breach_figure(workdir)]
+    return [*serve_figures(workdir, built), hop_figure(workdir), breach_figure(workdir)]
 
 
 if __name__ == "__main__":
