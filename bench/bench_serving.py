@@ -36,12 +36,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(port: int, path: str, timeout: float = 120) -> None:
+def wait_http(port: int, path: str, timeout: float = 120, method: str = "GET") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", path)
+            connection.request(method, path, b"{}" if method == "POST" else None)
             if connection.getresponse().status == 200:
                 return
         except OSError:
@@ -254,26 +254,7 @@ def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
     router = None
     try:
         wait_http(ours_port, "/readyz")
-        config = {
-            "upstreams": {"stable": {"url": f"http://127.0.0.1:{ours_port}", "version": "1"}},
-            "weights": {"stable": 100},
-        }
-        (workdir / "router.json").write_text(json.dumps(config))
-        router = start(
-            workdir,
-            [
-                python,
-                "-m",
-                f"{PACKAGE}.rollout.router",
-                "--config",
-                "router.json",
-                "--port",
-                str(router_port),
-                "--admin-port",
-                str(free_port()),
-            ],
-            "router.log",
-        )
+        router = start_router(workdir, ours_port, router_port, "router")
         wait_http(router_port, "/healthz")
         direct = sequential(ours_port, "/predict", ours_bodies)
         added_p50, routed_p50 = hop_ms(ours_port, router_port, ours_bodies)
@@ -338,6 +319,20 @@ async def app(scope, receive, send):
 """
 
 
+def start_router(
+    workdir: Path, upstream_port: int, port: int, name: str
+) -> subprocess.Popen[bytes]:
+    """The router on `port` sending everything to the server on `upstream_port`."""
+    config = {
+        "upstreams": {"stable": {"url": f"http://127.0.0.1:{upstream_port}", "version": "1"}},
+        "weights": {"stable": 100},
+    }
+    (workdir / f"{name}.json").write_text(json.dumps(config))
+    command = [sys.executable, "-m", f"{PACKAGE}.rollout.router", "--config", f"{name}.json"]
+    command += ["--port", str(port), "--admin-port", str(free_port())]
+    return start(workdir, command, f"{name}.log")
+
+
 def hop_figure(workdir: Path) -> dict[str, Any]:
     """The router's own cost: its added p50 in front of an upstream that does no work."""
     (workdir / "echo_upstream.py").write_text(ECHO_APP)
@@ -359,29 +354,10 @@ def hop_figure(workdir: Path) -> dict[str, Any]:
         ],
         "echo.log",
     )
-    config = {
-        "upstreams": {"stable": {"url": f"http://127.0.0.1:{echo_port}", "version": "1"}},
-        "weights": {"stable": 100},
-    }
-    (workdir / "router-echo.json").write_text(json.dumps(config))
-    router = start(
-        workdir,
-        [
-            python,
-            "-m",
-            f"{PACKAGE}.rollout.router",
-            "--config",
-            "router-echo.json",
-            "--port",
-            str(router_port),
-            "--admin-port",
-            str(free_port()),
-        ],
-        "router-echo.log",
-    )
+    router = start_router(workdir, echo_port, router_port, "router-echo")
     try:
         wait_http(router_port, "/healthz")
-        wait_http_post(echo_port)
+        wait_http(echo_port, "/predict", method="POST")
         added, routed = hop_ms(echo_port, router_port, [b"{}"])
     finally:
         stop(router)
@@ -393,20 +369,6 @@ def hop_figure(workdir: Path) -> dict[str, Any]:
         f"routed minus direct, paired, upstream answering at once; routed p50 {routed:.3f} ms "
         "(aim <= 0.3 ms)",
     )
-
-
-def wait_http_post(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("POST", "/predict", b"{}")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answered on port {port}/predict within {timeout} s")
 
 
 def breach_figure(workdir: Path) -> dict[str, Any]:
