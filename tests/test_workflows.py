@@ -349,9 +349,10 @@ def test_rollout_follows_params(baked_k8s: Path) -> None:
     assert ("experiment" in steps[0]) == bool(spec["shadow"]["enabled"])
     templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
     metrics = {m["name"]: m for m in templates["model-server-canary-health"]["spec"]["metrics"]}
-    assert f"- {spec['guardrails']['max_error_rate']:g})" in metrics["error-rate"]["provider"][
-        "prometheus"
-    ]["query"]
+    assert (
+        f"- {spec['guardrails']['max_error_rate']:g})"
+        in metrics["error-rate"]["provider"]["prometheus"]["query"]
+    )
     assert metrics["p99-latency-ms"]["failureCondition"].endswith(
         f"> {spec['guardrails']['max_p99_ms']:g}"
     )
