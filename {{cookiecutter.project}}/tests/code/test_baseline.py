@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package }} import stats
+from {{ cookiecutter.package }}.config import EvaluateConfig
 from {{ cookiecutter.package }}.contract import parse_contract
 from {{ cookiecutter.package }}.evaluate import baseline, lift, single_feature_scores
 
@@ -67,7 +68,7 @@ def test_the_gain_is_paired_on_the_same_rows():
     y = (np.arange(ROWS) % 4 == 0).astype(int)
     table = frame(y, 0.8)
     model = y + np.random.default_rng(1).normal(0, 0.6, ROWS)
-    entry = baseline(table, y, model, contract(), {"level": 0.95})
+    entry = baseline(table, y, model, contract(), EvaluateConfig(level=0.95))
     _, reference = single_feature_scores(table, y, contract())
     gain = entry["auc_gain"]
     assert gain["value"] == pytest.approx(stats.roc_auc(y, model) - stats.roc_auc(y, reference))

@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def raw_path(params):
-    path = ROOT / params["data"]["raw"]
+def raw_path(config):
+    path = ROOT / config.data.raw
     if not path.exists():
         pytest.fail(
             f"{path.name} is missing: `make setup` (sample data) or `make contract DATA=...`"
