@@ -90,3 +90,61 @@ def test_frames_get_the_training_dtypes():
 def test_the_example_row_is_valid_for_the_contract(models):
     rows, _ = parse_rows(body(example_row(tiny_contract())), models)
     assert len(rows) == 1
+
+
+def test_a_boolean_feature_is_served_as_json_true_and_false():
+    """A contract `boolean` column takes JSON true/false and scores like the pipeline."""
+    import httpx
+    import numpy as np
+    import pandas as pd
+
+    from {{ cookiecutter.package }}.config import ModelConfig
+    from {{ cookiecutter.package }}.contract import parse_contract
+    from {{ cookiecutter.package }}.data import conform
+    from {{ cookiecutter.package }}.serve.app import create_app
+    from {{ cookiecutter.package }}.serve.predictor import Predictor
+    from {{ cookiecutter.package }}.train import build_pipeline
+
+    contract = parse_contract(
+        {
+            "name": "flags",
+            "id": "id",
+            "target": "y",
+            "columns": {
+                "id": {"type": "string", "unique": True},
+                "active": {"type": "boolean"},
+                "amount": {"type": "float", "min": 0, "max": 10},
+                "y": {"type": "integer", "values": [0, 1]},
+            },
+        }
+    )
+    rng = np.random.default_rng(0)
+    active = rng.random(400) < 0.5
+    table = conform(
+        pd.DataFrame({"id": [f"r{i}" for i in range(400)], "active": active,
+                      "amount": rng.random(400) * 10, "y": (active & (rng.random(400) < 0.8)).astype(int)}),
+        contract,
+    )  # fmt: skip
+    model = build_pipeline(contract, ModelConfig(kind="logistic_regression")).fit(
+        table[contract.feature_columns], table["y"]
+    )
+    app = create_app(Predictor(model, contract), "1")
+
+    async def post(body):
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                return await http.post("/predict", json=body)
+
+    import asyncio
+
+    yes = asyncio.run(post({"id": "a", "active": True, "amount": 5.0}))
+    no = asyncio.run(post({"id": "b", "active": False, "amount": 5.0}))
+    assert yes.status_code == no.status_code == 200
+    assert yes.json()["predictions"][0]["score"] > no.json()["predictions"][0]["score"]
+    frame = conform(
+        pd.DataFrame({"id": ["a"], "active": [True], "amount": [5.0], "y": [0]}), contract
+    )
+    expected = model.predict_proba(frame[contract.feature_columns])[0, 1]
+    assert yes.json()["predictions"][0]["score"] == pytest.approx(expected, abs=1e-12)
+    assert asyncio.run(post({"id": "c", "active": "yes", "amount": 5.0})).status_code == 422

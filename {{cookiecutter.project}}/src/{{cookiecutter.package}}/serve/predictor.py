@@ -90,6 +90,8 @@ def example_row(contract: Contract) -> dict[str, Any]:
         column = contract.columns[name]
         if column.values:
             row[name] = column.values[0]
+        elif column.type == "boolean":
+            row[name] = True
         elif column.type == "datetime":
             row[name] = str(column.min or column.reference or datetime(2020, 1, 1).isoformat())
         elif column.type in ("integer", "float"):
@@ -114,6 +116,8 @@ def probe_rows(contract: Contract, count: int = PROBE_ROWS) -> list[Any]:
                 row[name] = None
             elif column.values:
                 row[name] = column.values[i % len(column.values)]
+            elif column.type == "boolean":
+                row[name] = i % 2 == 0
             elif column.type == "datetime":
                 start = datetime.fromisoformat(str(base[name]))
                 row[name] = start + timedelta(days=37 * i, hours=5 * i, minutes=7 * i)

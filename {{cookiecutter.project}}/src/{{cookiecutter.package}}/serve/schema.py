@@ -153,6 +153,8 @@ def column_type(column: Column) -> Any:
             _datetime_range(column.min, column.max),
             Field(description=f"ISO 8601 date-time {bounds_text}"),
         ]
+    elif column.type == "boolean":
+        kind = Annotated[bool, Field(strict=True)]  # JSON true/false; "yes" or 1 are refused
     elif column.type == "category" and all(isinstance(v, str) for v in column.values or ()):
         kind = Literal[tuple(column.values or ())]
     else:
