@@ -155,6 +155,16 @@ def test_served_traffic_is_profiled_against_the_training_reference(predictor):
     assert profile.rows == 6
     assert report["status"] in ("ok", "drift", "too_few_rows")
     assert "spend" in {feature["feature"] for feature in report["features"]}
+    # the same numbers as Prometheus metrics: one PSI series per feature, rows and volume
+    scraped = client.get("/metrics").text
+    psi = {f["feature"]: f["psi"] for f in report["features"] if f["psi"] is not None}
+    for feature, value in psi.items():
+        labels = f'feature="{feature}",model_version="7",variant="stable"'
+        line = "model_feature_psi{" + labels + "}"  # no doubled braces: this file is a template
+        assert any(row.startswith(line) and float(row.split()[-1]) == pytest.approx(value)
+                   for row in scraped.splitlines()), line  # fmt: skip
+    assert 'model_drift_rows{model_version="7",variant="stable"} 6.0' in scraped
+    assert 'model_predicted_rows_total{model_version="7",variant="stable"} 6.0' in scraped
 
 
 def test_no_reference_no_drift_report(client):

@@ -87,6 +87,9 @@ def create_app(
     models: RequestModels = build_models(predictor.contract, max_batch)
     metrics = ServeMetrics(variant, model_version)
     log = PredictionLog(prediction_log, metrics.registry) if prediction_log else None
+    if drift is not None:
+        profile, limits = drift
+        metrics.watch_drift(lambda: profile.compare(limits))
     state: dict[str, Any] = {"ready": False, "inflight": 0, "limiter": None}
     inline = LoopBudget()
     never_ready = fault is not None and fault.kind == "never_ready"
@@ -209,6 +212,7 @@ def create_app(
         except RequestError as error:
             metrics.count("rejected")
             return JSONResponse({"detail": error.errors}, status_code=error.status, headers=traced)
+        metrics.rows.inc(len(answers))
         for item in answers:
             metrics.score.observe(item["score"])
         payload = {
