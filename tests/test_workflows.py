@@ -29,7 +29,7 @@ NODE_MODULES = ROOT / "node_modules"
 VARIANTS = {"local": {"deploy_target": "local"}, "kubernetes": {"deploy_target": "kubernetes"}}
 ARGO_KINDS = {"Rollout", "AnalysisTemplate", "Experiment"}
 # CRD kinds without a Kubernetes schema: Argo kinds are checked by argo_validate.mjs.
-CRD_KINDS = ARGO_KINDS | {"ServiceMonitor"}
+CRD_KINDS = ARGO_KINDS | {"ServiceMonitor", "PrometheusRule"}
 K8S_VERSION = "1.33.0"
 
 
@@ -241,6 +241,7 @@ def test_manifests_validate(baked_k8s: Path, tmp_path: Path) -> None:
                 "Namespace",
                 "NetworkPolicy",
                 "PodDisruptionBudget",
+                "PrometheusRule",
                 "Rollout",
                 "Service",
                 "ServiceAccount",
@@ -252,6 +253,7 @@ def test_manifests_validate(baked_k8s: Path, tmp_path: Path) -> None:
                 "Namespace",
                 "NetworkPolicy",
                 "PodDisruptionBudget",
+                "PrometheusRule",
                 "Service",
                 "ServiceAccount",
                 "ServiceMonitor",
