@@ -83,10 +83,11 @@ def package_of(project: Path) -> str:
 
 
 def test_workflow_tree(baked: Path) -> None:
-    """ml-pipeline everywhere; the kind workflow only where Kubernetes was chosen."""
+    """ml-pipeline and monitoring everywhere; the kind workflow only where Kubernetes was chosen."""
     names = [p.name for p in workflows(baked)]
     has_k8s = (baked / "deploy" / "k8s").is_dir()
-    assert names == (["k8s-e2e.yml", "ml-pipeline.yml"] if has_k8s else ["ml-pipeline.yml"])
+    expected = ["ml-pipeline.yml", "monitoring.yml"]
+    assert names == (["k8s-e2e.yml", *expected] if has_k8s else expected)
     assert (baked / "Dockerfile").is_file() and (baked / ".dockerignore").is_file()
 
 
