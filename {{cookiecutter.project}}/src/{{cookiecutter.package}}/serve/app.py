@@ -34,8 +34,8 @@ from .schema import (
     PredictResponse,
     RequestError,
     RequestModels,
-    body_error,
     build_models,
+    media_type_error,
     parse_rows,
     request_body_schema,
 )
@@ -44,23 +44,7 @@ JSON = "application/json"
 VARIANT_HEADER = "x-route-variant"  # the local router names the role it routed to
 
 
-ACCEPTED_TYPES = ("application/json",)
 INLINE_BYTES = 4_096  # a body this small is a row or a few: scored on the loop while it is idle
-
-
-def media_type_error(content_type: str | None) -> RequestError | None:
-    """415 unless the body is declared JSON (or not declared at all) in UTF-8."""
-    if content_type is None:
-        return None  # curl -d and many clients send none; the body is still parsed strictly
-    kind, _, options = content_type.partition(";")
-    kind = kind.strip().lower()
-    if kind not in ACCEPTED_TYPES and not kind.endswith("+json"):
-        return body_error(f"content-type {kind!r}: send application/json", 415)
-    for option in options.split(";"):
-        name, _, value = option.partition("=")
-        if name.strip().lower() == "charset" and value.strip('" ').lower() not in ("utf-8", "utf8"):
-            return body_error(f"content-type {content_type!r}: send JSON in utf-8", 415)
-    return None
 
 
 def create_app(

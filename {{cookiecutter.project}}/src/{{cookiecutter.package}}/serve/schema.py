@@ -214,6 +214,24 @@ def _errors(error: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
+ACCEPTED_TYPES = ("application/json",)
+
+
+def media_type_error(content_type: str | None) -> RequestError | None:
+    """415 unless the body is declared JSON (or not declared at all) in UTF-8."""
+    if content_type is None:
+        return None  # curl -d and many clients send none; the body is still parsed strictly
+    kind, _, options = content_type.partition(";")
+    kind = kind.strip().lower()
+    if kind not in ACCEPTED_TYPES and not kind.endswith("+json"):
+        return body_error(f"content-type {kind!r}: send application/json", 415)
+    for option in options.split(";"):
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "charset" and value.strip('" ').lower() not in ("utf-8", "utf8"):
+            return body_error(f"content-type {content_type!r}: send JSON in utf-8", 415)
+    return None
+
+
 def nesting_depth(body: bytes) -> int:
     """How deeply arrays and objects nest in a JSON text (brackets inside strings do not count)."""
     if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
