@@ -330,3 +330,17 @@ def test_make_registry_server(committed_bake, tmp_path):
         reader = run([sys.executable, "-c", read, str(tmp_path / "b")], committed_bake, env=served)
         assert reader.stdout.strip() == "served bytes"
     assert "registry-server/" in (committed_bake / ".gitignore").read_text()
+
+
+def test_make_remote_takes_values_as_text(committed_bake, tmp_path):
+    """`make remote` hands URL/ENDPOINT/REGION to dvc as they are: quotes, `;` and `$(...)`
+    are neither run by the shell nor expanded by make; credentials are not asked for."""
+    marker = tmp_path / "ran"
+    url = f's3://bucket/x$(shell touch {marker})"; touch {marker}'
+    make(committed_bake, "remote", f"URL={url}", "ENDPOINT=http://127.0.0.1:9", "REGION=eu-west-1")
+    assert not marker.exists()
+    config = (committed_bake / ".dvc" / "config").read_text()
+    assert f"url = {url}" in config and "endpointurl = http://127.0.0.1:9" in config
+    assert "region = eu-west-1" in config and "remote = storage" in config
+    usage = make(committed_bake, "remote", check=False)
+    assert usage.returncode != 0 and "usage: make remote URL=" in usage.stdout
