@@ -313,3 +313,62 @@ def test_runner_fails_on_an_action_it_cannot_emulate(tmp_path: Path) -> None:
     assert report["jobs"]["never"]["result"] == "failure"
     assert "docker/login-action" in report["jobs"]["never"]["error"]
     assert "not emulated" in report["jobs"]["never"]["error"]
+
+
+def step_script(job: str, name_start: str) -> str:
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    (step,) = [s for s in flow["jobs"][job]["steps"] if s.get("name", "").startswith(name_start)]
+    return str(step["run"])
+
+
+@pytest.mark.parametrize(
+    ("server", "event", "on_main", "promotion", "deploy", "why"),
+    [
+        ("", "schedule", "true", {"decision": "promoted", "champion": None}, "false",
+         "a retrain with no champion to compare with (no shared registry)"),
+        ("", "repository_dispatch", "true", {"decision": "promoted", "champion": None}, "false",
+         "a retrain with no champion"),
+        ("", "push", "true", {"decision": "promoted", "champion": None}, "true",
+         "deployed as a first model"),
+        ("http://registry", "push", "true", {"decision": "promoted", "champion": None}, "true",
+         "the very first model of the shared registry"),
+        ("http://registry", "schedule", "true", {"decision": "promoted", "champion": "1"}, "true",
+         "promoted over champion v1"),
+        ("http://registry", "schedule", "true",
+         {"decision": "not_promoted", "champion": "1", "reason": "p = 0.4"}, "false",
+         "not_promoted: p = 0.4"),
+        ("http://registry", "pull_request", "false",
+         {"decision": "would_promote", "champion": "1"}, "false", "not the default branch"),
+    ],
+)  # fmt: skip
+def test_summary_and_deploy_decision(
+    tmp_path: Path,
+    server: str,
+    event: str,
+    on_main: str,
+    promotion: dict[str, Any],
+    deploy: str,
+    why: str,
+) -> None:
+    """The evaluate job's own steps: first summary line, then whether the deploy jobs run."""
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "promotion.json").write_text(
+        json.dumps({"challenger": "2", **promotion})
+    )
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    env = {
+        "PATH": os.environ["PATH"], "MLFLOW_TRACKING_URI": server, "EVENT": event,
+        "ON_DEFAULT_BRANCH": on_main, "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(outputs),
+    }  # fmt: skip
+    for name in ("Which registry", "Promotion decision"):
+        script = tmp_path / "step.sh"
+        script.write_text(step_script("evaluate", name))
+        subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, env=env, check=True)
+    first_line = summary.read_text().splitlines()[0]
+    if server:
+        assert first_line.startswith("Registry: the shared MLflow server"), first_line
+    else:
+        assert "no champion persists between runs" in first_line, first_line
+    assert why in summary.read_text()
+    assert rw.read_command_file(outputs)["deploy"] == deploy
