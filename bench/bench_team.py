@@ -13,6 +13,7 @@ from pathlib import Path
 from cookiecutter.main import cookiecutter
 
 from harness import Figure, figure, run_standalone
+from workflow_timing import workflow_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests/servers.py starts the real server
@@ -76,7 +77,7 @@ def run(workdir: Path) -> list[Figure]:
     uv = install(project, "uv")
     pip = install(project, "pip")
     note = "dvc repro --force (validate -> train -> evaluate -> gate -> promote), fresh registry"
-    return [
+    figures = [
         figure(
             "pipeline, shared mlflow server",
             served,
@@ -103,6 +104,7 @@ def run(workdir: Path) -> list[Figure]:
             ratio=pip / uv,
         ),
     ]
+    return figures + workflow_figures(workdir / "workflow")
 
 
 if __name__ == "__main__":
