@@ -372,3 +372,24 @@ def test_summary_and_deploy_decision(
         assert "no champion persists between runs" in first_line, first_line
     assert why in summary.read_text()
     assert rw.read_command_file(outputs)["deploy"] == deploy
+
+
+@pytest.mark.parametrize(
+    ("event", "ref", "payload", "expected"),
+    [
+        ("push", "refs/heads/main", {"repository": {"default_branch": "main"}}, True),
+        ("workflow_dispatch", "refs/heads/feature", {"repository": {"default_branch": "main"}}, False),
+        ("workflow_dispatch", "refs/heads/main", {"repository": {"default_branch": "main"}}, True),
+        ("repository_dispatch", "refs/heads/main", {"repository": {"default_branch": "main"}}, True),
+        ("pull_request", "refs/pull/7/merge", {"repository": {"default_branch": "main"}}, False),
+        ("schedule", "refs/heads/main", {"schedule": "0 2 * * 1"}, True),  # no repository here
+    ],
+)  # fmt: skip
+def test_only_the_default_branch_promotes_and_deploys(
+    event: str, ref: str, payload: dict[str, Any], expected: bool
+) -> None:
+    """ON_DEFAULT_BRANCH gates promote, push and deploy: never a branch's manual dispatch."""
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    github = {"event_name": event, "ref": ref, "event": payload}
+    value = rw.interpolate(flow["env"]["ON_DEFAULT_BRANCH"], rw.Scope({"github": github}))
+    assert value is expected
