@@ -594,10 +594,9 @@ class JobRun:
         try:
             for index, step in enumerate(self.spec.get("steps", [])):
                 self.run_step(index, step, deadline=start + timeout)
-            if not self.failed:
-                scope = self.scope(self.declared_env(None))
-                for key, value in (self.spec.get("outputs") or {}).items():
-                    self.result.outputs[key] = to_text(interpolate(value, scope))
+            scope = self.scope(self.declared_env(None))  # a failed job has outputs too
+            for key, value in (self.spec.get("outputs") or {}).items():
+                self.result.outputs[key] = to_text(interpolate(value, scope))
         except WorkflowError as error:
             self.failed = True
             self.result.error = str(error)
