@@ -151,8 +151,9 @@ def test_team_round_trip(tmp_path):
     """Machine A (where the project was baked) runs the pipeline against the shared remote
     and registry, pushes, and is deleted. Machine B (a fresh clone) pulls: `dvc status` is
     clean and a repro does nothing. Machine C changes a param: a pull request's
-    `make compare` moves nothing; then `make promote` loads A's champion from the server
-    (A's files are gone) and the paired test runs."""
+    `make compare` moves nothing (its drift report uses the champion's reference profile,
+    from the server); then `make promote` loads A's champion from the server (A's files are
+    gone) and the paired test runs."""
     a = bake(tmp_path / "machine-a")
     commit_all(a, "baked")
     hub = tmp_path / "hub.git"  # the team's git server
@@ -185,6 +186,8 @@ def test_team_round_trip(tmp_path):
         log_before = make(c, "promotion-log", env=env_c).stdout.splitlines()
 
         make(c, "compare", env=env_c)
+        drift = json.loads((c / "reports" / "drift.json").read_text())
+        assert drift["reference"] == "champion version 1 (reference_profile.json)", drift
         dry = promotion(c)
         assert dry["dry_run"] is True and dry["champion"] == "1", dry
         assert dry["decision"] in ("would_promote", "not_promoted"), dry["reason"]
