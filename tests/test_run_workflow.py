@@ -7,7 +7,10 @@ End-to-end use (every job of ml-pipeline.yml on fresh clones) is tests/test_team
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -187,3 +190,206 @@ def test_artifact_paths_follow_upload_artifact_v4(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_branch_filters(branch: str, pattern: str, matches: bool) -> None:
     assert rw.branch_matches(branch, pattern) is matches
+
+
+TINY_WORKFLOW = """\
+name: tiny
+on:
+  push:
+    branches: [main]
+  pull_request:
+permissions: {}
+env:
+  LEVEL: workflow
+  SHARED: from-workflow
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    permissions: {}
+    env:
+      LEVEL: job
+      TOKEN: ${{ secrets.TOKEN }}
+    outputs:
+      answer: ${{ steps.compute.outputs.answer }}
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with:
+          persist-credentials: false
+      - id: compute
+        env:
+          LEVEL: step
+        run: |
+          test "$LEVEL" = step && test "$SHARED" = from-workflow
+          test "$(cat committed.txt)" = committed && test ! -e uncommitted.txt
+          test -z "${MLFLOW_TRACKING_URI:-}"  # nothing leaks from the caller's environment
+          echo "answer=42" >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV_FILE=yes" >> "$GITHUB_ENV"
+          mkdir -p out/.hidden && echo data > out/data.txt && echo h > out/.hidden/h.txt
+          echo "token is $TOKEN"
+          sleep 300 &
+      - run: test "$FROM_ENV_FILE" = yes && test "$LEVEL" = job
+      - if: ${{ github.event_name == 'pull_request' }}
+        run: exit 1
+      - uses: actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2
+        with:
+          name: out
+          path: out/
+          if-no-files-found: error
+  second:
+    needs: first
+    if: ${{ needs.first.outputs.answer == '42' }}
+    runs-on: ubuntu-latest
+    permissions: {}
+    steps:
+      - uses: actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0
+        with:
+          name: out
+      - run: test "$(cat data.txt)" = data && test ! -e .hidden && test ! -e committed.txt
+  never:
+    needs: second
+    if: ${{ github.event_name == 'pull_request' }}
+    runs-on: ubuntu-latest
+    permissions: {}
+    steps:
+      - uses: docker/login-action@74a5d142397b4f367a81961eba4e8cd7edddf772 # v3.4.0
+"""
+
+
+def tiny_repo(tmp_path: Path, workflow: str) -> Path:
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ml-pipeline.yml").write_text(workflow)
+    (repo / "committed.txt").write_text("committed\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for command in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"],
+                    ["commit", "--quiet", "-m", "tiny"]):  # fmt: skip
+        subprocess.run([*git, *command], cwd=repo, check=True, capture_output=True)
+    (repo / "uncommitted.txt").write_text("not pushed\n")
+    return repo
+
+
+def run_tiny(repo: Path, workdir: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    env = {**os.environ, "TOKEN": "hunter2-secret", "MLFLOW_TRACKING_URI": "http://leak"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--repo", str(repo), "--workdir", str(workdir),
+         "--cache-dir", str(workdir / "cache"), "--secret", "TOKEN", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    report = json.loads((workdir / "run.json").read_text())
+    return done.returncode, report, done.stdout + done.stderr
+
+
+def test_runner_runs_jobs_on_fresh_clones(tmp_path: Path) -> None:
+    """Env layering, outputs, GITHUB_ENV, artifacts (no hidden files), needs and if; secrets masked."""
+    repo = tiny_repo(tmp_path, TINY_WORKFLOW)
+    code, report, output = run_tiny(repo, tmp_path / "run", "--event", "push")
+    jobs = {name: job["result"] for name, job in report["jobs"].items()}
+    assert code == 0, output
+    assert jobs == {"first": "success", "second": "success", "never": "skipped"}
+    assert report["jobs"]["first"]["outputs"] == {"answer": "42"}
+    log = (tmp_path / "run" / "logs" / "first.log").read_text()
+    assert "token is ***" in log and "hunter2-secret" not in log
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _runs_sleep_300(p)], "orphan left"
+
+
+def _runs_sleep_300(proc: Path) -> bool:
+    try:
+        return (proc / "cmdline").read_bytes() == b"sleep\x00300\x00"
+    except OSError:
+        return False
+
+
+def test_runner_fails_on_an_action_it_cannot_emulate(tmp_path: Path) -> None:
+    """A pull request fails `first` (its step says so) and would reach docker/login-action."""
+    repo = tiny_repo(tmp_path, TINY_WORKFLOW.replace("needs: second\n", "needs: first\n").replace(
+        "if: ${{ github.event_name == 'pull_request' }}\n    runs-on", "if: always()\n    runs-on"))  # fmt: skip
+    subprocess.run(["git", "branch", "feature"], cwd=repo, check=True)
+    code, report, output = run_tiny(
+        repo, tmp_path / "run", "--event", "pull_request", "--head", "feature"
+    )
+    assert code == 1, output
+    assert report["jobs"]["first"]["result"] == "failure"
+    assert report["jobs"]["second"]["result"] == "skipped"
+    assert report["jobs"]["never"]["result"] == "failure"
+    assert "docker/login-action" in report["jobs"]["never"]["error"]
+    assert "not emulated" in report["jobs"]["never"]["error"]
+
+
+def step_script(job: str, name_start: str) -> str:
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    (step,) = [s for s in flow["jobs"][job]["steps"] if s.get("name", "").startswith(name_start)]
+    return str(step["run"])
+
+
+@pytest.mark.parametrize(
+    ("server", "event", "on_main", "promotion", "deploy", "why"),
+    [
+        ("", "schedule", "true", {"decision": "promoted", "champion": None}, "false",
+         "a retrain with no champion to compare with (no shared registry)"),
+        ("", "repository_dispatch", "true", {"decision": "promoted", "champion": None}, "false",
+         "a retrain with no champion"),
+        ("", "push", "true", {"decision": "promoted", "champion": None}, "true",
+         "deployed as a first model"),
+        ("http://registry", "push", "true", {"decision": "promoted", "champion": None}, "true",
+         "the very first model of the shared registry"),
+        ("http://registry", "schedule", "true", {"decision": "promoted", "champion": "1"}, "true",
+         "promoted over champion v1"),
+        ("http://registry", "schedule", "true",
+         {"decision": "not_promoted", "champion": "1", "reason": "p = 0.4"}, "false",
+         "not_promoted: p = 0.4"),
+        ("http://registry", "pull_request", "false",
+         {"decision": "would_promote", "champion": "1"}, "false", "not the default branch"),
+    ],
+)  # fmt: skip
+def test_summary_and_deploy_decision(
+    tmp_path: Path,
+    server: str,
+    event: str,
+    on_main: str,
+    promotion: dict[str, Any],
+    deploy: str,
+    why: str,
+) -> None:
+    """The evaluate job's own steps: first summary line, then whether the deploy jobs run."""
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "promotion.json").write_text(
+        json.dumps({"challenger": "2", **promotion})
+    )
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    env = {
+        "PATH": os.environ["PATH"], "MLFLOW_TRACKING_URI": server, "EVENT": event,
+        "ON_DEFAULT_BRANCH": on_main, "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(outputs),
+    }  # fmt: skip
+    for name in ("Which registry", "Promotion decision"):
+        script = tmp_path / "step.sh"
+        script.write_text(step_script("evaluate", name))
+        subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, env=env, check=True)
+    first_line = summary.read_text().splitlines()[0]
+    if server:
+        assert first_line.startswith("Registry: the shared MLflow server"), first_line
+    else:
+        assert "no champion persists between runs" in first_line, first_line
+    assert why in summary.read_text()
+    assert rw.read_command_file(outputs)["deploy"] == deploy
+
+
+@pytest.mark.parametrize(
+    ("event", "ref", "payload", "expected"),
+    [
+        ("push", "refs/heads/main", {"repository": {"default_branch": "main"}}, True),
+        ("workflow_dispatch", "refs/heads/feature", {"repository": {"default_branch": "main"}}, False),
+        ("workflow_dispatch", "refs/heads/main", {"repository": {"default_branch": "main"}}, True),
+        ("repository_dispatch", "refs/heads/main", {"repository": {"default_branch": "main"}}, True),
+        ("pull_request", "refs/pull/7/merge", {"repository": {"default_branch": "main"}}, False),
+        ("schedule", "refs/heads/main", {"schedule": "0 2 * * 1"}, True),  # no repository here
+    ],
+)  # fmt: skip
+def test_only_the_default_branch_promotes_and_deploys(
+    event: str, ref: str, payload: dict[str, Any], expected: bool
+) -> None:
+    """ON_DEFAULT_BRANCH gates promote, push and deploy: never a branch's manual dispatch."""
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    github = {"event_name": event, "ref": ref, "event": payload}
+    value = rw.interpolate(flow["env"]["ON_DEFAULT_BRANCH"], rw.Scope({"github": github}))
+    assert value is expected

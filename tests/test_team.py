@@ -151,8 +151,9 @@ def test_team_round_trip(tmp_path):
     """Machine A (where the project was baked) runs the pipeline against the shared remote
     and registry, pushes, and is deleted. Machine B (a fresh clone) pulls: `dvc status` is
     clean and a repro does nothing. Machine C changes a param: a pull request's
-    `make compare` moves nothing; then `make promote` loads A's champion from the server
-    (A's files are gone) and the paired test runs."""
+    `make compare` moves nothing (its drift report uses the champion's reference profile,
+    from the server); then `make promote` loads A's champion from the server (A's files are
+    gone) and the paired test runs."""
     a = bake(tmp_path / "machine-a")
     commit_all(a, "baked")
     hub = tmp_path / "hub.git"  # the team's git server
@@ -185,6 +186,8 @@ def test_team_round_trip(tmp_path):
         log_before = make(c, "promotion-log", env=env_c).stdout.splitlines()
 
         make(c, "compare", env=env_c)
+        drift = json.loads((c / "reports" / "drift.json").read_text())
+        assert drift["reference"] == "champion version 1 (reference_profile.json)", drift
         dry = promotion(c)
         assert dry["dry_run"] is True and dry["champion"] == "1", dry
         assert dry["decision"] in ("would_promote", "not_promoted"), dry["reason"]
@@ -330,3 +333,17 @@ def test_make_registry_server(committed_bake, tmp_path):
         reader = run([sys.executable, "-c", read, str(tmp_path / "b")], committed_bake, env=served)
         assert reader.stdout.strip() == "served bytes"
     assert "registry-server/" in (committed_bake / ".gitignore").read_text()
+
+
+def test_make_remote_takes_values_as_text(committed_bake, tmp_path):
+    """`make remote` hands URL/ENDPOINT/REGION to dvc as they are: quotes, `;` and `$(...)`
+    are neither run by the shell nor expanded by make; credentials are not asked for."""
+    marker = tmp_path / "ran"
+    url = f's3://bucket/x$(shell touch {marker})"; touch {marker}'
+    make(committed_bake, "remote", f"URL={url}", "ENDPOINT=http://127.0.0.1:9", "REGION=eu-west-1")
+    assert not marker.exists()
+    config = (committed_bake / ".dvc" / "config").read_text()
+    assert f"url = {url}" in config and "endpointurl = http://127.0.0.1:9" in config
+    assert "region = eu-west-1" in config and "remote = storage" in config
+    usage = make(committed_bake, "remote", check=False)
+    assert usage.returncode != 0 and "usage: make remote URL=" in usage.stdout

@@ -594,10 +594,9 @@ class JobRun:
         try:
             for index, step in enumerate(self.spec.get("steps", [])):
                 self.run_step(index, step, deadline=start + timeout)
-            if not self.failed:
-                scope = self.scope(self.declared_env(None))
-                for key, value in (self.spec.get("outputs") or {}).items():
-                    self.result.outputs[key] = to_text(interpolate(value, scope))
+            scope = self.scope(self.declared_env(None))  # a failed job has outputs too
+            for key, value in (self.spec.get("outputs") or {}).items():
+                self.result.outputs[key] = to_text(interpolate(value, scope))
         except WorkflowError as error:
             self.failed = True
             self.result.error = str(error)
@@ -683,9 +682,13 @@ class JobRun:
         return ok, outputs
 
     def spawn(self, command: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> bool:
-        """Run a command in its own process group; its output goes to the job log, masked."""
+        """Run a command in its own process group; its output goes to the job log, masked.
+
+        The step ends when its shell exits, as on GitHub: a background process that still
+        holds the output pipe does not keep it open (the job's end stops that process).
+        """
         lines: list[str] = []
-        with subprocess.Popen(
+        process = subprocess.Popen(
             command,
             cwd=cwd,
             env=env,
@@ -694,16 +697,23 @@ class JobRun:
             text=True,
             errors="replace",
             start_new_session=True,
-        ) as process:
-            assert process.stdout is not None
-            timer = _Timer(process, max(timeout_s, 1.0))
-            with timer:
-                for line in process.stdout:
-                    lines.append(line.rstrip("\n"))
-                    self.say(line.rstrip("\n"))
+        )
+
+        def pump() -> None:
+            for line in process.stdout or ():
+                lines.append(line.rstrip("\n"))
+                self.say(line.rstrip("\n"))
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            code = process.wait(timeout=max(timeout_s, 1.0))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             code = process.wait()
-        if timer.fired:
             self.say(f"step timed out after {timeout_s:.0f} s")
+        reader.join(timeout=2.0)
         if code != 0:
             tail = "\n".join(self.run.mask(line) for line in lines[-40:])
             print(f"[{self.id}] exit {code}: {' '.join(command)}\n{tail}", file=sys.stderr)
@@ -721,26 +731,6 @@ class JobRun:
             self.say(f"killing orphan process {pid}")
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-
-
-class _Timer:
-    """Kill a step's process group when its timeout passes."""
-
-    def __init__(self, process: subprocess.Popen[str], seconds: float) -> None:
-        self.process, self.fired = process, False
-        self.timer = threading.Timer(seconds, self.fire)
-
-    def fire(self) -> None:
-        self.fired = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-    def __enter__(self) -> _Timer:
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.cancel()
 
 
 def processes_tagged(tracking_id: str) -> list[int]:

@@ -79,6 +79,18 @@ def test_better_challenger_is_promoted(registry, strong, weak, tmp_path, contrac
     assert registry.get_alias("previous").version == old.version
 
 
+def test_dry_run_moves_nothing(registry, strong, weak, tmp_path, contract, holdout, config):
+    """A pull request's comparison (`promote --dry-run`) says it would promote, but no alias moves."""
+    old = champion_of(registry, weak, tmp_path, contract)
+    new = register(registry, strong, tmp_path / "challenger.skops", contract)
+    decision = decide(registry, new, strong, contract, holdout, config.promotion, dry_run=True)
+    assert decision["decision"] == "would_promote", decision["reason"]
+    assert decision["dry_run"] is True
+    assert "comparison" in decision
+    assert registry.get_alias("champion").version == old.version
+    assert registry.get_alias("previous") is None
+
+
 def test_worse_challenger_is_rejected(registry, strong, weak, tmp_path, contract, holdout, config):
     """A worse model is not promoted and the champion stays where it was."""
     old = champion_of(registry, strong, tmp_path, contract)

@@ -1,0 +1,197 @@
+"""Team mode, proven the way GitHub would run it: ml-pipeline.yml job by job on fresh clones.
+
+A baked project is committed, its data pushed to an S3 remote (moto's server on loopback),
+and a real `mlflow server` holds the registry. `scripts/run_workflow.py` (shipped in every
+bake) then runs the workflow for several events; each job is a fresh `git clone` with its
+own HOME that knows only what the workflow gives it (secrets, artifacts, the DVC remote,
+the registry server). The decisions each run wrote and what it deployed are asserted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import TEMPLATE, bake, run
+from .workflow_runs import (
+    BETTER_MODEL,
+    FIRST_MODEL,
+    WALL_TIMES,
+    Run,
+    Team,
+    churn_project,
+    commit,
+    delivery_events,
+    git,
+    set_params,
+    share_data,
+    shared_engines,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    with shared_engines(tmp_path_factory.mktemp("team")) as engines:
+        yield engines
+    print("\nwhole simulated workflow, wall time per scenario:")
+    for label, seconds in WALL_TIMES.items():
+        print(f"  {label:<28} {seconds:6.0f} s")
+
+
+def assert_succeeded(run_: Run, jobs: list[str], skipped: list[str]) -> None:
+    assert run_.returncode == 0, run_.output[-6000:]
+    for name in jobs:
+        assert run_.result(name) == "success", (name, run_.output[-6000:])
+    for name in skipped:
+        assert run_.result(name) == "skipped", name
+
+
+# --------------------------------------------------------------------------- churn, four runs
+
+
+@pytest.fixture(scope="module")
+def churn(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default bake, committed, its quick first model configured, its data on the remote."""
+    return churn_project(tmp_path_factory.mktemp("churn"), team)
+
+
+def test_first_push_promotes_v1_and_deploys(team: Team, churn: Path) -> None:
+    """Data pulled from S3 on a fresh clone, v1 champion on the server, staging, canary."""
+    keys_before = team.keys()
+    first = team.workflow(churn, "1-first-push", "push", "--ref", "refs/heads/main")
+    assert_succeeded(first, ["validate", "train", "evaluate", "staging", "canary"], [])
+    assert "data/raw/churn.csv pulled from DVC remote 'storage'" in first.log("validate")
+    promotion = first.promotion()
+    assert promotion["decision"] == "promoted" and promotion["champion"] is None, promotion
+    assert promotion["challenger"] == "1"
+    assert team.alias("churn_model", "champion") == "1"
+    assert first.job("evaluate")["outputs"]["deploy"] == "true"
+    summary = first.job("evaluate")["summary"]
+    assert summary.startswith("Registry: the shared MLflow server"), summary
+    assert "the very first model of the shared registry" in summary
+    events = delivery_events(first)
+    assert {"event": "promotion_complete", "version": "1"} in events
+    assert team.keys() > keys_before, "the run pushed nothing to the DVC remote"
+
+
+def test_weekly_retrain_keeps_the_champion(team: Team, churn: Path) -> None:
+    """New clones, same data: the champion comes from the server; noise is not promoted."""
+    weekly = team.workflow(churn, "2-weekly-schedule", "schedule")
+    assert_succeeded(weekly, ["validate", "train", "evaluate"], ["staging", "canary"])
+    promotion = weekly.promotion()
+    assert promotion["champion"] == "1", promotion
+    assert promotion["decision"] == "not_promoted", promotion
+    comparison = promotion["comparison"]  # the paired test ran against v1 on the same rows
+    assert comparison["metric"] == "roc_auc" and not comparison["significant"]
+    assert abs(comparison["diff"]) < 0.005
+    assert team.alias("churn_model", "champion") == "1"
+    assert weekly.job("evaluate")["outputs"]["deploy"] == "false"
+    assert "not deploying" in weekly.job("evaluate")["summary"]
+
+
+def test_better_model_is_promoted_and_canaried_over_v1(team: Team, churn: Path) -> None:
+    """A params change pushed to main: promoted over v1, canary v2 over v1, v1 `previous`."""
+    set_params(churn, FIRST_MODEL, BETTER_MODEL)
+    commit(churn, "Stumps: the signal is additive")
+    better = team.workflow(churn, "3-better-model-push", "push", "--ref", "refs/heads/main")
+    assert_succeeded(better, ["validate", "train", "evaluate", "staging", "canary"], [])
+    promotion = better.promotion()
+    assert promotion["decision"] == "promoted" and promotion["champion"] == "1", promotion
+    version = promotion["challenger"]
+    assert promotion["comparison"]["significant"] and promotion["comparison"]["diff"] > 0.005
+    assert team.alias("churn_model", "champion") == version
+    assert team.alias("churn_model", "previous") == "1"
+    events = delivery_events(better)
+    started = [e for e in events if e["event"] == "rollout_started"]
+    assert started == [
+        {"event": "rollout_started", "stable_version": "1", "canary_version": version}
+    ]
+    assert {"event": "promotion_complete", "version": version} in events
+
+
+def test_pull_request_moves_no_alias(team: Team, churn: Path) -> None:
+    """A pull request evaluates, compares and reports; nothing moves, nothing is pushed."""
+    champion, versions = team.alias("churn_model", "champion"), team.versions("churn_model")
+    keys = team.keys()
+    git(churn, "checkout", "--quiet", "-b", "feature")
+    set_params(churn, BETTER_MODEL, BETTER_MODEL.replace("max_iter: 200", "max_iter: 150"))
+    commit(churn, "Fewer trees")
+    git(churn, "checkout", "--quiet", "main")
+    pr = team.workflow(churn, "4-pull-request", "pull_request", "--ref", "refs/heads/main",
+                       "--head", "feature")  # fmt: skip
+    assert_succeeded(pr, ["validate", "train", "evaluate"], ["staging", "canary"])
+    promotion = pr.promotion()
+    assert promotion["dry_run"] is True and promotion["champion"] == champion, promotion
+    assert promotion["decision"] in ("would_promote", "not_promoted"), promotion
+    assert "comparison" in promotion
+    assert team.alias("churn_model", "champion") == champion
+    assert team.versions("churn_model") == versions, "a pull request registered a model"
+    assert team.keys() == keys, "a pull request pushed to the DVC remote"
+    assert "not the default branch" in pr.job("evaluate")["summary"]
+
+
+# --------------------------------------------------------------------------- own data
+
+
+@pytest.fixture(scope="module")
+def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dataset=own: a table from the sample generator (another seed), a drafted contract."""
+    project = bake(tmp_path_factory.mktemp("own"), dataset="own", project="own-model")
+    table = project.parent / "customers.csv"
+    contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
+    generator = project / "src" / "own_model" / "sample_data.py"
+    subprocess.run(
+        [sys.executable, str(generator), "--contract", str(contract), "--out", str(table),
+         "--rows", "5000", "--seed", "4242"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    run(["make", "contract", f"DATA={table}", f"VENV={Path(sys.prefix)}"], project)
+    share_data(project, team, "own")
+    git(project, "symbolic-ref", "HEAD", "refs/heads/main")
+    commit(project, "Our data, its drafted contract, the DVC remote")
+    return project
+
+
+def test_own_dataset_with_drafted_contract(team: Team, own: Path) -> None:
+    """The drafted contract and data from the remote: v1 promoted, staging, canary."""
+    first = team.workflow(own, "5-own-first-push", "push", "--ref", "refs/heads/main")
+    assert_succeeded(first, ["validate", "train", "evaluate", "staging", "canary"], [])
+    assert "data/raw/dataset.csv pulled from DVC remote 'storage'" in first.log("validate")
+    promotion = first.promotion()
+    assert promotion["decision"] == "promoted" and promotion["challenger"] == "1", promotion
+    assert team.alias("own_model", "champion") == "1"
+    assert {"event": "promotion_complete", "version": "1"} in delivery_events(first)
+
+
+def test_workflow_broken_on_a_fresh_machine_fails(team: Team, own: Path) -> None:
+    """A workflow that works only where the data already is: no DVC credentials for the pull."""
+    broken = team.root / "broken"
+    shutil.copytree(own, broken)
+    path = broken / ".github" / "workflows" / "ml-pipeline.yml"
+    text = path.read_text()
+    credentials = (
+        "      AWS_ACCESS_KEY_ID: ${{ secrets.AWS_ACCESS_KEY_ID }}\n"
+        "      AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n"
+    )
+    validate, train = text.index("  validate:"), text.index("  train:")
+    assert credentials in text[validate:train]
+    path.write_text(text[:validate] + text[validate:train].replace(credentials, "") + text[train:])
+    commit(broken, "Validate job without DVC credentials")
+    failed = team.workflow(broken, "6-mutated-workflow", "push", "--ref", "refs/heads/main")
+    assert failed.returncode == 1
+    assert failed.result("validate") == "failure"
+    assert all(
+        failed.result(job) == "skipped" for job in ("train", "evaluate", "staging", "canary")
+    )
+    steps = {s["name"]: s["outcome"] for s in failed.job("validate")["steps"]}
+    assert steps["Install"] == "success"
+    failing = [name for name, outcome in steps.items() if outcome == "failure"]
+    assert len(failing) == 1 and failing[0].startswith("Pull the data"), steps
+    assert "no DVC remote is configured" not in failed.log("validate")
