@@ -25,6 +25,7 @@ from .registry import ModelRef, Registry
 MODEL = Path("models/model.skops")
 META = Path("models/train_meta.json")
 REFERENCE = Path("models/reference_profile.json")
+CARD = Path("reports/model_card.md")  # written by evaluate, kept with the version
 HOLDOUT = Path("data/holdout.parquet")
 GATE = Path("metrics/gate.json")
 METRICS = Path("metrics/metrics.json")
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         challenger = challenger or ModelRef("", meta["model_sha256"])
     else:
-        challenger = challenger or registry.register(MODEL, tags, extra_files=(META, REFERENCE))
+        challenger = challenger or registry.register(MODEL, tags, extra_files=(META, REFERENCE, CARD))
         registry.move_alias(
             "challenger", challenger.version, expected=_alias_version(registry, "challenger")
         )
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": metrics["metrics"],
     }
     record = decision | {"model": registry.model_name, "evidence": evidence}
+    if challenger.source:  # the card registered with this version, beside its model file
+        record["model_card"] = f"{challenger.source}/{CARD.name}"
     if not args.dry_run:
         registry.append_log(record)
     write_json(PROMOTION, record)

@@ -25,3 +25,17 @@ def test_card_reports_the_measured_auc_and_every_feature():
     assert f"{metrics['metrics']['roc_auc']['value']:.4f}" in card
     for entry in metrics["importance"]:
         assert entry["feature"] in card
+
+
+def test_the_promotion_record_links_the_registered_card(tmp_path):
+    """promote registers the card with the version; promotion.json says where it is."""
+    from {{ cookiecutter.package }}.registry import Registry
+
+    record = json.loads(require_output("metrics/promotion.json").read_text(encoding="utf-8"))
+    assert record["model_card"].endswith("/model_card.md")
+    registry = Registry()
+    version = record.get("version") or record["challenger"]
+    card = registry.artifact_path(str(version), "model_card.md")
+    assert card.read_text(encoding="utf-8") == require_output("reports/model_card.md").read_text(
+        encoding="utf-8"
+    )
