@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         challenger = challenger or ModelRef("", meta["model_sha256"])
     else:
-        challenger = challenger or registry.register(MODEL, tags, extra_files=(META, REFERENCE, CARD))
+        challenger = challenger or registry.register(
+            MODEL, tags, extra_files=(META, REFERENCE, CARD)
+        )
         registry.move_alias(
             "challenger", challenger.version, expected=_alias_version(registry, "challenger")
         )
@@ -211,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": metrics["metrics"],
     }
     record = decision | {"model": registry.model_name, "evidence": evidence}
-    if challenger.source:  # the card registered with this version, beside its model file
-        record["model_card"] = f"{challenger.source}/{CARD.name}"
+    if challenger.version:  # the card registered with this version (no machine paths here)
+        record["model_card"] = {"version": challenger.version, "artifact": CARD.name}
     if not args.dry_run:
         registry.append_log(record)
     write_json(PROMOTION, record)

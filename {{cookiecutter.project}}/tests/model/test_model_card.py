@@ -32,10 +32,9 @@ def test_the_promotion_record_links_the_registered_card(tmp_path):
     from {{ cookiecutter.package }}.registry import Registry
 
     record = json.loads(require_output("metrics/promotion.json").read_text(encoding="utf-8"))
-    assert record["model_card"].endswith("/model_card.md")
-    registry = Registry()
-    version = record.get("version") or record["challenger"]
-    card = registry.artifact_path(str(version), "model_card.md")
+    link = record["model_card"]
+    assert link["artifact"] == "model_card.md"
+    card = Registry().artifact_path(link["version"], link["artifact"])
     assert card.read_text(encoding="utf-8") == require_output("reports/model_card.md").read_text(
         encoding="utf-8"
     )
