@@ -63,17 +63,26 @@ def test_every_pin_carries_a_hash(path: Path) -> None:
 
 
 def test_layers_and_the_template_agree() -> None:
-    """serve <- train <- dev <- the template's requirements-dev.txt: each pin written once."""
-    seen: dict[str, str] = {}
+    """serve <- train <- dev <- the template's requirements-dev.txt: one version per package.
+
+    A layer repeats a package only where the one below pins it under a narrower marker
+    (tzdata: Windows-only for pandas, everywhere for arrow), and then at the same version."""
+    seen: dict[str, tuple[str, str, bool]] = {}
     for name in ("serve.txt", "train.txt", "dev.txt", "../../requirements-dev.txt"):
         path = (PROJECT_REQUIREMENTS / name).resolve()
         for line in logical_lines(path):
             match = PIN.match(line.split(" --")[0])
-            if match:
-                key = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-                assert key not in seen, f"{key} pinned in {seen[key]} and again in {path.name}"
-                seen[key] = path.name
-    assert {"fastapi", "dvc", "pytest", "cookiecutter", "zizmor"} <= set(seen)
+            if not match:
+                continue
+            key = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            if key in seen:
+                where, version, marked = seen[key]
+                assert marked, f"{key} pinned in {where} and again in {path.name}"
+                assert version == match.group(2), (
+                    f"{key}: {version} in {where}, {match.group(2)} in {path.name}"
+                )
+            seen[key] = (path.name, match.group(2), match.group(3) is not None)
+    assert {"fastapi", "dvc", "pytest", "cookiecutter", "zizmor", "tzdata"} <= set(seen)
 
 
 @pytest.fixture(scope="module")

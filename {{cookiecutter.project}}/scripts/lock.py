@@ -63,15 +63,44 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pins(path: Path) -> dict[str, str]:
-    """The `name==version` pins of a requirements file and the files it includes with -r."""
+def chain(path: Path) -> str:
+    """A requirements file's text, then the text of the files it includes with -r."""
     if not path.is_file():
-        return {}
+        return ""
     text = path.read_text(encoding="utf-8")
-    found = {normalise(name): version for name, version in PIN.findall(text)}
     for included in re.findall(r"^-r\s+(\S+)", text, re.MULTILINE):
-        found = pins(path.parent / included) | found
+        text += "\n" + chain(path.parent / included)
+    return text
+
+
+def pins(text: str) -> dict[str, str]:
+    """The `name==version` pins in a requirements text (the first one of a name wins)."""
+    found: dict[str, str] = {}
+    for name, version in PIN.findall(text):
+        found.setdefault(normalise(name), version)
     return found
+
+
+def heads(text: str) -> set[str]:
+    """Each entry's requirement line (`name==version ; marker`), as uv writes it."""
+    return {line.rstrip(" \\") for line in text.splitlines() if PIN.match(line)}
+
+
+def without(text: str, below: set[str]) -> str:
+    """uv's output less the entries the locks below already cover.
+
+    Covered: the same line, or the same version pinned there with no marker. An entry the
+    layer below holds only under a narrower marker stays, or pip would meet an unpinned
+    requirement (tzdata is Windows-only for pandas, everywhere for arrow)."""
+    kept_lines: list[str] = []
+    keep = True
+    for line in text.splitlines(keepends=True):
+        if not line.startswith((" ", "\t")):
+            head = line.rstrip(" \\\n")
+            keep = head not in below and head.split(";")[0].strip() not in below
+        if keep:
+            kept_lines.append(line)
+    return "".join(kept_lines)
 
 
 def requirements_of(pyproject: dict, groups: tuple[str, ...]) -> list[str]:
@@ -100,7 +129,7 @@ def compile_lock(
     wanted: list[str],
     python: str,
     keep: dict[str, str],
-    layered_on: dict[str, str],
+    below: str,
     header: str,
     base: str | None,
 ) -> str:
@@ -115,8 +144,6 @@ def compile_lock(
             "--generate-hashes", "--universal", "--python-version", python,
             "--no-header", "--no-annotate", "--quiet",
         ]  # fmt: skip
-        for name in sorted(layered_on):
-            command += ["--no-emit-package", name]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise LockError(f"uv pip compile failed for {header}:\n{done.stderr}")
@@ -125,7 +152,7 @@ def compile_lock(
         "# Exact versions with every distribution's sha256; installed with --require-hashes.\n"
         "# Do not edit: change the ranges it is generated from and run `make lock`.\n"
     )
-    return head + (f"-r {base}\n" if base else "") + done.stdout
+    return head + (f"-r {base}\n" if base else "") + without(done.stdout, heads(below))
 
 
 def write_all(files: dict[Path, str]) -> None:
@@ -145,12 +172,12 @@ def lock_project(uv: str, upgrade: set[str]) -> dict[Path, str]:
     for lock in LOCKS:
         path = REQUIREMENTS / f"{lock.name}.txt"
         # the base was just regenerated: its pins hold here; our own old pins are kept
-        base_pins = pins_of_text(written, lock.base)
-        keep = kept(pins(path), upgrade) | base_pins
+        base = compiled_chain(written, lock.base)
+        keep = kept(pins(chain(path)), upgrade) | pins(base)
         header = f"from pyproject.toml: {lock.header}"
-        base = f"{lock.base}.txt" if lock.base else None
+        ref = f"{lock.base}.txt" if lock.base else None
         wanted = requirements_of(pyproject, lock.groups)
-        written[lock.name] = compile_lock(uv, wanted, python, keep, base_pins, header, base)
+        written[lock.name] = compile_lock(uv, wanted, python, keep, base, header, ref)
     return {REQUIREMENTS / f"{name}.txt": text for name, text in written.items()}
 
 
@@ -163,11 +190,11 @@ def lock_files(
         if not path.is_file():
             raise LockError(f"{path}: no such requirements file")
         wanted += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    base_pins = pins(base)
-    keep = kept(pins(out), upgrade) | base_pins
+    below = chain(base)
+    keep = kept(pins(chain(out)), upgrade) | pins(below)
     header = "from " + " and ".join(p.name for p in inputs) + f", on top of {base.name}"
     ref = os.path.relpath(base, out.parent)
-    return {out: compile_lock(uv, wanted, python, keep, base_pins, header, ref)}
+    return {out: compile_lock(uv, wanted, python, keep, below, header, ref)}
 
 
 def kept(old: dict[str, str], upgrade: set[str]) -> dict[str, str]:
@@ -210,13 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def pins_of_text(written: dict[str, str], name: str | None) -> dict[str, str]:
-    """The pins of an already compiled lock and of the locks it includes."""
+def compiled_chain(written: dict[str, str], name: str | None) -> str:
+    """The text of an already compiled lock, then of the locks it includes."""
     if name is None:
-        return {}
+        return ""
     lock = next(lock for lock in LOCKS if lock.name == name)
-    own = {normalise(n): v for n, v in PIN.findall(written[name])}
-    return pins_of_text(written, lock.base) | own
+    return written[name] + "\n" + compiled_chain(written, lock.base)
 
 
 if __name__ == "__main__":
