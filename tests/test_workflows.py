@@ -239,13 +239,15 @@ def test_image_job_attests_and_canary_deploys_by_digest(baked: Path) -> None:
 
 
 def test_canary_installs_before_credentials(baked: Path) -> None:
-    """`make install` runs before the job obtains any cloud credentials or cluster access."""
+    """`make install` and the plugin download run before the job has any cloud credentials."""
     canary = pipeline_jobs(baked)["canary"]
     names = [s.get("uses", s.get("run", "")) for s in canary["steps"]]
     install = names.index("make install")
+    plugin = next(i for i, n in enumerate(names) if "kubectl-argo-rollouts" in n)
     (oidc,) = [i for i, n in enumerate(names) if n.startswith("aws-actions/configure-aws")]
     cluster = next(i for i, n in enumerate(names) if "aws eks update-kubeconfig" in n)
-    assert install < oidc < cluster
+    assert install < plugin < oidc < cluster
+    assert "aws " not in names[plugin], "the plugin step must not need cloud credentials"
 
 
 @pytest.mark.parametrize("tampered", [False, True])
@@ -265,11 +267,10 @@ def test_rollouts_plugin_verified_before_it_is_executable(
     check = next(i for i, line in enumerate(lines) if "sha256sum -c" in line)
     chmod = next(i for i, line in enumerate(lines) if line.strip().startswith("chmod +x"))
     assert download < check < chmod
-    # Run the step itself with curl and aws stubbed: curl "downloads" known bytes.
+    # Run the step itself with curl stubbed: it "downloads" known bytes.
     payload = b"tampered plugin" if tampered else b"the plugin"
     stubs = tmp_path / "stubs"
     stubs.mkdir()
-    (stubs / "aws").write_text("#!/bin/sh\nexit 0\n")
     (stubs / "curl").write_text(
         '#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\nprintf "%s" "$PAYLOAD" > "$2"\n'
     )
@@ -283,7 +284,6 @@ def test_rollouts_plugin_verified_before_it_is_executable(
         "PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}",
         "RUNNER_TEMP": str(runner_temp),
         "GITHUB_PATH": str(tmp_path / "github_path"),
-        "KUBE_CLUSTER": "prod",
         "ARGO_ROLLOUTS_VERSION": flow["env"]["ARGO_ROLLOUTS_VERSION"],
         "ARGO_ROLLOUTS_PLUGIN_SHA256": expected,
         "PAYLOAD": payload.decode(),
