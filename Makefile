@@ -36,7 +36,7 @@ $(STAMP): requirements-dev.txt package-lock.json $(PROJECT_REQUIREMENTS)
 
 $(SERVER_STAMP): $(SERVER_REQUIREMENTS)
 	$(PYTHON) -m venv $(SERVER_VENV)
-	$(SERVER_VENV)/bin/python -m pip install --quiet -r $(SERVER_REQUIREMENTS)
+	$(SERVER_VENV)/bin/python -m pip install --quiet --require-hashes -r $(SERVER_REQUIREMENTS)
 	touch $@
 
 .PHONY: venv
