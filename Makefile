@@ -13,6 +13,7 @@ SERVER_STAMP := $(SERVER_VENV)/.installed
 SERVER_REQUIREMENTS := {{cookiecutter.project}}/requirements/server.txt
 DEMO_DIR := build/demo
 DEMO := $(DEMO_DIR)/churn-model
+LOCK_BAKE := build/lock/churn-model
 PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project}}/requirements/*.txt)
 
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -24,20 +25,33 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help: ## list the commands
 	@grep -hE '^[a-zA-Z0-9_ -]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt requirements-lint.txt package-lock.json $(PROJECT_REQUIREMENTS)
+# requirements-dev.txt is hash-locked on top of the project's locked dev.txt (-r), so every
+# line pip reads carries hashes and one --require-hashes install takes them all.
+$(STAMP): requirements-dev.txt package-lock.json $(PROJECT_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-lint.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(SERVER_STAMP): $(SERVER_REQUIREMENTS)
 	$(PYTHON) -m venv $(SERVER_VENV)
-	$(SERVER_VENV)/bin/python -m pip install --quiet -r $(SERVER_REQUIREMENTS)
+	$(SERVER_VENV)/bin/python -m pip install --quiet --require-hashes -r $(SERVER_REQUIREMENTS)
 	touch $@
 
 .PHONY: venv
 venv: $(STAMP) $(SERVER_STAMP) ## create .venv (template test tools, linters, the generated project's locked dependencies), .venv-server (mlflow server) and node_modules
+
+.PHONY: lock
+lock: export ARG_UPGRADE = $(value UPGRADE)
+lock: $(STAMP) ## regenerate the locks (hashes): the project's requirements/*.txt, then requirements-dev.txt [UPGRADE="pkg ..."]
+	rm -rf $(dir $(LOCK_BAKE))
+	$(PY) -m cookiecutter --no-input --output-dir $(dir $(LOCK_BAKE)) .
+	$(MAKE) --no-print-directory -C $(LOCK_BAKE) lock UPGRADE="$$ARG_UPGRADE"
+	cp $(LOCK_BAKE)/requirements/*.txt "{{cookiecutter.project}}/requirements/"
+	$(PY) "{{cookiecutter.project}}/scripts/lock.py" --upgrade "$$ARG_UPGRADE" \
+		--inputs requirements-dev.in requirements-lint.in \
+		--base "{{cookiecutter.project}}/requirements/dev.txt" --out requirements-dev.txt
 
 .PHONY: demo
 demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeline, deploy locally with a canary
