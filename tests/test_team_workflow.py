@@ -9,6 +9,7 @@ the registry server). The decisions each run wrote and what it deployed are asse
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,12 @@ def test_first_push_promotes_v1_and_deploys(team: Team, churn: Path) -> None:
     first = team.workflow(churn, "1-first-push", "push", "--ref", "refs/heads/main")
     assert_succeeded(first, ["validate", "train", "evaluate", "staging", "canary"], [])
     assert "data/raw/churn.csv pulled from DVC remote 'storage'" in first.log("validate")
+    # later jobs take the earlier jobs' outputs: the model promoted is the one train made
+    assert "Running stage 'validate'" not in first.log("train")
+    assert "Running stage 'train'" not in first.log("evaluate")
+    trained = json.loads(first.artifact("trained", "models/train_meta.json").read_text())
+    registered = team.registry().get_model_version("churn_model", "1").tags["sha256"]
+    assert registered == trained["model_sha256"]
     promotion = first.promotion()
     assert promotion["decision"] == "promoted" and promotion["champion"] is None, promotion
     assert promotion["challenger"] == "1"
