@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import require_output
+import pytest
+
+from tests.conftest import ROOT, require_output
 
 
 def test_card_has_every_section_and_no_template_text():
@@ -31,7 +33,10 @@ def test_the_promotion_record_links_the_registered_card(tmp_path):
     """promote registers the card with the version; promotion.json says where it is."""
     from {{ cookiecutter.package }}.registry import Registry
 
-    record = json.loads(require_output("metrics/promotion.json").read_text(encoding="utf-8"))
+    promotion = ROOT / "metrics" / "promotion.json"
+    if not promotion.is_file():  # CI runs these tests before it registers anything
+        pytest.skip("promote has not run yet: no promotion record to follow")
+    record = json.loads(promotion.read_text(encoding="utf-8"))
     link = record["model_card"]
     assert link["artifact"] == "model_card.md"
     card = Registry().artifact_path(link["version"], link["artifact"])
