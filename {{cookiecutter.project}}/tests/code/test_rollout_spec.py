@@ -1,44 +1,24 @@
-"""The rollout spec: one default per knob (params.yaml says the same), typos named."""
+"""The rollout spec: params.yaml parses, typos and impossible values are named."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
-from {{ cookiecutter.package }}.rollout.spec import Rollout, Serve, SpecError, parse_rollout, parse_serve
+from {{ cookiecutter.package }}.rollout.spec import SpecError, parse_rollout, parse_serve
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
 
-def defaults_and_values(
-    model: type[BaseModel], values: dict[str, Any], path: str
-) -> list[tuple[str, Any, Any]]:
-    """(key, the model's default, the file's value) for every key the file sets."""
-    found = []
-    for name, value in values.items():
-        info = model.model_fields[name]
-        annotation = info.annotation
-        if (
-            isinstance(value, dict)
-            and isinstance(annotation, type)
-            and issubclass(annotation, BaseModel)
-        ):
-            found += defaults_and_values(annotation, value, f"{path}.{name}")
-        elif not info.is_required():
-            found.append((f"{path}.{name}", info.get_default(call_default_factory=True), value))
-    return found
+def test_the_project_params_yaml_is_a_valid_spec():
+    """Whatever the user tuned, params.yaml's rollout and serve sections parse.
 
-
-def test_params_yaml_and_the_spec_defaults_agree():
+    That the shipped values equal the spec's defaults is the template's own test
+    (tests/test_config_defaults.py): here a tuned value is the user's right.
+    """
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
-    pairs = defaults_and_values(Rollout, params["rollout"], "rollout")
-    pairs += defaults_and_values(Serve, params["serve"], "serve")
-    assert len(pairs) > 20
-    assert [(k, d, v) for k, d, v in pairs if d != v] == []
     parse_rollout(params["rollout"])
     parse_serve(params["serve"])
 
