@@ -121,3 +121,16 @@ def test_a_torn_last_line_is_skipped_a_torn_middle_line_is_an_error(tmp_path):
     path.write_text('{"id": "a"\n{"id": "b", "score": 0.2}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"predictions\.jsonl:1"):
         read_log_lines(path)
+
+
+def test_an_unwritable_log_is_a_clear_start_up_error(tmp_path):
+    """The server refuses to start and says what to set, instead of a traceback later."""
+    from {{ cookiecutter.package }}.serve.app import writable_log
+    from {{ cookiecutter.package }}.serve.loading import ServeStartError
+
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log's folder should be", encoding="utf-8")
+    with pytest.raises(ServeStartError, match=r"serve\.prediction_log"):
+        writable_log(str(blocker / "predictions.jsonl"))
+    writable_log("-")  # stdout and `off` (None) need nothing
+    writable_log(None)

@@ -282,6 +282,23 @@ def log_target(setting: str, variant: str) -> str | None:
     return setting.replace("{variant}", variant).replace("{pid}", str(os.getpid()))
 
 
+def writable_log(target: str | None) -> None:
+    """Refuse to start, saying what to set, when the prediction log's file cannot be written."""
+    from .loading import ServeStartError
+
+    if target is None or target == "-":
+        return
+    try:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        with Path(target).open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ServeStartError(
+            f"prediction log {target}: {error.strerror}; give params.yaml serve.prediction_log "
+            "(or --prediction-log) a writable path, `-` for stdout or `off`"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `serve`."""
     parser = argparse.ArgumentParser(prog="serve", description="Serve one registry version.")
@@ -335,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             registry = Registry(args.model_name, root=args.registry)
             ref = resolve(registry, args.version or "champion")
             model_path, name = None, registry.model_name
+        log = log_target(args.prediction_log or settings.prediction_log, args.variant)
+        writable_log(log)
         predictor, warnings = load_pinned(registry, ref, contract, model_path)
         try:
             drift = served_drift_profile(registry, ref, model_path, args.params)
@@ -356,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         args.shadow_url,
         rollout.shadow if rollout is not None else None,
         drift,
-        prediction_log=log_target(args.prediction_log or settings.prediction_log, args.variant),
+        prediction_log=log,
     )
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
