@@ -289,12 +289,16 @@ def test_runner_runs_jobs_on_fresh_clones(tmp_path: Path) -> None:
     assert report["jobs"]["first"]["outputs"] == {"answer": "42"}
     log = (tmp_path / "run" / "logs" / "first.log").read_text()
     assert "token is ***" in log and "hunter2-secret" not in log
-    assert not [p for p in Path("/proc").glob("[0-9]*") if _runs_sleep_300(p)], "orphan left"
+    orphans = [p for p in Path("/proc").glob("[0-9]*") if _runs_sleep_300_in(p, tmp_path)]
+    assert not orphans, "orphan left"
 
 
-def _runs_sleep_300(proc: Path) -> bool:
+def _runs_sleep_300_in(proc: Path, root: Path) -> bool:
+    """This test's own sleeper only: another run on the same machine is not an orphan."""
     try:
-        return (proc / "cmdline").read_bytes() == b"sleep\x00300\x00"
+        if (proc / "cmdline").read_bytes() != b"sleep\x00300\x00":
+            return False
+        return (proc / "cwd").resolve().is_relative_to(root.resolve())
     except OSError:
         return False
 
