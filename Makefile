@@ -66,7 +66,7 @@ demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeli
 	@echo "Its model server and router keep running; stop them with: make -C $(DEMO) undeploy"
 
 .PHONY: test
-test: $(STAMP) $(SERVER_STAMP) ## bake every option combination and run what was baked (lint, tests, dvc repro, delivery)
+test: $(STAMP) $(SERVER_STAMP) ## bake a pairwise covering set of option combinations and run what was baked (lint, tests, dvc repro, delivery)
 	$(PY) -m pytest tests
 
 .PHONY: bench
