@@ -103,7 +103,7 @@ def build_card(
             f"Holdout metrics with {level} intervals.",
             {
                 "metric": list(metrics["metrics"]),
-                "value": [round(e["value"], 4) for e in metrics["metrics"].values()],
+                "value": [f"{e['value']:.4f}" for e in metrics["metrics"].values()],
                 "interval": [interval_text(e) for e in metrics["metrics"].values()],
                 "method": [e.get("method", "") for e in metrics["metrics"].values()],
             },
@@ -114,7 +114,7 @@ def build_card(
                 "slice": list(metrics["slices"]),
                 "rows": [s["n"] for s in metrics["slices"].values()],
                 "ROC AUC": [
-                    round(s["roc_auc"]["value"], 4) if s["judged"] else s["reason"]
+                    f"{s['roc_auc']['value']:.4f}" if s["judged"] else s["reason"]
                     for s in metrics["slices"].values()
                 ],
                 "interval": [
@@ -128,7 +128,7 @@ def build_card(
                 "attribute": [a for a in metrics["fairness"] for _ in FAIRNESS_MEASURES],
                 "measure": list(FAIRNESS_MEASURES) * len(metrics["fairness"]),
                 "value": [
-                    round(entry[m]["value"], 4)
+                    f"{entry[m]['value']:.4f}"
                     for entry in metrics["fairness"].values()
                     for m in FAIRNESS_MEASURES
                 ],
@@ -143,7 +143,7 @@ def build_card(
             "Share of holdout rows whose score moves as the contract's invariances require.",
             {
                 "rule": list(metrics["invariances"]),
-                "share": [round(r["share"], 4) for r in metrics["invariances"].values()],
+                "share": [f"{r['share']:.4f}" for r in metrics["invariances"].values()],
                 "required": [r["min_share"] for r in metrics["invariances"].values()],
             },
         ),
@@ -152,8 +152,8 @@ def build_card(
             f"{IMPORTANCE_REPEATS} shuffles).",
             {
                 "feature": [i["feature"] for i in metrics["importance"]],
-                "ROC AUC drop": [round(i["auc_drop"], 4) for i in metrics["importance"]],
-                "std": [round(i["std"], 4) for i in metrics["importance"]],
+                "ROC AUC drop": [f"{i['auc_drop']:.4f}" for i in metrics["importance"]],
+                "std": [f"{i['std']:.4f}" for i in metrics["importance"]],
             },
         ),
     }
