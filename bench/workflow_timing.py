@@ -34,15 +34,15 @@ def workflow_figures(workdir: Path) -> list[Figure]:
             "simulated workflow: first push",
             first.seconds,
             "s",
-            "validate -> train -> evaluate+promote -> staging -> canary, each job a fresh "
-            "clone with its own make install; S3 remote and mlflow server on loopback",
+            "pipeline (validate, train, evaluate, test, promote) -> staging -> canary, each "
+            "job a fresh clone with its own make install; S3 remote and mlflow server on loopback",
         ),
         figure(
             "simulated workflow: weekly retrain",
             weekly.seconds,
             "s",
-            "validate -> train -> evaluate (champion from the server, paired test, "
-            "not promoted); the deploy jobs are skipped",
+            "pipeline job (champion from the server, paired test, not promoted); "
+            "the deploy jobs are skipped",
         ),
         figure(
             "make install in a fresh CI job",

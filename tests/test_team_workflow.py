@@ -46,6 +46,13 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         print(f"  {label:<28} {seconds:6.0f} s")
 
 
+def row_level_files(run_: Run) -> list[Path]:
+    """Files in the run's artifacts (artifacts/NAME/PATH) that hold rows of data."""
+    root = run_.workdir / "artifacts"
+    files = [path.relative_to(root) for path in root.rglob("*") if path.is_file()]
+    return [path for path in files if path.suffix == ".parquet" or path.parts[1] == "data"]
+
+
 def assert_succeeded(run_: Run, jobs: list[str], skipped: list[str]) -> None:
     assert run_.returncode == 0, run_.output[-6000:]
     for name in jobs:
@@ -67,20 +74,22 @@ def test_first_push_promotes_v1_and_deploys(team: Team, churn: Path) -> None:
     """Data pulled from S3 on a fresh clone, v1 champion on the server, staging, canary."""
     keys_before = team.keys()
     first = team.workflow(churn, "1-first-push", "push", "--ref", "refs/heads/main")
-    assert_succeeded(first, ["validate", "train", "evaluate", "staging", "canary"], [])
-    assert "data/raw/churn.csv pulled from DVC remote 'storage'" in first.log("validate")
-    # later jobs take the earlier jobs' outputs: the model promoted is the one train made
-    assert "Running stage 'validate'" not in first.log("train")
-    assert "Running stage 'train'" not in first.log("evaluate")
-    trained = json.loads(first.artifact("trained", "models/train_meta.json").read_text())
+    assert_succeeded(first, ["pipeline", "staging", "canary"], [])
+    assert "data/raw/churn.csv pulled from DVC remote 'storage'" in first.log("pipeline")
+    # row-level data travels through the DVC remote only, never as an artifact
+    assert not row_level_files(first)
+    assert "data/holdout.parquet pulled from the DVC remote" in first.log("staging")
+    assert "data/holdout.parquet pulled from the DVC remote" in first.log("canary")
+    # the model registered is the one the job trained and tested
+    trained = json.loads(first.artifact("promoted", "models/train_meta.json").read_text())
     registered = team.registry().get_model_version("churn_model", "1").tags["sha256"]
     assert registered == trained["model_sha256"]
     promotion = first.promotion()
     assert promotion["decision"] == "promoted" and promotion["champion"] is None, promotion
     assert promotion["challenger"] == "1"
     assert team.alias("churn_model", "champion") == "1"
-    assert first.job("evaluate")["outputs"]["deploy"] == "true"
-    summary = first.job("evaluate")["summary"]
+    assert first.job("pipeline")["outputs"]["deploy"] == "true"
+    summary = first.job("pipeline")["summary"]
     assert summary.startswith("Registry: the shared MLflow server"), summary
     assert "the very first model of the shared registry" in summary
     events = delivery_events(first)
@@ -91,7 +100,7 @@ def test_first_push_promotes_v1_and_deploys(team: Team, churn: Path) -> None:
 def test_weekly_retrain_keeps_the_champion(team: Team, churn: Path) -> None:
     """New clones, same data: the champion comes from the server; noise is not promoted."""
     weekly = team.workflow(churn, "2-weekly-schedule", "schedule")
-    assert_succeeded(weekly, ["validate", "train", "evaluate"], ["staging", "canary"])
+    assert_succeeded(weekly, ["pipeline"], ["staging", "canary"])
     promotion = weekly.promotion()
     assert promotion["champion"] == "1", promotion
     assert promotion["decision"] == "not_promoted", promotion
@@ -99,8 +108,8 @@ def test_weekly_retrain_keeps_the_champion(team: Team, churn: Path) -> None:
     assert comparison["metric"] == "roc_auc" and not comparison["significant"]
     assert abs(comparison["diff"]) < 0.005
     assert team.alias("churn_model", "champion") == "1"
-    assert weekly.job("evaluate")["outputs"]["deploy"] == "false"
-    assert "not deploying" in weekly.job("evaluate")["summary"]
+    assert weekly.job("pipeline")["outputs"]["deploy"] == "false"
+    assert "not deploying" in weekly.job("pipeline")["summary"]
 
 
 def test_better_model_is_promoted_and_canaried_over_v1(team: Team, churn: Path) -> None:
@@ -108,7 +117,7 @@ def test_better_model_is_promoted_and_canaried_over_v1(team: Team, churn: Path) 
     set_params(churn, FIRST_MODEL, BETTER_MODEL)
     commit(churn, "Stumps: the signal is additive")
     better = team.workflow(churn, "3-better-model-push", "push", "--ref", "refs/heads/main")
-    assert_succeeded(better, ["validate", "train", "evaluate", "staging", "canary"], [])
+    assert_succeeded(better, ["pipeline", "staging", "canary"], [])
     promotion = better.promotion()
     assert promotion["decision"] == "promoted" and promotion["champion"] == "1", promotion
     version = promotion["challenger"]
@@ -133,7 +142,7 @@ def test_pull_request_moves_no_alias(team: Team, churn: Path) -> None:
     git(churn, "checkout", "--quiet", "main")
     pr = team.workflow(churn, "4-pull-request", "pull_request", "--ref", "refs/heads/main",
                        "--head", "feature")  # fmt: skip
-    assert_succeeded(pr, ["validate", "train", "evaluate"], ["staging", "canary"])
+    assert_succeeded(pr, ["pipeline"], ["staging", "canary"])
     promotion = pr.promotion()
     assert promotion["dry_run"] is True and promotion["champion"] == champion, promotion
     assert promotion["decision"] in ("would_promote", "not_promoted"), promotion
@@ -141,7 +150,7 @@ def test_pull_request_moves_no_alias(team: Team, churn: Path) -> None:
     assert team.alias("churn_model", "champion") == champion
     assert team.versions("churn_model") == versions, "a pull request registered a model"
     assert team.keys() == keys, "a pull request pushed to the DVC remote"
-    assert "not the default branch" in pr.job("evaluate")["summary"]
+    assert "not the default branch" in pr.job("pipeline")["summary"]
 
 
 # --------------------------------------------------------------------------- own data
@@ -169,8 +178,9 @@ def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_own_dataset_with_drafted_contract(team: Team, own: Path) -> None:
     """The drafted contract and data from the remote: v1 promoted, staging, canary."""
     first = team.workflow(own, "5-own-first-push", "push", "--ref", "refs/heads/main")
-    assert_succeeded(first, ["validate", "train", "evaluate", "staging", "canary"], [])
-    assert "data/raw/dataset.csv pulled from DVC remote 'storage'" in first.log("validate")
+    assert_succeeded(first, ["pipeline", "staging", "canary"], [])
+    assert "data/raw/dataset.csv pulled from DVC remote 'storage'" in first.log("pipeline")
+    assert not row_level_files(first)
     promotion = first.promotion()
     assert promotion["decision"] == "promoted" and promotion["challenger"] == "1", promotion
     assert team.alias("own_model", "champion") == "1"
@@ -187,19 +197,17 @@ def test_workflow_broken_on_a_fresh_machine_fails(team: Team, own: Path) -> None
         "      AWS_ACCESS_KEY_ID: ${{ secrets.AWS_ACCESS_KEY_ID }}\n"
         "      AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n"
     )
-    validate, train = text.index("  validate:"), text.index("  train:")
-    assert credentials in text[validate:train]
-    path.write_text(text[:validate] + text[validate:train].replace(credentials, "") + text[train:])
-    commit(broken, "Validate job without DVC credentials")
+    start, end = text.index("  pipeline:"), text.index("  staging:")
+    assert credentials in text[start:end]
+    path.write_text(text[:start] + text[start:end].replace(credentials, "") + text[end:])
+    commit(broken, "Pipeline job without DVC credentials")
     failed = team.workflow(broken, "6-mutated-workflow", "push", "--ref", "refs/heads/main")
     assert failed.returncode == 1
-    assert failed.result("validate") == "failure"
-    assert all(
-        failed.result(job) == "skipped" for job in ("train", "evaluate", "staging", "canary")
-    )
-    steps = {s["name"]: s["outcome"] for s in failed.job("validate")["steps"]}
+    assert failed.result("pipeline") == "failure"
+    assert all(failed.result(job) == "skipped" for job in ("staging", "image", "canary"))
+    steps = {s["name"]: s["outcome"] for s in failed.job("pipeline")["steps"]}
     assert steps["Install"] == "success"
     failing = [name for name, outcome in steps.items() if outcome == "failure"]
     # the first failure is the pull; the `!cancelled()` upload then finds nothing to upload
     assert failing[0].startswith("Pull the data"), failing
-    assert "check the remote's credentials" in failed.log("validate")
+    assert "check the remote's credentials" in failed.log("pipeline")

@@ -168,7 +168,7 @@ def test_pipeline_shape(baked: Path) -> None:
     assert triggers["repository_dispatch"] == {"types": ["drift-detected"]}
     assert "workflow_dispatch" in triggers
     jobs = flow["jobs"]
-    assert list(jobs) == ["validate", "train", "evaluate", "staging", "image", "canary"]
+    assert list(jobs) == ["pipeline", "staging", "image", "canary"]
     assert jobs["canary"]["environment"] == "production"
     assert jobs["canary"]["concurrency"]["cancel-in-progress"] is False
     for job in jobs.values():
@@ -198,9 +198,9 @@ def test_image_job_attests_and_canary_deploys_by_digest(baked: Path) -> None:
     """One job builds the image (provenance, SBOM) and outputs its digest; the canary deploys it."""
     jobs = pipeline_jobs(baked)
     image, canary = jobs["image"], jobs["canary"]
-    assert image["needs"] == "evaluate" and "image" in canary["needs"]
+    assert image["needs"] == "pipeline" and "image" in canary["needs"]
     for job in (image, canary):  # the default branch only, whatever the environment allows
-        assert "needs.evaluate.outputs.deploy == 'true'" in job["if"]
+        assert "needs.pipeline.outputs.deploy == 'true'" in job["if"]
         assert DEFAULT_BRANCH_ONLY in job["if"]
     assert image["permissions"] == {"contents": "read", "packages": "write"}
     (build,) = steps_using(image, "docker/build-push-action")
@@ -245,23 +245,40 @@ def test_canary_installs_before_credentials(baked: Path) -> None:
     names = [s.get("uses", s.get("run", "")) for s in canary["steps"]]
     install = names.index("make install")
     plugin = next(i for i, n in enumerate(names) if "kubectl-argo-rollouts" in n)
-    (oidc,) = [i for i, n in enumerate(names) if n.startswith("aws-actions/configure-aws")]
+    (oidc,) = [
+        i
+        for i, step in enumerate(canary["steps"])
+        if step.get("uses", "").startswith("aws-actions/configure-aws")
+        and "AWS_ROLE_ARN" in step["with"]["role-to-assume"]
+        and "DVC_" not in step["with"]["role-to-assume"]
+    ]
     cluster = next(i for i, n in enumerate(names) if "aws eks update-kubeconfig" in n)
     assert install < plugin < oidc < cluster
     assert "aws " not in names[plugin], "the plugin step must not need cloud credentials"
 
 
+def test_both_workflows_pin_the_same_rollouts_plugin(baked_k8s: Path) -> None:
+    """The canary and the kind end-to-end run download the same plugin version and checksum."""
+    flows = [
+        yaml.safe_load((baked_k8s / ".github" / "workflows" / name).read_text())["env"]
+        for name in ("ml-pipeline.yml", "k8s-e2e.yml")
+    ]
+    for key in ("ARGO_ROLLOUTS_VERSION", "ARGO_ROLLOUTS_PLUGIN_SHA256"):
+        assert flows[0][key] == flows[1][key], key
+
+
 @pytest.mark.parametrize("tampered", [False, True])
+@pytest.mark.parametrize(
+    ("workflow", "job"), [("ml-pipeline.yml", "canary"), ("k8s-e2e.yml", "canary-on-kind")]
+)
 def test_rollouts_plugin_verified_before_it_is_executable(
-    baked: Path, tmp_path: Path, tampered: bool
+    baked_k8s: Path, tmp_path: Path, tampered: bool, workflow: str, job: str
 ) -> None:
     """The plugin download is checked against the pinned sha256 before chmod +x; a bad one stops."""
-    flow = yaml.safe_load((baked / ".github" / "workflows" / "ml-pipeline.yml").read_text())
+    flow = yaml.safe_load((baked_k8s / ".github" / "workflows" / workflow).read_text())
     pinned = flow["env"]["ARGO_ROLLOUTS_PLUGIN_SHA256"]
     assert re.fullmatch(r"[0-9a-f]{64}", pinned)
-    (step,) = [
-        s for s in flow["jobs"]["canary"]["steps"] if "kubectl-argo-rollouts" in s.get("run", "")
-    ]
+    (step,) = [s for s in flow["jobs"][job]["steps"] if "kubectl-argo-rollouts" in s.get("run", "")]
     script = step["run"]
     lines = script.splitlines()
     download = next(i for i, line in enumerate(lines) if line.strip().startswith("curl"))

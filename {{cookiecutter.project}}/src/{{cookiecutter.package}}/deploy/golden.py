@@ -1,30 +1,32 @@
-"""Golden rows: holdout rows and the scores the registered model gives them, for integration tests."""
+"""Golden rows: request rows and the scores the registered model gives them, for integration tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from .servers import DeployError
+CONTRACT = Path("contract.yaml")
 
 
 def golden_rows(registry: Any, ref: Any, count: int = 25) -> dict[str, Any]:
-    """Holdout rows and the scores the model itself gives them, for integration tests."""
+    """Holdout rows (else rows generated from the contract) and the scores the model itself
+    gives them through the training data's dtypes, not the server's request path."""
+    import pandas as pd
+
     from ..contract import load_contract
-    from ..data import load_table
-    from ..rollout.loadgen import holdout_rows
+    from ..data import conform
+    from ..rollout.loadgen import traffic_rows
     from ..serve.loading import load_pinned
 
-    contract = load_contract("contract.yaml")
+    contract = load_contract(CONTRACT)
     predictor, _ = load_pinned(registry, ref, contract)
-    holdout = Path("data/holdout.parquet")
-    if not holdout.is_file():
-        raise DeployError(f"{holdout} not found: run `dvc repro` (train writes it)")
-    frame = load_table(holdout).head(count)
-    scores = predictor.model.predict_proba(frame[contract.feature_columns])[:, 1]
+    rows, source = traffic_rows(CONTRACT, contract, limit=count)
+    features = conform(pd.DataFrame(rows), contract, contract.feature_columns)
+    scores = predictor.model.predict_proba(features)[:, 1]
     return {
         "model_version": ref.version,
-        "rows": holdout_rows(holdout, contract, count),
+        "source": source,
+        "rows": rows,
         "scores": [float(s) for s in scores],
         "tolerance": 1e-9,
     }

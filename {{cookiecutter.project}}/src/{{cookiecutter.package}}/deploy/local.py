@@ -174,12 +174,11 @@ async def _drive(controller: Any, generator: Any) -> tuple[Any, Any]:
 
 def _loadgen(ctx: Context, url: str) -> Any:
     from ..contract import load_contract
-    from ..rollout.loadgen import LoadGenerator, holdout_rows
-    from ..serve.predictor import example_row
+    from ..rollout.loadgen import LoadGenerator, traffic_rows
 
-    contract = load_contract("contract.yaml")
-    holdout = Path("data/holdout.parquet")
-    rows = holdout_rows(holdout, contract) if holdout.is_file() else [example_row(contract)]
+    contract_path = Path("contract.yaml")
+    rows, source = traffic_rows(contract_path, load_contract(contract_path))
+    ctx.console.print(f"traffic: {len(rows)} {source}", highlight=False)
     spec = ctx.rollout.loadgen
     return LoadGenerator(url, rows, spec.rps, spec.concurrency)
 

@@ -18,6 +18,7 @@ import aiohttp
 from ..contract import Contract
 
 HEADERS = {"content-type": "application/json"}
+HOLDOUT = Path("data/holdout.parquet")  # written by the train stage
 
 
 def _jsonable(value: Any) -> Any:
@@ -65,6 +66,17 @@ def synthetic_rows(
         row = make(rng, i)
         rows.append({c: None if row[c] == "" else row[c] for c in columns})
     return rows
+
+
+def traffic_rows(
+    contract_path: Path, contract: Contract, holdout: Path = HOLDOUT, limit: int = 2000
+) -> tuple[list[dict[str, Any]], str]:
+    """Rows to replay, and where they came from: the holdout rows when they are here, else
+    rows generated from the contract (a CI delivery job with no DVC remote to pull them from:
+    row-level data never travels as a workflow artifact)."""
+    if holdout.is_file():
+        return holdout_rows(holdout, contract, limit), str(holdout)
+    return synthetic_rows(contract_path, contract, limit), f"rows generated from {contract_path}"
 
 
 @dataclass
@@ -162,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     """Replay holdout rows against `--url` for `--duration` seconds; print a JSON summary."""
     parser = argparse.ArgumentParser(prog="loadgen", description=__doc__)
     parser.add_argument("--url", default=None, help="default: the local router from .deploy/")
-    parser.add_argument("--holdout", type=Path, default=Path("data/holdout.parquet"))
+    parser.add_argument("--holdout", type=Path, default=HOLDOUT)
     parser.add_argument(
         "--synthetic", action="store_true", help="rows generated from the contract, no holdout"
     )
