@@ -66,8 +66,11 @@ demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeli
 	@echo "Its model server and router keep running; stop them with: make -C $(DEMO) undeploy"
 
 .PHONY: test
+# Two workers: a bake spends most of its time waiting (servers, installs, canary pauses), so
+# two run in about the time of one and a half on two cores (tests/conftest.py groups them).
+TEST_WORKERS ?= 2
 test: $(STAMP) $(SERVER_STAMP) ## bake a pairwise covering set of option combinations and run what was baked (lint, tests, dvc repro, delivery)
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup tests
 
 .PHONY: bench
 bench: $(STAMP) $(SERVER_STAMP) ## run the benchmarks; figures go to bench/results.json and a table

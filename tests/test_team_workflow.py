@@ -28,6 +28,7 @@ from .workflow_runs import (
     churn_project,
     commit,
     delivery_events,
+    free_ports,
     git,
     set_params,
     share_data,
@@ -169,6 +170,7 @@ def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True, capture_output=True,
     )  # fmt: skip
     run(["make", "contract", f"DATA={table}", f"VENV={Path(sys.prefix)}"], project)
+    free_ports(project)
     share_data(project, team, "own")
     git(project, "symbolic-ref", "HEAD", "refs/heads/main")
     commit(project, "Our data, its drafted contract, the DVC remote")

@@ -36,6 +36,13 @@ DEFAULT_MODEL = "hist_gradient_boosting: {max_iter: 200, learning_rate: 0.05, ma
 SHADOW_LIMIT = ("max_disagreement: 0.2}", "max_disagreement: 0.3}")
 # Interval estimates with 200 resamples instead of 1,000: every evaluate job is faster.
 FEWER_RESAMPLES = ("bootstrap_resamples: 1000", "bootstrap_resamples: 200")
+# A real run's jobs are separate machines; here they share one with other tests, which may
+# hold the default ports: every server of a simulated job takes a free port.
+FREE_PORTS = [
+    ("router_port: 8000", "router_port: 0"),
+    ("staging_port: 8001", "staging_port: 0"),
+    ("port: 8080", "port: 0"),
+]
 WALL_TIMES: dict[str, float] = {}
 
 
@@ -158,6 +165,11 @@ def set_params(project: Path, old: str, new: str) -> None:
     params.write_text(text.replace(old, new))
 
 
+def free_ports(project: Path) -> None:
+    for old, new in FREE_PORTS:
+        set_params(project, old, new)
+
+
 def share_data(project: Path, team: Team, prefix: str) -> None:
     """What a user does once: point DVC at the team's S3 remote and push the data there."""
     run(
@@ -175,6 +187,7 @@ def churn_project(root: Path, team: Team) -> Path:
     set_params(project, DEFAULT_MODEL, FIRST_MODEL)
     set_params(project, *FEWER_RESAMPLES)
     set_params(project, *SHADOW_LIMIT)
+    free_ports(project)
     share_data(project, team, "churn")
     git(project, "symbolic-ref", "HEAD", "refs/heads/main")
     commit(project, "Bake, configure the DVC remote, first model parameters")

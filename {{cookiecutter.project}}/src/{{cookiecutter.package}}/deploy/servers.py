@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ def log_tail(log: str, lines: int = 8) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
 
 
+def port_for(port: int, setting: str) -> int:
+    """`port`, or any free port for 0. A fixed port something already listens on is an error:
+    readiness checks would reach that other server and take it for ours."""
+    if not port:
+        return free_port(HOST)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sock.connect_ex((HOST, port)) == 0:
+            raise DeployError(
+                f"port {port} on {HOST} is already in use by another process: stop it, or set "
+                f"params.yaml: serve.{setting} to another port (0: any free port)"
+            )
+    return port
+
+
 def start_server(
     root: Path,
     registry: tuple[Path, str | None],
@@ -36,7 +51,7 @@ def start_server(
     fault: str | None = None,
 ) -> Server:
     """Start a model server for `version` on `port` (0: any free port)."""
-    port = port or free_port(HOST)
+    port = port_for(port, "staging_port" if role == "staging" else "port")
     registry_root, model_name = registry
     args = ["--version", version, "--host", HOST, "--port", str(port), "--variant", role]
     args += ["--registry", str(registry_root)]
@@ -76,7 +91,7 @@ def routing(state: DeployState, weights: dict[str, int]) -> dict[str, Any]:
 
 def start_router(root: Path, config: dict[str, Any], port: int, settings: Serve) -> RouterProc:
     """Start the router with `config` on `port` (0: any free port) and wait for it."""
-    port = port or free_port(HOST)
+    port = port_for(port, "router_port")
     admin_port = free_port(HOST)
     path = root / "router.json"
     write_json(path, config)
