@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.package }}.config import EvaluateConfig
-from {{ cookiecutter.package }}.evaluate import fairness
+from {{ cookiecutter.package }}.pipeline.evaluate import fairness
 from tests.tiny_contract import tiny_contract
 
 SETTINGS = EvaluateConfig(threshold=0.5, bootstrap_resamples=300, bootstrap_seed=1, level=0.95)
@@ -51,7 +51,7 @@ def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
     the point estimate fails it about half the time, lower_bound nearly always.
     """
     from {{ cookiecutter.package }}.config import GatesConfig
-    from {{ cookiecutter.package }}.gate import min_disparate_impact
+    from {{ cookiecutter.package }}.pipeline.gate import min_disparate_impact
 
     rng = np.random.default_rng(7)
     contract = tiny_contract().model_copy(update={"protected": ("plan",)})

@@ -3,7 +3,7 @@
 import pytest
 
 from {{ cookiecutter.package }}.config import GatesConfig
-from {{ cookiecutter.package }}.gate import CHECKS, run_checks, to_markdown
+from {{ cookiecutter.package }}.pipeline.gate import CHECKS, run_checks, to_markdown
 
 GATES = GatesConfig(
     judge_on="point",
@@ -126,7 +126,7 @@ def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, cap
 
     import yaml
 
-    from {{ cookiecutter.package }}.gate import main
+    from {{ cookiecutter.package }}.pipeline.gate import main
     from tests.conftest import ROOT
 
     monkeypatch.chdir(tmp_path)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from {{ cookiecutter.package }}.model_card import limitations, permutation_importances
+from {{ cookiecutter.package }}.reports.model_card import limitations, permutation_importances
 
 
 def test_importance_ranks_the_signal_above_noise():

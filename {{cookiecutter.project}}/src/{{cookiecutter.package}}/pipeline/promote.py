@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .artifacts import read_json, write_json
-from .config import PromotionConfig, load_config
-from .contract import Contract, load_contract
-from .data import features_and_target
-from .model_io import ModelIntegrityError, load_model
-from .registry import ModelRef, Registry
+from .. import stats
+from ..artifacts import read_json, write_json
+from ..config import PromotionConfig, load_config
+from ..contract import Contract, load_contract
+from ..data import features_and_target
+from ..model_io import ModelIntegrityError, load_model
+from ..registry import ModelRef, Registry
 
 MODEL = Path("models/model.skops")
 META = Path("models/train_meta.json")

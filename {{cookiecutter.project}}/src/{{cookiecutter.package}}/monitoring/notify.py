@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import write_json
+from ..artifacts import write_json
 
 EVENT_TYPE = "drift-detected"
 STATE = Path(".drift/last_notify.json")

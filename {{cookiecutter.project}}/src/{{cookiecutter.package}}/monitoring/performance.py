@@ -16,15 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from . import stats
-from .artifacts import write_json, write_text
-from .config import Config, load_config
-from .contract import Contract, load_contract
-from .data import conform, load_table
-from .errors import DataError
-from .evaluate import headline_metrics, slice_metrics
-from .registry import Registry, RegistryError
-from .serve.prediction_log import read_log_lines
+from .. import stats
+from ..artifacts import write_json, write_text
+from ..config import Config, load_config
+from ..contract import Contract, load_contract
+from ..data import conform, load_table
+from ..errors import DataError
+from ..pipeline.evaluate import headline_metrics, slice_metrics
+from ..registry import Registry, RegistryError
+from ..serve.prediction_log import read_log_lines
 
 PREDICTIONS = Path("predictions")  # `make score` outputs
 LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)
@@ -199,8 +199,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 def render_html(report: dict[str, Any]) -> str:
     """One offline page: a table per version, slices when known."""
-    from .model_report import interval_text
-    from .report_html import render_model_report
+    from ..reports.model_report import interval_text
+    from ..reports.pages import render_model_report
 
     sections = []
     for version, entry in report["versions"].items():

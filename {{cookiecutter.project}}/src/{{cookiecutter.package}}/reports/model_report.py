@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from .report_html import render_model_report
+from .pages import render_model_report
 
 FAIRNESS_MEASURES = ("disparate_impact", "equalized_odds_gap")
 

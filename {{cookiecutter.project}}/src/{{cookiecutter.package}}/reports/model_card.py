@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .contract import Contract
+from ..contract import Contract
 from .model_report import FAIRNESS_MEASURES, interval_text
 
 IMPORTANCE_ROWS = 2000  # enough rows for a stable ranking; permutation cost grows with rows

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import read_json, write_json
-from .config import GatesConfig, load_config
+from ..artifacts import read_json, write_json
+from ..config import GatesConfig, load_config
 
 METRICS = Path("metrics/metrics.json")
 GATE = Path("metrics/gate.json")

@@ -12,13 +12,14 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from . import model_report, stats
-from .artifacts import read_json, write_json, write_text
-from .config import EvaluateConfig, load_config
-from .contract import Column, Contract, Invariance, load_contract
-from .data import features_and_target
-from .model_card import permutation_importances, render_card
-from .model_io import load_model
+from .. import stats
+from ..artifacts import read_json, write_json, write_text
+from ..config import EvaluateConfig, load_config
+from ..contract import Column, Contract, Invariance, load_contract
+from ..data import features_and_target
+from ..model_io import load_model
+from ..reports import model_report
+from ..reports.model_card import permutation_importances, render_card
 
 HOLDOUT = Path("data/holdout.parquet")
 MODEL = Path("models/model.skops")
