@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": ".pipeline.evaluate",
     "gate": ".pipeline.gate",
     "promote": ".pipeline.promote",
+    "deploy-decision": ".pipeline.deploy_decision",
     "contract": ".draft_contract",
     "sample-data": ".sample_data",
     "data": ".data_sync",

@@ -81,5 +81,8 @@ def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
 
 
 def report_of(fairness_report):
-    """The metrics.json shape the gate reads, holding only fairness."""
-    return {"fairness": fairness_report}
+    """The part of metrics.json this check reads: fairness, typed as evaluate writes it."""
+    from {{ cookiecutter.package }}.records import Fairness, Metrics
+
+    typed = {name: Fairness.model_validate(entry) for name, entry in fairness_report.items()}
+    return Metrics.model_construct(fairness=typed)
