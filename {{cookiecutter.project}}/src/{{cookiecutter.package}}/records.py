@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .artifacts import write_text
+from .artifacts import write_json
 from .config import describe
 from .errors import DataError
 
@@ -202,4 +202,4 @@ def read_record(path: str | Path, kind: type[R]) -> R:
 
 def write_record(path: str | Path, record: Record) -> Path:
     """Write a record atomically, indented, non-finite numbers as null."""
-    return write_text(path, record.model_dump_json(indent=2) + "\n")
+    return write_json(path, record.model_dump())

@@ -113,10 +113,6 @@ def _fairness_measures(
     return impact, spread
 
 
-def _none_if_nan(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
-
-
 def fairness(
     holdout: pd.DataFrame,
     y: np.ndarray,
@@ -149,8 +145,8 @@ def fairness(
             str(value): {
                 "n": int(mask.sum()),
                 "positive_rate": float(rates[i]),
-                "tpr": _none_if_nan(tprs[i]),
-                "fpr": _none_if_nan(fprs[i]),
+                "tpr": float(tprs[i]),  # NaN for a group with no positives: null in JSON
+                "fpr": float(fprs[i]),
             }
             for i, (value, mask) in enumerate(zip(indices, masks, strict=True))
         }

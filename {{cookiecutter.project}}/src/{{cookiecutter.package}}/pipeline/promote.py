@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..artifacts import read_json
+from ..artifacts import jsonable, read_json
 from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = read_record(METRICS, Metrics)
     registry = Registry()
     tags = {key: meta.get(key) for key in TAGGED_META} | {
-        "roc_auc": metrics.metrics["roc_auc"].model_dump_json(),
+        "roc_auc": json.dumps(jsonable(metrics.metrics["roc_auc"].model_dump())),
         "contract": contract.name,
     }
     challenger = registry.find_by_sha256(meta["model_sha256"])
