@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import TEMPLATE
+from .conftest import TEMPLATE, bake
 
 SCRIPT = TEMPLATE / "{{cookiecutter.project}}" / "scripts" / "run_workflow.py"
 WORKFLOW = TEMPLATE / "{{cookiecutter.project}}" / ".github" / "workflows" / "ml-pipeline.yml"
@@ -319,6 +319,14 @@ def test_runner_fails_on_an_action_it_cannot_emulate(tmp_path: Path) -> None:
     assert "not emulated" in report["jobs"]["never"]["error"]
 
 
+@pytest.fixture(scope="module")
+def decision_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A baked project whose decision step the workflow runs."""
+    project = bake(tmp_path_factory.mktemp("decision"))
+    (project / "metrics").mkdir(exist_ok=True)
+    return project
+
+
 def step_script(job: str, name_start: str) -> str:
     flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     (step,) = [s for s in flow["jobs"][job]["steps"] if s.get("name", "").startswith(name_start)]
@@ -346,6 +354,7 @@ def step_script(job: str, name_start: str) -> str:
     ],
 )  # fmt: skip
 def test_summary_and_deploy_decision(
+    decision_project: Path,
     tmp_path: Path,
     server: str,
     event: str,
@@ -354,21 +363,27 @@ def test_summary_and_deploy_decision(
     deploy: str,
     why: str,
 ) -> None:
-    """The pipeline job's own steps: first summary line, then whether the deploy jobs run."""
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "promotion.json").write_text(
-        json.dumps({"challenger": "2", **promotion})
-    )
+    """The pipeline job's own steps: first summary line, then whether the deploy jobs run.
+
+    The decision step is the project's own `make deploy-decision`, which reads promotion.json
+    through the model promote writes it with.
+    """
+    record = {
+        "challenger": "2", "dry_run": on_main != "true", "reason": "", "model": "m",
+        "evidence": {"data_sha256": None, "git_commit": None, "metrics": {}},
+    } | promotion  # fmt: skip
+    (decision_project / "metrics" / "promotion.json").write_text(json.dumps(record))
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
     env = {
         "PATH": os.environ["PATH"], "MLFLOW_TRACKING_URI": server, "EVENT": event,
         "ON_DEFAULT_BRANCH": on_main, "GITHUB_STEP_SUMMARY": str(summary),
-        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_OUTPUT": str(outputs), "VENV": sys.prefix,
+        "PYTHONPATH": str(decision_project / "src"),
     }  # fmt: skip
     for name in ("Which registry", "Promotion decision"):
         script = tmp_path / "step.sh"
         script.write_text(step_script("pipeline", name))
-        subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, env=env, check=True)
+        subprocess.run(["bash", "-e", str(script)], cwd=decision_project, env=env, check=True)
     first_line = summary.read_text().splitlines()[0]
     if server:
         assert first_line.startswith("Registry: the shared MLflow server"), first_line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -49,8 +50,8 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write JSON atomically, indented and with sorted-free, stable key order."""
-    return write_text(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    """Write JSON atomically, indented, in insertion order; NaN and infinity as null."""
+    return write_text(path, json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
@@ -63,15 +64,22 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def _jsonable(value: Any) -> Any:
-    # numpy scalars and arrays appear in metrics; JSON has no type for them.
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return value.item()
-        except ValueError:
-            pass
-    if hasattr(value, "tolist"):
-        return value.tolist()
+def jsonable(value: Any) -> Any:
+    """Return a JSON-safe copy: numpy values as Python ones, paths as text, NaN and infinity as null.
+
+    The one place values are cleaned for JSON. JSON has no NaN or infinity; null says "not
+    defined" without breaking strict parsers.
+    """
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
     if isinstance(value, Path):
         return value.as_posix()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return jsonable(value.tolist())
     raise TypeError(f"cannot write {type(value).__name__} as JSON")

@@ -22,7 +22,7 @@ from .contract import ContractError, parse_contract
 from .data import DataError, load_table
 from .draft_gates import draft_gates, with_gates
 from .errors import ExpectedError
-from .validate import parse_datetimes
+from .pipeline.validate import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input

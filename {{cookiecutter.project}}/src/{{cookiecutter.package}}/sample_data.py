@@ -146,6 +146,8 @@ def generate(contract_path: Path, out: Path, rows: int, seed: int) -> Path:
     make = row_factory(contract)
     rng = random.Random(seed)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Not artifacts.atomic_path: the hook runs this file as a script before any venv exists,
+    # where the package (and pandas) cannot be imported.
     tmp = out.with_name(f".{out.name}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(contract["columns"]))

@@ -11,8 +11,6 @@ a `<out>.json` sidecar.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -21,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import write_json
+from .artifacts import atomic_path, write_json
 from .contract import Contract, load_contract
 from .data import READERS, conform, file_sha256
 from .errors import DataError, RefusedError
@@ -70,7 +68,7 @@ def scoring_suite(contract: Contract) -> list[Any]:
     """The contract's row-level expectations for rows that have no label yet."""
     import great_expectations as gx
 
-    from .validate import build_suite
+    from .pipeline.validate import build_suite
 
     table_level = (gx.expectations.ExpectTableRowCountToBeBetween,
                    gx.expectations.ExpectColumnMeanToBeBetween)  # fmt: skip
@@ -84,7 +82,7 @@ def scoring_suite(contract: Contract) -> list[Any]:
 
 def chunk_failures(chunk: pd.DataFrame, contract: Contract, first_row: int) -> list[str]:
     """Why rows of this chunk cannot be scored (ids named), or nothing."""
-    from .validate import explain_types, prepare, run_suite, summarize
+    from .pipeline.validate import explain_types, prepare, run_suite, summarize
 
     frame, checks = prepare(chunk, contract)
     # a GE suite owns its expectations: each chunk's run gets fresh ones
@@ -127,13 +125,10 @@ def score_file(
     data_sha256 = file_sha256(data)
     metadata = {"model_version": ref.version, "model_sha256": ref.sha256,
                 "data": str(data), "data_sha256": data_sha256}  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(handle)
     failures: list[str] = []
     rows = 0
     writer: pq.ParquetWriter | None = None
-    try:
+    with atomic_path(out) as temporary:
         progress = tqdm(unit="rows", desc=f"score {data.name}", disable=None)
         for chunk in iter_chunks(data, chunk_rows):
             problems = chunk_failures(chunk, contract, rows)
@@ -164,9 +159,6 @@ def score_file(
             )
         if rows == 0:
             raise DataError(f"{data}: no rows to score")
-        os.replace(temporary, out)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
     summary = ScoreSummary(str(data), data_sha256, str(out), rows, registry.model_name,
                            ref.version, ref.sha256, time.perf_counter() - started)  # fmt: skip
     write_json(out.with_suffix(".json"), asdict(summary))

@@ -19,24 +19,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
 
+from .artifacts import jsonable
+
+# What the pipeline uses; the metric kernels and lower-level tests stay importable for tests.
 __all__ = [
-    "HIGHER_IS_BETTER",
     "METRICS",
     "Interval",
     "PairedComparison",
-    "accuracy",
-    "average_precision",
-    "bootstrap_interval",
     "bootstrap_intervals",
-    "bootstrap_replicates",
-    "brier_score",
     "compare",
-    "delong_covariance",
     "delong_interval",
     "delong_paired_test",
-    "fpr_at_recall",
     "minimum_detectable_delta",
-    "paired_bootstrap_test",
     "precision_at_top",
     "roc_auc",
     "stratified_resample_counts",
@@ -53,13 +47,6 @@ _Kernel = Callable[["_Block"], _Floats]
 _CHUNK_ELEMENTS = 2**20
 
 
-def _json_value(value: object) -> object:
-    # JSON has no NaN or infinity; None says "not defined" without breaking strict parsers.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 @dataclass(frozen=True)
 class Interval:
     """A point estimate with a confidence interval."""
@@ -71,7 +58,7 @@ class Interval:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-safe dict (non-finite numbers become None)."""
-        return {key: _json_value(value) for key, value in asdict(self).items()}
+        return dict(jsonable(asdict(self)))
 
 
 @dataclass(frozen=True)
@@ -99,7 +86,7 @@ class PairedComparison:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-safe dict including `significant` (non-finite numbers become None)."""
-        data = {key: _json_value(value) for key, value in asdict(self).items()}
+        data = dict(jsonable(asdict(self)))
         data["significant"] = self.significant
         return data
 

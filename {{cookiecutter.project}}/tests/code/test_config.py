@@ -64,7 +64,7 @@ def test_expected_errors_are_one_line_with_their_exit_code(tmp_path, monkeypatch
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
     """Anything that is not an ExpectedError propagates: bugs are not dressed up as messages."""
-    from {{ cookiecutter.package }} import train
+    from {{ cookiecutter.package }}.pipeline import train
 
     def broken(argv):
         raise KeyError("a programming error")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from {{ cookiecutter.package }}.contract import ContractError, load_contract, parse_contract
 from {{ cookiecutter.package }}.draft_contract import draft, main, to_yaml
-from {{ cookiecutter.package }}.validate import validate_file
+from {{ cookiecutter.package }}.pipeline.validate import validate_file
 
 PARAMS = """\
 data:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package }}.config import DriftConfig
-from {{ cookiecutter.package }}.drift import (
+from {{ cookiecutter.package }}.monitoring.drift import (
     RunningProfile,
     build_reference,
     compare,
     count_frame,
     psi,
 )
-from {{ cookiecutter.package }}.report_html import render_drift
+from {{ cookiecutter.package }}.reports.pages import render_drift
 from tests.tiny_contract import DRIFT, tiny_contract, tiny_table
 
 LIMITS = DriftConfig.model_validate(DRIFT).limits()

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.package }}.config import EvaluateConfig
-from {{ cookiecutter.package }}.evaluate import fairness
+from {{ cookiecutter.package }}.pipeline.evaluate import fairness
 from tests.tiny_contract import tiny_contract
 
 SETTINGS = EvaluateConfig(threshold=0.5, bootstrap_resamples=300, bootstrap_seed=1, level=0.95)
@@ -51,7 +51,7 @@ def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
     the point estimate fails it about half the time, lower_bound nearly always.
     """
     from {{ cookiecutter.package }}.config import GatesConfig
-    from {{ cookiecutter.package }}.gate import min_disparate_impact
+    from {{ cookiecutter.package }}.pipeline.gate import min_disparate_impact
 
     rng = np.random.default_rng(7)
     contract = tiny_contract().model_copy(update={"protected": ("plan",)})
@@ -81,5 +81,8 @@ def test_whole_interval_mode_fails_a_model_at_the_bound_near_alpha():
 
 
 def report_of(fairness_report):
-    """The metrics.json shape the gate reads, holding only fairness."""
-    return {"fairness": fairness_report}
+    """The part of metrics.json this check reads: fairness, typed as evaluate writes it."""
+    from {{ cookiecutter.package }}.records import Fairness, Metrics
+
+    typed = {name: Fairness.model_validate(entry) for name, entry in fairness_report.items()}
+    return Metrics.model_construct(fairness=typed)

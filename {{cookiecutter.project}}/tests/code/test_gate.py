@@ -3,7 +3,8 @@
 import pytest
 
 from {{ cookiecutter.package }}.config import GatesConfig
-from {{ cookiecutter.package }}.gate import CHECKS, run_checks, to_markdown
+from {{ cookiecutter.package }}.pipeline.gate import CHECKS, run_checks, to_markdown
+from {{ cookiecutter.package }}.records import GateReport, Metrics
 
 GATES = GatesConfig(
     judge_on="point",
@@ -21,10 +22,15 @@ def judged_on(mode):
     return GATES.model_copy(update={"judge_on": mode})
 
 
-def metrics(
+def raw_metrics(
     auc=0.85, low=0.83, fpr=0.2, slice_auc=0.8, di=0.9, eo=0.05, share=0.95, lift=3.5, gain=0.1
 ):
+    """A complete metrics.json, as evaluate writes it."""
     return {
+        "n": 1000,
+        "positives": 300,
+        "prevalence": 0.3,
+        "level": 0.95,
         "metrics": {
             "roc_auc": {"value": auc, "low": low, "high": auc + 0.02},
             "precision_at_5pct": {"value": 0.7, "low": 0.6, "high": 0.8},
@@ -37,17 +43,37 @@ def metrics(
             "auc_gain": {"value": gain, "low": gain - 0.03, "high": gain + 0.03},
         },
         "slices": {
-            "big": {"judged": True, "roc_auc": {"value": slice_auc, "low": 0.7, "high": 0.9}},
-            "tiny": {"judged": False, "reason": "too small to judge"},
+            "big": {
+                "n": 900,
+                "positives": 270,
+                "judged": True,
+                "roc_auc": {"value": slice_auc, "low": 0.7, "high": 0.9},
+            },
+            "tiny": {"n": 100, "positives": 3, "judged": False, "reason": "too small to judge"},
         },
         "fairness": {
             "group": {
+                "threshold": 0.5,
                 "disparate_impact": {"value": di, "low": di - 0.1, "high": di + 0.1},
                 "equalized_odds_gap": {"value": eo, "low": max(eo - 0.04, 0.0), "high": eo + 0.04},
+                "groups": {},
             }
         },
-        "invariances": {"rule": {"share": share, "min_share": 0.9}},
+        "invariances": {
+            "rule": {
+                "column": "x",
+                "change": [0, 1],
+                "direction": "increase",
+                "share": share,
+                "min_share": 0.9,
+            }
+        },
+        "importance": [],
     }
+
+
+def metrics(**change):
+    return Metrics.model_validate(raw_metrics(**change))
 
 
 def failed(results):
@@ -126,12 +152,12 @@ def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, cap
 
     import yaml
 
-    from {{ cookiecutter.package }}.gate import main
+    from {{ cookiecutter.package }}.pipeline.gate import main
     from tests.conftest import ROOT
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(metrics(**change)))
+    (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(raw_metrics(**change)))
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["gates"] = GATES.model_dump()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -144,10 +170,8 @@ def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, cap
 def test_every_check_says_how_to_fix():
     """Each check has a one-line fix hint, shown for failures in the Markdown report."""
     assert all((fn.__doc__ or "").strip() for fn in CHECKS.values())
-    from dataclasses import asdict
-
-    report = {"passed": False, "checks": [asdict(r) for r in run_checks(metrics(auc=0.5), GATES)]}
-    markdown = to_markdown(report)
+    checks = run_checks(metrics(auc=0.5), GATES)
+    markdown = to_markdown(GateReport(passed=False, judge_on="point", checks=checks))
     assert "Model gate: FAILED" in markdown
     assert CHECKS["auc_roc"].__doc__.strip() in markdown
 
@@ -171,9 +195,11 @@ def test_fairness_can_be_judged_on_its_interval():
 def test_judge_on_modes(mode, auc_low, auc_high, fails):
     """Each mode compares the bound with the estimate or the end of the interval it names."""
     entry = {"value": (auc_low + auc_high) / 2, "low": auc_low, "high": auc_high}
-    table = metrics()
+    table = raw_metrics()
     table["metrics"]["roc_auc"] = entry
-    assert (("auc_roc", None) in failed(run_checks(table, judged_on(mode)))) is fails
+    assert (
+        ("auc_roc", None) in failed(run_checks(Metrics.model_validate(table), judged_on(mode)))
+    ) is fails
 
 
 def test_a_typo_in_judge_on_is_refused():

@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from {{ cookiecutter.package }}.model_card import limitations, permutation_importances
+from {{ cookiecutter.package }}.records import Metrics
+from {{ cookiecutter.package }}.reports.model_card import limitations, permutation_importances
+
+from .test_gate import raw_metrics
 
 
 def test_importance_ranks_the_signal_above_noise():
@@ -23,16 +26,12 @@ def test_importance_ranks_the_signal_above_noise():
 
 def test_limitations_are_read_off_the_numbers():
     """Unjudged slices, wide fairness intervals and failed invariances become limitations."""
-    entry = {"value": 0.84, "low": 0.82, "high": 0.86}
-    metrics = {
-        "metrics": {"roc_auc": entry},
-        "slices": {"tiny": {"judged": False}, "big": {"judged": True}},
-        "fairness": {"age": {"disparate_impact": {"value": 0.9, "low": 0.6, "high": 1.1}}},
-        "invariances": {"price_up": {"share": 0.5, "min_share": 0.9}},
-    }
+    table = raw_metrics(share=0.5)
+    table["fairness"]["group"]["disparate_impact"] = {"value": 0.9, "low": 0.6, "high": 1.1}
+    metrics = Metrics.model_validate(table)
     meta = {"rows": {"train": 100}, "contract": "demo"}
     text = "\n".join(limitations(metrics, meta))
     assert "tiny" in text
     assert "big" not in text
-    assert "Disparate impact on `age`" in text
-    assert "price_up" in text
+    assert "Disparate impact on `group`" in text
+    assert "Expected behaviour does not hold: rule" in text

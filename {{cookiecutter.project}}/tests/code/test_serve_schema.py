@@ -101,9 +101,9 @@ def test_a_boolean_feature_is_served_as_json_true_and_false():
     from {{ cookiecutter.package }}.config import ModelConfig
     from {{ cookiecutter.package }}.contract import parse_contract
     from {{ cookiecutter.package }}.data import conform
+    from {{ cookiecutter.package }}.pipeline.train import build_pipeline
     from {{ cookiecutter.package }}.serve.app import create_app
     from {{ cookiecutter.package }}.serve.predictor import Predictor
-    from {{ cookiecutter.package }}.train import build_pipeline
 
     contract = parse_contract(
         {

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package }}.data import DataError, load_table
+from {{ cookiecutter.package }}.pipeline.validate import main, validate_file
 from {{ cookiecutter.package }}.serve.app import create_app, server_config
-from {{ cookiecutter.package }}.validate import main, validate_file
 from tests.live_server import (
     LiveServer,
     exchange,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package }}.data import load_table
-from {{ cookiecutter.package }}.validate import validate_file
+from {{ cookiecutter.package }}.pipeline.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

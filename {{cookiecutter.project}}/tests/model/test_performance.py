@@ -10,7 +10,7 @@ import pytest
 
 from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.errors import DataError
-from {{ cookiecutter.package }}.performance import (
+from {{ cookiecutter.package }}.monitoring.performance import (
     performance_report,
     read_labels,
     read_predictions,

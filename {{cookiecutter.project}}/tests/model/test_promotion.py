@@ -6,9 +6,9 @@ import pytest
 
 from {{ cookiecutter.package }}.data import features_and_target
 from {{ cookiecutter.package }}.model_io import load_model, save_model
-from {{ cookiecutter.package }}.promote import decide
+from {{ cookiecutter.package }}.pipeline.promote import decide
+from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry
-from {{ cookiecutter.package }}.train import build_pipeline
 
 from ..conftest import require_output
 

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 from pydantic import BaseModel
 
 Record = BaseModel | dict[str, Any] | None  # a typed state record, or its JSON form
@@ -60,22 +61,12 @@ def alive(record: Record) -> bool:
     if child is not None and child.poll() is not None:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    try:
-        command = subprocess.run(
-            # -ww: the full command line, or the tag at its end may be cut off
-            ["ps", "-ww", "-o", "command=", "-p", str(pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-    except OSError:
-        return True  # no ps: trust the pid
-    return instance in command and "<defunct>" not in command
+        process = psutil.Process(pid)
+        # the tag is an argument of the command we started: a reused pid does not carry it
+        tagged = not instance or instance in process.cmdline()
+        return tagged and process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False  # gone, or another user's process: not one of ours
 
 
 def stop(record: Record, grace_s: float = 3.0) -> bool:

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from ..drift import RunningProfile
+from ..monitoring.drift import RunningProfile
 from ..rollout.shadow import ShadowMetrics, ShadowMirror
 from ..rollout.spec import Shadow
 from .faults import Fault, FaultError, parse_fault
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_threads()
     from ..contract import ContractError, load_contract
-    from ..drift import DriftError
+    from ..monitoring.drift import DriftError
     from ..registry import Registry
     from ..rollout.spec import Serve, SpecError, load_specs
     from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile

@@ -1,6 +1,6 @@
 """HTML reports for people: one offline page per report, rendered from the JSON report's dict.
 
-Templates live in `reports/*.html` beside this module; they are plain Jinja2 with every
+Templates are the `*.html` files beside this module; they are plain Jinja2 with every
 value escaped, styles inline and charts as inline SVG, so a page opens from disk anywhere.
 """
 
@@ -36,7 +36,7 @@ def _environment() -> Any:
     from markupsafe import Markup
 
     def load(name: str) -> str:
-        return (resources.files(__package__) / "reports" / name).read_text(encoding="utf-8")
+        return (resources.files(__package__) / name).read_text(encoding="utf-8")
 
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(load),

@@ -16,14 +16,14 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from .artifacts import write_json, write_parquet
-from .config import Config, ModelConfig, load_config
-from .contract import Contract, load_contract
-from .data import features_and_target
-from .drift import build_reference
-from .errors import ConfigError, DataError
-from .features import build_preprocessor
-from .model_io import save_model
+from ..artifacts import write_json, write_parquet
+from ..config import Config, ModelConfig, load_config
+from ..contract import Contract, load_contract
+from ..data import features_and_target
+from ..errors import ConfigError, DataError
+from ..features import build_preprocessor
+from ..model_io import save_model
+from ..monitoring.drift import build_reference
 
 VALIDATED = Path("data/validated.parquet")
 HOLDOUT = Path("data/holdout.parquet")

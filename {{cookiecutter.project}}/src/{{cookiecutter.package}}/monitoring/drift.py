@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .contract import Column, Contract
-from .errors import DataError
+from ..contract import Column, Contract
+from ..errors import DataError
 
 PROFILE_VERSION = 1
 OTHER = "(other)"

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,22 +15,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .artifacts import read_json, write_json
-from .config import PromotionConfig, load_config
-from .contract import Contract, load_contract
-from .data import features_and_target
-from .model_io import ModelIntegrityError, load_model
-from .registry import ModelRef, Registry
+from .. import stats
+from ..artifacts import jsonable, read_json
+from ..config import PromotionConfig, load_config
+from ..contract import Contract, load_contract
+from ..data import features_and_target
+from ..model_io import ModelIntegrityError, load_model
+from ..records import (
+    GATE,
+    METRICS,
+    PROMOTION,
+    GateReport,
+    Metrics,
+    Promotion,
+    read_record,
+    write_record,
+)
+from ..registry import ModelRef, Registry
 
 MODEL = Path("models/model.skops")
 META = Path("models/train_meta.json")
 REFERENCE = Path("models/reference_profile.json")
 CARD = Path("reports/model_card.md")  # written by evaluate, kept with the version
 HOLDOUT = Path("data/holdout.parquet")
-GATE = Path("metrics/gate.json")
-METRICS = Path("metrics/metrics.json")
-PROMOTION = Path("metrics/promotion.json")
 TAGGED_META = (
     "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
     "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",
@@ -177,14 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         help="compare and report only: register nothing, move no alias (pull requests)",
     )
     args = parser.parse_args(argv)
-    if not read_json(GATE)["passed"]:
+    if not read_record(GATE, GateReport).passed:
         print(f"promote: {GATE} says the gate failed; nothing to promote", file=sys.stderr)
         return 1
     settings = load_config().promotion
-    contract, meta, metrics = load_contract(args.contract), read_json(META), read_json(METRICS)
+    contract, meta = load_contract(args.contract), read_json(META)
+    metrics = read_record(METRICS, Metrics)
     registry = Registry()
     tags = {key: meta.get(key) for key in TAGGED_META} | {
-        "roc_auc": metrics["metrics"]["roc_auc"],
+        "roc_auc": json.dumps(jsonable(metrics.metrics["roc_auc"].model_dump())),
         "contract": contract.name,
     }
     challenger = registry.find_by_sha256(meta["model_sha256"])
@@ -210,14 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     evidence = {
         "data_sha256": meta.get("data_sha256"),
         "git_commit": meta.get("git_commit"),
-        "metrics": metrics["metrics"],
+        "metrics": metrics.metrics,
     }
-    record = decision | {"model": registry.model_name, "evidence": evidence}
+    fields = decision | {"model": registry.model_name, "evidence": evidence}
     if challenger.version:  # the card registered with this version (no machine paths here)
-        record["model_card"] = {"version": challenger.version, "artifact": CARD.name}
+        fields["model_card"] = {"version": challenger.version, "artifact": CARD.name}
+    record = Promotion.model_validate(fields)
     if not args.dry_run:
-        registry.append_log(record)
-    write_json(PROMOTION, record)
+        registry.append_log(record.model_dump(mode="json"))
+    write_record(PROMOTION, record)
     name = f"v{challenger.version}" if challenger.version else "unregistered model (dry run)"
     print(f"promote: {name}: {decision['decision']}: {decision['reason']}")
     return 0

@@ -12,17 +12,18 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from . import model_report, stats
-from .artifacts import read_json, write_json, write_text
-from .config import EvaluateConfig, load_config
-from .contract import Column, Contract, Invariance, load_contract
-from .data import features_and_target
-from .model_card import permutation_importances, render_card
-from .model_io import load_model
+from .. import stats
+from ..artifacts import read_json, write_text
+from ..config import EvaluateConfig, load_config
+from ..contract import Column, Contract, Invariance, load_contract
+from ..data import features_and_target
+from ..model_io import load_model
+from ..records import METRICS, Metrics, write_record
+from ..reports import model_report
+from ..reports.model_card import permutation_importances, render_card
 
 HOLDOUT = Path("data/holdout.parquet")
 MODEL = Path("models/model.skops")
-METRICS = Path("metrics/metrics.json")
 PLOTS = Path("plots")
 REPORT = Path("reports/model_report.html")
 CARD = Path("reports/model_card.md")
@@ -112,10 +113,6 @@ def _fairness_measures(
     return impact, spread
 
 
-def _none_if_nan(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
-
-
 def fairness(
     holdout: pd.DataFrame,
     y: np.ndarray,
@@ -148,8 +145,8 @@ def fairness(
             str(value): {
                 "n": int(mask.sum()),
                 "positive_rate": float(rates[i]),
-                "tpr": _none_if_nan(tprs[i]),
-                "fpr": _none_if_nan(fprs[i]),
+                "tpr": float(tprs[i]),  # NaN for a group with no positives: null in JSON
+                "fpr": float(fprs[i]),
             }
             for i, (value, mask) in enumerate(zip(indices, masks, strict=True))
         }
@@ -306,7 +303,7 @@ def write_plots(tables: dict[str, pd.DataFrame], out: Path = PLOTS) -> None:
 
 def evaluate(
     model: Any, holdout: pd.DataFrame, contract: Contract, settings: EvaluateConfig
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+) -> tuple[Metrics, np.ndarray, np.ndarray]:
     """Score the holdout once; return what the gate will judge, the labels and the scores."""
     X, y = features_and_target(holdout, contract)
     scores = model.predict_proba(X)[:, 1]
@@ -314,18 +311,20 @@ def evaluate(
         raise ValueError(f"{MODEL}: the model returned non-finite scores on the holdout")
     headline = headline_metrics(y, scores, settings)
     headline["lift_at_5pct"] = lift(headline["precision_at_5pct"], float(y.mean()))
-    metrics = {
-        "n": len(y),
-        "positives": int(y.sum()),
-        "prevalence": float(y.mean()),
-        "level": settings.level,
-        "metrics": headline,
-        "baseline": baseline(holdout, y, scores, contract, settings),
-        "slices": slice_metrics(holdout, y, scores, contract, settings),
-        "fairness": fairness(holdout, y, scores, contract, settings),
-        "invariances": invariances(model, X, contract),
-        "importance": permutation_importances(model, X, y, seed=settings.bootstrap_seed),
-    }
+    metrics = Metrics.model_validate(
+        {
+            "n": len(y),
+            "positives": int(y.sum()),
+            "prevalence": float(y.mean()),
+            "level": settings.level,
+            "metrics": headline,
+            "baseline": baseline(holdout, y, scores, contract, settings),
+            "slices": slice_metrics(holdout, y, scores, contract, settings),
+            "fairness": fairness(holdout, y, scores, contract, settings),
+            "invariances": invariances(model, X, contract),
+            "importance": permutation_importances(model, X, y, seed=settings.bootstrap_seed),
+        }
+    )
     return metrics, y, scores
 
 
@@ -343,11 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     tables = curve_tables(y, scores, settings.threshold)
     write_plots(tables)
-    write_json(METRICS, result)
+    write_record(METRICS, result)
     write_text(REPORT, model_report.render(result, tables))
     write_text(CARD, render_card(model, result, read_json(META), contract))
-    auc = result["metrics"]["roc_auc"]
-    print(
-        f"evaluate: ROC AUC {auc['value']:.4f} [{auc['low']:.4f}, {auc['high']:.4f}] on {result['n']} rows"
-    )
+    auc = result.metrics["roc_auc"]
+    print(f"evaluate: ROC AUC {auc.value:.4f} {model_report.interval_text(auc)} on {result.n} rows")
     return 0

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .contract import Contract
-from .model_report import FAIRNESS_MEASURES, interval_text
+from ..contract import Contract
+from ..records import Metrics
+from .model_report import FAIRNESS_MEASURES, interval_text, number_text
 
 IMPORTANCE_ROWS = 2000  # enough rows for a stable ranking; permutation cost grows with rows
 IMPORTANCE_REPEATS = 5
@@ -45,40 +46,38 @@ def permutation_importances(
     ]
 
 
-def limitations(metrics: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+def limitations(metrics: Metrics, meta: dict[str, Any]) -> list[str]:
     """What the numbers say the model should not be trusted for."""
     notes = [
         f"Trained on {meta['rows']['train']} rows of `{meta['contract']}` data; inputs outside "
         "the contract's ranges are refused by the server, not extrapolated.",
     ]
-    unjudged = [name for name, s in metrics["slices"].items() if not s["judged"]]
+    unjudged = [name for name, s in metrics.slices.items() if not s.judged]
     if unjudged:
         notes.append(f"Too few holdout rows to judge the slices {', '.join(unjudged)}.")
-    for attribute, entry in metrics["fairness"].items():
-        di = entry["disparate_impact"]
-        if di.get("low") is not None and di["high"] - di["low"] > 0.2:
+    for attribute, entry in metrics.fairness.items():
+        di = entry.disparate_impact
+        if di.low is not None and di.high is not None and di.high - di.low > 0.2:
             notes.append(
-                f"Disparate impact on `{attribute}` is uncertain: {di['value']:.2f} "
+                f"Disparate impact on `{attribute}` is uncertain: {number_text(di.value, 2)} "
                 f"{interval_text(di)}; more data per group would narrow it."
             )
-    failed = [name for name, r in metrics["invariances"].items() if r["share"] < r["min_share"]]
+    failed = [name for name, r in metrics.invariances.items() if r.share < r.min_share]
     if failed:
         notes.append(f"Expected behaviour does not hold: {', '.join(failed)}.")
-    auc = metrics["metrics"]["roc_auc"]
+    auc = metrics.metrics["roc_auc"]
     notes.append(
-        f"ROC AUC {auc['value']:.3f} {interval_text(auc)} was measured on a holdout from the same "
+        f"ROC AUC {number_text(auc.value, 3)} {interval_text(auc)} was measured on a holdout from the same "
         "period as training; performance on later data is watched by drift-check."
     )
     return notes
 
 
-def build_card(
-    model: Any, metrics: dict[str, Any], meta: dict[str, Any], contract: Contract
-) -> Any:
+def build_card(model: Any, metrics: Metrics, meta: dict[str, Any], contract: Contract) -> Any:
     """The skops Card: every section filled from measured values, none left as a template."""
     from skops.card import Card
 
-    level = f"{metrics['level']:.0%}"
+    level = f"{metrics.level:.0%}"
     card = Card(model, model_format="skops", model_diagram=False, template=None)
     card.add(
         **{
@@ -102,39 +101,37 @@ def build_card(
         "Evaluation": (
             f"Holdout metrics with {level} intervals.",
             {
-                "metric": list(metrics["metrics"]),
-                "value": [f"{e['value']:.4f}" for e in metrics["metrics"].values()],
-                "interval": [interval_text(e) for e in metrics["metrics"].values()],
-                "method": [e.get("method", "") for e in metrics["metrics"].values()],
+                "metric": list(metrics.metrics),
+                "value": [number_text(e.value) for e in metrics.metrics.values()],
+                "interval": [interval_text(e) for e in metrics.metrics.values()],
+                "method": [e.method for e in metrics.metrics.values()],
             },
         ),
         "Slices": (
             f"ROC AUC per slice of the contract, {level} DeLong intervals.",
             {
-                "slice": list(metrics["slices"]),
-                "rows": [s["n"] for s in metrics["slices"].values()],
+                "slice": list(metrics.slices),
+                "rows": [s.n for s in metrics.slices.values()],
                 "ROC AUC": [
-                    f"{s['roc_auc']['value']:.4f}" if s["judged"] else s["reason"]
-                    for s in metrics["slices"].values()
+                    number_text(s.roc_auc.value) if s.roc_auc else s.reason
+                    for s in metrics.slices.values()
                 ],
-                "interval": [
-                    interval_text(s.get("roc_auc", {})) for s in metrics["slices"].values()
-                ],
+                "interval": [interval_text(s.roc_auc) for s in metrics.slices.values()],
             },
         ),
         "Fairness": (
             f"Per protected attribute, {level} bootstrap intervals.",
             {
-                "attribute": [a for a in metrics["fairness"] for _ in FAIRNESS_MEASURES],
-                "measure": list(FAIRNESS_MEASURES) * len(metrics["fairness"]),
+                "attribute": [a for a in metrics.fairness for _ in FAIRNESS_MEASURES],
+                "measure": list(FAIRNESS_MEASURES) * len(metrics.fairness),
                 "value": [
-                    f"{entry[m]['value']:.4f}"
-                    for entry in metrics["fairness"].values()
+                    number_text(getattr(entry, m).value)
+                    for entry in metrics.fairness.values()
                     for m in FAIRNESS_MEASURES
                 ],
                 "interval": [
-                    interval_text(entry[m])
-                    for entry in metrics["fairness"].values()
+                    interval_text(getattr(entry, m))
+                    for entry in metrics.fairness.values()
                     for m in FAIRNESS_MEASURES
                 ],
             },
@@ -142,18 +139,18 @@ def build_card(
         "Behaviour": (
             "Share of holdout rows whose score moves as the contract's invariances require.",
             {
-                "rule": list(metrics["invariances"]),
-                "share": [f"{r['share']:.4f}" for r in metrics["invariances"].values()],
-                "required": [r["min_share"] for r in metrics["invariances"].values()],
+                "rule": list(metrics.invariances),
+                "share": [number_text(r.share) for r in metrics.invariances.values()],
+                "required": [r.min_share for r in metrics.invariances.values()],
             },
         ),
         "Permutation importance": (
             "Drop in holdout ROC AUC when one input column is shuffled (mean and spread of "
             f"{IMPORTANCE_REPEATS} shuffles).",
             {
-                "feature": [i["feature"] for i in metrics["importance"]],
-                "ROC AUC drop": [f"{i['auc_drop']:.4f}" for i in metrics["importance"]],
-                "std": [f"{i['std']:.4f}" for i in metrics["importance"]],
+                "feature": [i.feature for i in metrics.importance],
+                "ROC AUC drop": [number_text(i.auc_drop) for i in metrics.importance],
+                "std": [number_text(i.std) for i in metrics.importance],
             },
         ),
     }
@@ -170,8 +167,6 @@ def build_card(
     return card
 
 
-def render_card(
-    model: Any, metrics: dict[str, Any], meta: dict[str, Any], contract: Contract
-) -> str:
+def render_card(model: Any, metrics: Metrics, meta: dict[str, Any], contract: Contract) -> str:
     """The model card as Markdown."""
     return str(build_card(model, metrics, meta, contract).render())

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from .artifacts import read_json, write_json
-from .config import GatesConfig, load_config
+from ..config import GatesConfig, load_config
+from ..records import GATE, METRICS, Estimate, GateReport, Metrics, read_record, write_record
+from ..records import CheckResult as Result
 
-METRICS = Path("metrics/metrics.json")
-GATE = Path("metrics/gate.json")
-
-
-@dataclass(frozen=True)
-class Result:
-    """One judged value: what it is, the bound, and whether it passed."""
-
-    id: str
-    value: float
-    bound: float
-    op: str  # ">=", "<=" or ">"
-    passed: bool
-    judged: float  # the number compared with the bound: the value or an end of its interval
-    interval: tuple[float, float] | None = None
-    subject: str | None = None  # the slice, attribute or rule the check looked at
-    hint: str = ""
-    key: str = ""  # where the bound is set: the one place to edit to move it
-
-
-Metrics = dict[str, Any]
+Op = Literal[">=", "<=", ">"]
 Gates = GatesConfig
 CheckFn = Callable[[Metrics, Gates], Iterator[Result]]
 CHECKS: dict[str, CheckFn] = {}
@@ -46,9 +26,9 @@ def check(fn: CheckFn) -> CheckFn:
 
 def _judge(
     id_: str,
-    entry: dict[str, Any],
+    entry: Estimate,
     bound: float,
-    op: str,
+    op: Op,
     gates: Gates,
     subject: str | None = None,
     key: str | None = None,
@@ -60,7 +40,7 @@ def _judge(
     whole interval is on the wrong side, so a model that truly meets the bound fails with
     probability at most (1 - evaluate.level) / 2).
     """
-    value, low, high = float(entry["value"]), entry.get("low"), entry.get("high")
+    value, low, high = math.nan if entry.value is None else entry.value, entry.low, entry.high
     mode = gates.judge_on if low is not None and high is not None else "point"
     upper_end = (mode == "lower_bound") == (op == "<=")
     judged = value if mode == "point" else float(high if upper_end else low)
@@ -68,7 +48,10 @@ def _judge(
     interval = (float(low), float(high)) if low is not None and high is not None else None
     hint = (CHECKS[id_].__doc__ or "").strip()
     key = key or f"params.yaml: gates.{id_}"
-    return Result(id_, value, bound, op, passed, judged, interval, subject, hint, key)
+    return Result(
+        id=id_, value=value, bound=bound, op=op, passed=passed, judged=judged,
+        interval=interval, subject=subject, hint=hint, key=key,
+    )  # fmt: skip
 
 
 def _bound(gates: Gates, name: str) -> float | None:
@@ -77,12 +60,10 @@ def _bound(gates: Gates, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _metric_gate(
-    id_: str, metric: str, op: str, metrics: Metrics, gates: Gates
-) -> Iterator[Result]:
+def _metric_gate(id_: str, metric: str, op: Op, metrics: Metrics, gates: Gates) -> Iterator[Result]:
     bound = _bound(gates, id_)
     if bound is not None:
-        yield _judge(id_, metrics["metrics"][metric], bound, op, gates)
+        yield _judge(id_, metrics.metrics[metric], bound, op, gates)
 
 
 @check
@@ -113,17 +94,17 @@ def max_fpr_at_recall_80(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 def min_slice_auc(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """A slice is served badly: inspect it in the model report; add data or features for it."""
     bound = _bound(gates, "min_slice_auc")
-    for name, entry in metrics["slices"].items():
-        if entry.get("judged") and bound is not None:
-            yield _judge("min_slice_auc", entry["roc_auc"], bound, ">=", gates, name)
+    for name, entry in metrics.slices.items():
+        if entry.judged and entry.roc_auc is not None and bound is not None:
+            yield _judge("min_slice_auc", entry.roc_auc, bound, ">=", gates, name)
 
 
 @check
 def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """No better than the best single feature (paired ROC AUC gain): check the pipeline for a bug, or add signal."""
     if gates.beat_baseline:
-        entry = metrics["baseline"]["auc_gain"]
-        yield _judge("beat_baseline", entry, 0.0, ">", gates, metrics["baseline"]["name"])
+        baseline = metrics.baseline
+        yield _judge("beat_baseline", baseline.auc_gain, 0.0, ">", gates, baseline.name)
 
 
 @check
@@ -131,9 +112,9 @@ def min_disparate_impact(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Groups of a protected attribute get positive predictions at very different rates: review features and threshold."""
     bound = gates.fairness.min_disparate_impact
     key = "params.yaml: gates.fairness.min_disparate_impact"
-    for attribute, entry in metrics["fairness"].items():
+    for attribute, entry in metrics.fairness.items():
         yield _judge(
-            "min_disparate_impact", entry["disparate_impact"], bound, ">=", gates, attribute, key
+            "min_disparate_impact", entry.disparate_impact, bound, ">=", gates, attribute, key
         )
 
 
@@ -142,10 +123,10 @@ def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Error rates differ across groups of a protected attribute: review features and training data."""
     bound = gates.fairness.max_equalized_odds_gap
     key = "params.yaml: gates.fairness.max_equalized_odds_gap"
-    for attribute, entry in metrics["fairness"].items():
+    for attribute, entry in metrics.fairness.items():
         yield _judge(
             "max_equalized_odds_gap",
-            entry["equalized_odds_gap"],
+            entry.equalized_odds_gap,
             bound,
             "<=",
             gates,
@@ -157,10 +138,10 @@ def max_equalized_odds_gap(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 @check
 def invariance(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """The model contradicts a behaviour the contract requires: look for leakage or a wrong feature encoding."""
-    for name, entry in metrics["invariances"].items():
+    for name, entry in metrics.invariances.items():
         key = f"contract.yaml: invariances ({name}).min_share"
-        share = {"value": entry["share"]}
-        yield _judge("invariance", share, float(entry["min_share"]), ">=", gates, name, key)
+        share = Estimate(value=entry.share)
+        yield _judge("invariance", share, entry.min_share, ">=", gates, name, key)
 
 
 def run_checks(metrics: Metrics, gates: Gates) -> list[Result]:
@@ -168,31 +149,30 @@ def run_checks(metrics: Metrics, gates: Gates) -> list[Result]:
     return [result for fn in CHECKS.values() for result in fn(metrics, gates)]
 
 
-def to_markdown(report: dict[str, Any]) -> str:
+def to_markdown(report: GateReport) -> str:
     """The gate report as Markdown, for a CI job summary."""
-    verdict = "passed" if report["passed"] else "FAILED"
+    verdict = "passed" if report.passed else "FAILED"
     lines = [
         f"## Model gate: {verdict}",
         "",
         "| check | subject | value | interval | bound | verdict |",
         "|---|---|---|---|---|---|",
     ]
-    for r in report["checks"]:
-        interval = f"[{r['interval'][0]:.4f}, {r['interval'][1]:.4f}]" if r["interval"] else ""
-        mark = "pass" if r["passed"] else "**fail**"
+    for r in report.checks:
+        interval = f"[{r.interval[0]:.4f}, {r.interval[1]:.4f}]" if r.interval else ""
+        mark = "pass" if r.passed else "**fail**"
         lines.append(
-            f"| {r['id']} | {r['subject'] or ''} | {r['value']:.4f} | {interval} | {r['op']} {r['bound']:.4f} | {mark} |"
+            f"| {r.id} | {r.subject or ''} | {r.value:.4f} | {interval} | {r.op} {r.bound:.4f} | {mark} |"
         )
-    failed = [r for r in report["checks"] if not r["passed"]]
+    failed = [r for r in report.checks if not r.passed]
     if failed:
-        lines += ["", "### How to fix", ""] + [f"- **{r['id']}**: {fix(r)}" for r in failed]
+        lines += ["", "### How to fix", ""] + [f"- **{r.id}**: {fix(r)}" for r in failed]
     return "\n".join(lines) + "\n"
 
 
-def fix(result: Result | dict[str, Any]) -> str:
+def fix(result: Result) -> str:
     """How to fix a failed check, and the exact key that sets its bound."""
-    entry = asdict(result) if isinstance(result, Result) else result
-    return f"{entry['hint']} Or, if the bound is wrong for your data, edit {entry['key']}."
+    return f"{result.hint} Or, if the bound is wrong for your data, edit {result.key}."
 
 
 def describe(result: Result) -> str:
@@ -214,19 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.markdown:
-        print(to_markdown(read_json(GATE)), end="")
+        print(to_markdown(read_record(GATE, GateReport)), end="")
         return 0
     gates = load_config().gates
-    results = run_checks(read_json(METRICS), gates)
+    results = run_checks(read_record(METRICS, Metrics), gates)
     passed = all(r.passed for r in results)
-    write_json(
-        GATE,
-        {
-            "passed": passed,
-            "judge_on": gates.judge_on,
-            "checks": [asdict(r) for r in results],
-        },
-    )
+    write_record(GATE, GateReport(passed=passed, judge_on=gates.judge_on, checks=results))
     for result in results:
         print(f"gate: {describe(result)}", file=sys.stdout if result.passed else sys.stderr)
     if not passed:

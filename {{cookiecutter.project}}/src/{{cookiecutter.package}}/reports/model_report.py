@@ -6,77 +6,83 @@ from typing import Any
 
 import pandas as pd
 
-from .report_html import render_model_report
+from ..records import Estimate, Metrics
+from .pages import render_model_report
 
 FAIRNESS_MEASURES = ("disparate_impact", "equalized_odds_gap")
 
 
-def interval_text(entry: dict[str, Any]) -> str:
-    """`[low, high]` of a metric entry, or nothing for a metric without an interval."""
-    if entry.get("low") is None:
+def interval_text(entry: Estimate | None) -> str:
+    """`[low, high]` of an estimate, or nothing for one without an interval."""
+    if entry is None or entry.low is None or entry.high is None:
         return ""
-    return f"[{entry['low']:.4f}, {entry['high']:.4f}]"
+    return f"[{entry.low:.4f}, {entry.high:.4f}]"
+
+
+def number_text(value: float | None, digits: int = 4) -> str:
+    """A number with fixed decimals (0.8760 stays 0.8760), or a dash where it is not defined."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _curve(table: pd.DataFrame, x: str, y: str) -> dict[str, list[float]]:
     return {"x": table[x].round(5).tolist(), "y": table[y].round(5).tolist()}
 
 
-def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str, Any]:
+def build(metrics: Metrics, curves: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """The report's content from metrics.json and the plot tables, in the renderer's shape."""
-    level = f"{metrics['level']:.0%}"
+    level = f"{metrics.level:.0%}"
     headline = [
-        [name, entry["value"], interval_text(entry), entry.get("method", "")]
-        for name, entry in metrics["metrics"].items()
+        [name, entry.value, interval_text(entry), entry.method]
+        for name, entry in metrics.metrics.items()
     ]
-    baseline = metrics["baseline"]
+    baseline = metrics.baseline
     headline.append(
         [
-            f"baseline ({baseline['name']})",
-            baseline["roc_auc"]["value"],
-            interval_text(baseline["roc_auc"]),
+            f"baseline ({baseline.name})",
+            baseline.roc_auc.value,
+            interval_text(baseline.roc_auc),
             "roc_auc",
         ]
     )
-    gain = baseline["auc_gain"]
+    gain = baseline.auc_gain
     headline.append(
-        ["roc_auc gain over the baseline", gain["value"], interval_text(gain), gain["method"]]
+        ["roc_auc gain over the baseline", gain.value, interval_text(gain), gain.method]
     )
     slices = [
         [
             name,
-            s["n"],
-            s["positives"],
-            s["roc_auc"]["value"] if s["judged"] else s["reason"],
-            interval_text(s.get("roc_auc", {})),
+            s.n,
+            s.positives,
+            s.roc_auc.value if s.judged and s.roc_auc else s.reason,
+            interval_text(s.roc_auc),
         ]
-        for name, s in metrics["slices"].items()
+        for name, s in metrics.slices.items()
     ]
     fairness_summary = [
-        [attribute, measure, entry[measure]["value"], interval_text(entry[measure])]
-        for attribute, entry in metrics["fairness"].items()
+        [attribute, measure, getattr(entry, measure).value, interval_text(getattr(entry, measure))]
+        for attribute, entry in metrics.fairness.items()
         for measure in FAIRNESS_MEASURES
     ]
     fairness = [
-        [attribute, group, g["n"], g["positive_rate"], g["tpr"], g["fpr"]]
-        for attribute, entry in metrics["fairness"].items()
-        for group, g in entry["groups"].items()
+        [attribute, group, g.n, g.positive_rate, g.tpr, g.fpr]
+        for attribute, entry in metrics.fairness.items()
+        for group, g in entry.groups.items()
     ]
     behaviour = [
         [
             name,
-            f"{r['column']}: {r['change'][0]} -> {r['change'][1]}",
-            r["direction"],
-            r["share"],
-            r["share"] >= r["min_share"],
+            f"{r.column}: {r.change[0]} -> {r.change[1]}",
+            r.direction,
+            r.share,
+            r.share >= r.min_share,
         ]
-        for name, r in metrics["invariances"].items()
+        for name, r in metrics.invariances.items()
     ]
-    auc = metrics["metrics"]["roc_auc"]
+    auc = metrics.metrics["roc_auc"]
     return {
         "title": "Model report",
-        "subtitle": f"{metrics['n']} holdout rows, {metrics['positives']} positives; intervals at {level}",
-        "summary": {"ROC AUC": f"{auc['value']:.4f} {interval_text(auc)}", "rows": metrics["n"]},
+        "subtitle": f"{metrics.n} holdout rows, {metrics.positives} positives; intervals at {level}",
+        "summary": {"ROC AUC": f"{auc.value:.4f} {interval_text(auc)}", "rows": metrics.n},
         "sections": [
             {
                 "title": "Metrics",
@@ -118,9 +124,7 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
                 "text": "Drop in holdout ROC AUC when one input column is shuffled.",
                 "table": {
                     "columns": ["feature", "ROC AUC drop", "std"],
-                    "rows": [
-                        [i["feature"], i["auc_drop"], i["std"]] for i in metrics["importance"]
-                    ],
+                    "rows": [[i.feature, i.auc_drop, i.std] for i in metrics.importance],
                 },
             },
             {
@@ -156,6 +160,6 @@ def build(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> dict[str,
     }
 
 
-def render(metrics: dict[str, Any], curves: dict[str, pd.DataFrame]) -> str:
+def render(metrics: Metrics, curves: dict[str, pd.DataFrame]) -> str:
     """The report as one offline HTML page."""
     return render_model_report(build(metrics, curves))

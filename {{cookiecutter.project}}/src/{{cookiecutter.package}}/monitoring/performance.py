@@ -10,21 +10,21 @@ counted and reported; conflicting labels for one id are an error that names the 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from . import stats
-from .artifacts import write_json, write_text
-from .config import Config, load_config
-from .contract import Contract, load_contract
-from .data import conform, load_table
-from .errors import DataError
-from .evaluate import headline_metrics, slice_metrics
-from .registry import Registry, RegistryError
-from .serve.prediction_log import read_log_lines
+from .. import stats
+from ..artifacts import write_json, write_text
+from ..config import Config, load_config
+from ..contract import Contract, load_contract
+from ..data import conform, load_table
+from ..errors import DataError
+from ..pipeline.evaluate import headline_metrics, slice_metrics
+from ..records import Estimate, Slice
+from ..registry import Registry, RegistryError
+from ..serve.prediction_log import read_log_lines
 
 PREDICTIONS = Path("predictions")  # `make score` outputs
 LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)
@@ -97,8 +97,10 @@ def evaluated_auc(registry: Registry, version: str) -> stats.Interval | None:
         return None
     if not recorded:
         return None
-    entry = json.loads(recorded)
-    return stats.Interval(entry["value"], entry["low"], entry["high"], entry.get("method", ""))
+    entry = Estimate.model_validate_json(recorded)  # promote's tag: metrics.json's roc_auc
+    if entry.value is None or entry.low is None or entry.high is None:
+        return None
+    return stats.Interval(entry.value, entry.low, entry.high, entry.method)
 
 
 def judge_version(
@@ -199,15 +201,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 def render_html(report: dict[str, Any]) -> str:
     """One offline page: a table per version, slices when known."""
-    from .model_report import interval_text
-    from .report_html import render_model_report
+    from ..reports.model_report import interval_text
+    from ..reports.pages import render_model_report
 
     sections = []
     for version, entry in report["versions"].items():
         if not entry["judged"]:
             sections.append({"title": f"Version {version}", "text": entry["reason"]})
             continue
-        rows = [[name, m["value"], interval_text(m), m.get("method", "")]
+        rows = [[name, m["value"], interval_text(Estimate.model_validate(m)), m.get("method", "")]
                 for name, m in entry["metrics"].items()]  # fmt: skip
         section: dict[str, Any] = {
             "title": f"Version {version}: {entry['n']} labelled rows ({entry['coverage']:.0%})",
@@ -224,7 +226,7 @@ def render_html(report: dict[str, Any]) -> str:
             value = s["roc_auc"]["value"] if s.get("judged") else s.get("reason", "")
             sections.append({"title": f"Version {version}, slice {name}",
                              "table": {"columns": ["rows", "ROC AUC", "interval"],
-                                       "rows": [[s["n"], value, interval_text(s.get("roc_auc", {}))]]}})  # fmt: skip
+                                       "rows": [[s["n"], value, interval_text(Slice.model_validate(s).roc_auc)]]}})  # fmt: skip
     return render_model_report(
         {
             "title": "Realised performance",

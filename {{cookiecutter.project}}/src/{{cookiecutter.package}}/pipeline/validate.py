@@ -11,19 +11,19 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import write_json, write_parquet, write_text
-from .config import PARAMS, DriftConfig, load_config
-from .contract import Column, Contract, load_contract
-from .data import DataError, conform, file_sha256, load_table
-from .drift import DriftError
-from .drift_report import (
+from ..artifacts import write_json, write_parquet, write_text
+from ..config import PARAMS, DriftConfig, load_config
+from ..contract import Column, Contract, load_contract
+from ..data import DataError, conform, file_sha256, load_table
+from ..monitoring.drift import DriftError
+from ..monitoring.drift_report import (
     drift_report,
     find_reference,
     skipped_report,
     summary_line,
     write_report,
 )
-from .report_html import render_validation
+from ..reports.pages import render_validation
 
 VALIDATED = Path("data/validated.parquet")
 REPORT = Path("reports/validation.json")

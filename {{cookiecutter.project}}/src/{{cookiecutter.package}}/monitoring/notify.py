@@ -1,4 +1,11 @@
-"""Tell GitHub about drift: a `repository_dispatch` event, at most once per cool-down."""
+"""Tell GitHub about drift: a `repository_dispatch` event, at most once per cool-down.
+
+HTTP clients, one per role: aiohttp for the concurrent data path (router, shadow, load
+generator); http.client for blocking calls to our own loopback servers (rollout/admin.py: it
+never consults HTTP(S)_PROXY, so a CI proxy cannot intercept loopback traffic); and
+urllib.request here, for the one call that leaves the machine, because it honours the proxy
+settings and verifies TLS by default. httpx is used only by tests (Starlette's TestClient).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import write_json
+from ..artifacts import write_json
 
 EVENT_TYPE = "drift-detected"
 STATE = Path(".drift/last_notify.json")

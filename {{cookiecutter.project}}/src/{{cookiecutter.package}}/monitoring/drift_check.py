@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import load_config
-from .contract import load_contract
-from .data import load_table
+from ..config import load_config
+from ..contract import load_contract
+from ..data import load_table
 from .drift_report import drift_report, find_reference, summary_line, write_report
 from .notify import NotifyError, build_payload, notify
 

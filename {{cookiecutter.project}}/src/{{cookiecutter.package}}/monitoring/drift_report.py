@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import write_json, write_text
-from .config import DriftConfig
-from .contract import Contract
+from ..artifacts import write_json, write_text
+from ..config import DriftConfig
+from ..contract import Contract
+from ..registry import REGISTRY_DIR
 from .drift import DriftError, check_reference, compare
-from .registry import REGISTRY_DIR
 
 REFERENCE_FILE = "reference_profile.json"
 
@@ -38,7 +38,7 @@ def champion_reference(root: str | Path = REGISTRY_DIR) -> tuple[dict[str, Any] 
     # opening an MLflow store creates it: with no registry yet there is surely no champion
     if not os.environ.get("MLFLOW_TRACKING_URI") and not (root / "mlflow.db").is_file():
         return None, f"no reference yet: no registry at {root}"
-    from .registry import Registry
+    from ..registry import Registry
 
     registry = Registry(root=root)
     champion = registry.get_alias("champion")
@@ -84,7 +84,7 @@ def skipped_report(reason: str, data: str = "") -> dict[str, Any]:
 
 def write_report(report: dict[str, Any], json_path: Path, html_path: Path) -> None:
     """Write the drift report as JSON (machines) and one offline HTML page (people)."""
-    from .report_html import render_drift
+    from ..reports.pages import render_drift
 
     write_json(json_path, report)
     write_text(html_path, render_drift(report))

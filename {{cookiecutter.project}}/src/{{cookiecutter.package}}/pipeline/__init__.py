@@ -1,0 +1,1 @@
+"""The pipeline stages, validate -> train -> evaluate -> gate -> promote, one module each (`dvc.yaml`)."""

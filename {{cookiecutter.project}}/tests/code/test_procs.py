@@ -1,0 +1,31 @@
+"""Delivery's process records: a live process is recognised by its tag, a stranger never is."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+from {{ cookiecutter.package }}.deploy import procs
+
+
+def test_a_process_is_ours_only_while_it_runs_with_our_tag():
+    """alive() needs the pid running and the instance tag on its command line; stop() ends it."""
+    tag = uuid.uuid4().hex[:12]
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "--instance", tag],
+        start_new_session=True,
+    )
+    try:
+        record = {"pid": child.pid, "instance": tag}
+        assert procs.alive(record)
+        assert not procs.alive({"pid": child.pid, "instance": "someone-else"})  # a reused pid
+        assert not procs.alive(None)
+        assert procs.stop(record, grace_s=2.0)
+        child.wait(timeout=10)
+        assert not procs.alive(record)
+        assert not procs.stop(record)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
