@@ -384,8 +384,10 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
     rollout = yaml.safe_load(text[text.index("\nrollout:") :])["rollout"]
     rollout["shadow"]["enabled"] = False
     rollout["steps"] = [{"weight": 25, "pause_s": 60}, {"weight": 100, "pause_s": 0}]
+    # the sections without a default; the rest of params.yaml holds cookiecutter expressions
+    required = {"data": {"raw": "data/raw.csv"}, "model": {"kind": "hist_gradient_boosting"}}
     (workdir / "params.yaml").write_text(
-        yaml.safe_dump({"rollout": rollout, "serve": {"router_port": 0}})
+        yaml.safe_dump({**required, "rollout": rollout, "serve": {"router_port": 0}})
     )
     deploy = start(
         workdir,
