@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
-from {{ cookiecutter.package }}.rollout.policy import Counts, build_policy, looks_in, rate_z
+from {{ cookiecutter.package }}.rollout.policy import (
+    Counts,
+    build_policy,
+    looks_in,
+    rate_z,
+    sequential_z,
+)
 from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from {{ cookiecutter.package }}.rollout.verdict import canary_counts, judge, shadow_counts
 from {{ cookiecutter.package }}.rollout.window import EDGES_S, Window
@@ -29,11 +36,32 @@ def counts(n: int, errors: int, ms: float, rejected: int = 0) -> Counts:
     return canary_counts(Window(n + rejected, errors, rejected, {bucket: n}), "excluded")
 
 
-def test_the_critical_z_is_scipys_at_the_corrected_level():
+def test_the_bonferroni_z_is_scipys_at_the_corrected_level():
     looks = looks_in(5, 1)
-    assert POLICY.alpha_per_look(looks) == pytest.approx(0.01 / looks)
-    assert POLICY.z_critical(looks) == pytest.approx(stats.norm.ppf(1 - 0.01 / looks))
+    spec = SPEC.model_copy(
+        update={"analysis": SPEC.analysis.model_copy(update={"correction": "bonferroni"})}
+    )
+    policy = build_policy(spec, looks)
+    assert policy.alpha_per_look(looks) == pytest.approx(0.01 / looks)
+    assert policy.z_critical(looks) == pytest.approx(stats.norm.ppf(1 - 0.01 / looks))
     assert rate_z(12, 40, 0.05) == pytest.approx((0.3 - 0.05) / math.sqrt(0.05 * 0.95 / 40))
+
+
+@pytest.mark.parametrize("looks", [2, 3, 5])
+def test_the_sequential_z_keeps_the_steps_false_fail_rate_at_alpha(looks):
+    """The z of growing windows at equal shares of traffic are correlated sqrt(i / j); with
+    the sequential bound, scipy's multivariate normal says a healthy canary crosses it at
+    some look with chance alpha (not more), and the bound is below Bonferroni's."""
+    z = build_policy(SPEC, looks).z_critical(looks)
+    i = np.arange(1, looks + 1)
+    correlation = np.sqrt(np.minimum.outer(i, i) / np.maximum.outer(i, i))
+    crossed = 1 - stats.multivariate_normal(np.zeros(looks), correlation).cdf(np.full(looks, z))
+    assert 0.0095 <= crossed <= 0.01
+    assert stats.norm.isf(0.01) < z < stats.norm.isf(0.01 / looks)
+    # and for a long step, where Bonferroni's price is highest (a simulation of the walk)
+    walks = np.cumsum(np.random.default_rng(5).standard_normal((40_000, 60)), axis=1)
+    peak = (walks / np.sqrt(np.arange(1, 61))).max(axis=1)
+    assert (peak > sequential_z(0.01, 60)).mean() == pytest.approx(0.01, abs=0.0025)
 
 
 def test_no_verdict_before_the_minimum_number_of_canary_requests():

@@ -12,9 +12,9 @@ import pytest
 
 from {{ cookiecutter.package }}.data import conform
 from {{ cookiecutter.package }}.serve.app import create_app
-from {{ cookiecutter.package }}.serve.faults import FaultError, parse_fault
 from {{ cookiecutter.package }}.serve.limits import BodyLimit, LoopBudget
 from {{ cookiecutter.package }}.serve.predictor import Predictor
+from {{ cookiecutter.package }}.testing.faults import FaultError, FaultInjector, parse_fault
 from tests.tiny_contract import TINY_ROW as ROW
 from tests.tiny_contract import tiny_predictor, tiny_table
 
@@ -25,14 +25,18 @@ def predictor() -> Predictor:
 
 
 class Client:
-    """Call an app in process, with its lifespan run (warm-up) first."""
+    """Call an app in process, with its lifespan run (warm-up) first.
 
-    def __init__(self, app) -> None:
+    `server` is the FastAPI app whose lifespan runs when `app` is a layer wrapped around it.
+    """
+
+    def __init__(self, app, server=None) -> None:
         self.app = app
+        self.server = server or app
 
     def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
         async def go() -> httpx.Response:
-            async with self.app.router.lifespan_context(self.app):
+            async with self.server.router.lifespan_context(self.server):
                 transport = httpx.ASGITransport(app=self.app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                     return await http.request(method, url, **kwargs)
@@ -120,23 +124,81 @@ def test_chunked_bodies_without_a_length_are_cut_off_by_the_middleware():
     assert len(chunks) == 1  # it stopped reading once the limit was passed
 
 
-def test_faults_are_refused_unless_enabled_and_errors_are_an_exact_share(monkeypatch):
-    monkeypatch.delenv("SERVE_ALLOW_FAULTS", raising=False)
-    with pytest.raises(FaultError, match="allow-faults"):
-        parse_fault("errors=0.5", allowed=False)
-    fault = parse_fault("errors=0.25,after=4", allowed=True)
+def test_fault_specs_parse_and_errors_are_an_exact_share():
+    fault = parse_fault("errors=0.25,after=4")
     actions = [fault.on_request() for _ in range(24)]
     assert actions[:4] == [None] * 4
     assert actions.count("error") == 5
     with pytest.raises(FaultError, match="unknown fault"):
-        parse_fault("explode", allowed=True)
+        parse_fault("explode")
 
 
-def test_a_fault_injected_server_answers_500_for_its_share(predictor):
-    client = Client(create_app(predictor, "7", fault=parse_fault("errors=0.5", allowed=True)))
+def faulty(predictor, spec: str) -> Client:
+    """The production app inside the test harness's fault injector, as `testing.faults` runs it."""
+    app = create_app(predictor, "7")
+    return Client(FaultInjector(app, parse_fault(spec), app.state.metrics.count), app)
+
+
+def test_injected_errors_are_a_share_counted_by_the_servers_own_metrics(predictor):
+    client = faulty(predictor, "errors=0.5")
     codes = [client.post("/predict", json=ROW).status_code for _ in range(10)]
     assert codes.count(500) == 5
     assert codes.count(200) == 5
+    text = client.get("/metrics").text
+    assert 'model_requests_total{model_version="7",outcome="error",variant="stable"} 5.0' in text
+    assert client.get("/healthz").status_code == 200  # only /predict is broken
+
+
+def test_an_injected_delay_is_in_the_served_latency(predictor):
+    client = faulty(predictor, "slow=300")
+    assert client.post("/predict", json=ROW).status_code == 200
+    text = client.get("/metrics").text
+    # the one request is above the 0.25 s bucket: the analysis sees a slow model
+    assert (
+        'model_request_latency_seconds_bucket{le="0.25",model_version="7",variant="stable"} 0.0'
+        in text
+    )
+
+
+def test_a_never_ready_fault_keeps_readyz_at_503(predictor):
+    client = faulty(predictor, "never_ready")
+    assert client.get("/readyz").status_code == 503
+    assert client.post("/predict", json=ROW).status_code == 200
+
+
+def test_the_production_server_has_no_fault_path(predictor, monkeypatch):
+    """Faults come only from the test harness's entry point: no argument, setting or
+    environment variable of `serve` turns them on, and serve/ never imports the harness."""
+    import inspect
+    import subprocess
+    import sys
+
+    from {{ cookiecutter.package }}.serve import app as server
+    from tests.conftest import ROOT
+
+    assert not any("fault" in name for name in inspect.signature(create_app).parameters)
+    for flag in (["--fault", "errors=1"], ["--allow-faults"]):
+        with pytest.raises(SystemExit) as refused:
+            server.build_parser().parse_args(flag)
+        assert refused.value.code == 2  # argparse: unrecognized arguments
+    # the variable that used to enable faults does nothing: every answer is a 200
+    monkeypatch.setenv("SERVE_ALLOW_FAULTS", "1")
+    client = Client(create_app(predictor, "7"))
+    assert {client.post("/predict", json=ROW).status_code for _ in range(10)} == {200}
+    # importing the production server loads no fault injection
+    package = server.__name__.split(".")[0]
+    script = (
+        f"import sys, {package}.serve.app; "
+        f"print(sorted(m for m in sys.modules if m.startswith('{package}.testing')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_served_traffic_is_profiled_against_the_training_reference(predictor):

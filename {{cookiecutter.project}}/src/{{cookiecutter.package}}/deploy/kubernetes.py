@@ -3,8 +3,10 @@
 `render` writes `deploy/k8s/overlays/*/generated/` from three inputs: the pod template in
 `deploy/k8s/base/deployment.yaml`, the cluster settings in `deploy/k8s/profile.yaml`, and
 the rollout spec that local delivery also runs. The other commands are thin wrappers over
-`kubectl` and the Argo Rollouts plugin: the engine judges and rolls back; after an abort
-the registry's `champion` is moved back so that registry and cluster agree.
+`kubectl` and the Argo Rollouts plugin: the engine judges and rolls back. After every
+outcome the registry's `champion` and `previous` describe what the cluster serves: the
+Rollout's `ml-cicd/previous-version` annotation records the version that served before the
+stable one (written when what serves changes), so an abort leaves N-1 where it was.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from ..rollout.spec import Rollout, SpecError, parse_rollout
 
 K8S_DIR = Path("deploy") / "k8s"
 PARAMS_FILE = Path("params.yaml")
-VERSION_ANNOTATION = "ml-cicd/model-version"
+VERSION_ANNOTATION = "ml-cicd/model-version"  # on the pod template: the version it serves
+PREVIOUS_ANNOTATION = "ml-cicd/previous-version"  # on the Rollout: what served before stable
 TRAFFIC_ROUTERS = ("none", "nginx", "smi")
 ENVIRONMENTS = ("staging", "production")
 
@@ -350,25 +353,53 @@ def kubectl(
     return done
 
 
+def _live(kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+    """The object as the cluster has it, or None when there is none."""
+    done = kubectl(
+        "get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "json", capture=True
+    )
+    if not done.stdout.strip():
+        return None
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise K8sError(f"kubectl get {kind} {name}: not JSON: {done.stdout[:200]!r}") from None
+
+
+def _version_of(obj: dict[str, Any]) -> str | None:
+    annotations = obj.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations")
+    return (annotations or {}).get(VERSION_ANNOTATION) or None
+
+
 def live_version(kind: str, name: str, namespace: str) -> str | None:
     """The model version the cluster runs now (from the pod-template annotation), or None."""
-    path = (
-        "{.spec.template.metadata.annotations."
-        + VERSION_ANNOTATION.replace(".", "\\.").replace("/", "\\/")
-        + "}"
-    )
-    done = kubectl(
-        "get",
-        kind,
-        name,
-        "-n",
-        namespace,
-        "--ignore-not-found",
-        "-o",
-        f"jsonpath={path}",
-        capture=True,
-    )
-    return done.stdout.strip() or None
+    obj = _live(kind, name, namespace)
+    return _version_of(obj) if obj is not None else None
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What production serves: the version, and the version that served before it (N-1)."""
+
+    version: str
+    previous: str | None
+
+
+def live_serving(app: str, namespace: str) -> Serving | None:
+    """The Rollout's version and recorded N-1, or None before the first deploy."""
+    obj = _live("rollout", app, namespace)
+    version = _version_of(obj) if obj is not None else None
+    if obj is None or version is None:
+        return None
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    return Serving(version, annotations.get(PREVIOUS_ANNOTATION) or None)
+
+
+def record_previous(app: str, namespace: str, previous: str | None) -> None:
+    """Write N-1 on the Rollout (metadata only: no new revision, kept by `kubectl apply`)."""
+    if previous is not None:  # none only before a second version ever served
+        annotation = f"{PREVIOUS_ANNOTATION}={previous}"
+        kubectl("annotate", "rollout", app, "-n", namespace, "--overwrite", annotation)
 
 
 def wait_rollout(app: str, namespace: str, timeout_s: int, check: bool = True) -> bool:
@@ -392,16 +423,20 @@ def champion_version(model_name: str | None) -> str:
     return ref.version
 
 
-def restore_champion(model_name: str | None, previous: str, current: str) -> None:
-    """Move `champion` back to what the cluster serves, if nobody moved it meanwhile."""
+def sync_registry(
+    model_name: str | None, serving: Serving, champion_was: str | None, why: str
+) -> str:
+    """`champion` (compare-and-set from `champion_was`) and `previous` to what serves."""
+    from .aliases import move_champion, move_previous
+
     registry = _registry(model_name)
-    if registry.move_alias("champion", previous, expected=current):
-        registry.append_log(
-            {"event": "rollback", "target": "kubernetes", "from": current, "to": previous}
-        )
-        print(f"registry: champion moved back {current} -> {previous}", file=sys.stderr)
-    else:
-        print(f"registry: champion no longer {current}; left as it is", file=sys.stderr)
+
+    def log(event: dict[str, Any]) -> None:
+        print(f"registry: {json.dumps(event)}", file=sys.stderr)
+
+    message = move_champion(registry, log, champion_was, serving.version, why)
+    move_previous(registry, log, serving.previous)
+    return message
 
 
 # --------------------------------------------------------------------------- commands
@@ -444,22 +479,32 @@ def cmd_deploy_staging(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
     namespace, app = settings.namespaces["production"], settings.app
     version = args.model_version or champion_version(args.model_name)
-    previous = live_version("rollout", app, namespace)
+    champion = _registry(args.model_name).get_alias("champion")
+    before = live_serving(app, namespace)
     _render(args, settings, version)
     kubectl("apply", "-k", str(settings.root / K8S_DIR / "overlays" / "production"))
-    if previous is None:
+    if before is None:
         print(f"first production deploy: version {version} starts without a canary")
     timeout = args.timeout or int(settings.profile.get("status_timeout_s", 1800))
     if wait_rollout(app, namespace, timeout, check=False):
-        print(f"production runs model version {version}")
+        # a re-deploy of the serving version changes nothing; otherwise stable becomes N-1
+        now = before if before and before.version == version else None
+        now = now or Serving(version, before.version if before else None)
+        record_previous(app, namespace, now.previous)
+        was = champion.version if champion else None
+        message = sync_registry(args.model_name, now, was, "canary promoted on Kubernetes")
+        print(f"production runs model version {version} ({message})")
         return 0
     # Degraded (the analysis failed and Argo aborted) or timed out: make sure it is aborted,
     # point the spec back at the stable revision, and move the registry back with it.
     kubectl("argo", "rollouts", "abort", app, "-n", namespace)
-    if previous is not None and previous != version:
+    if before is not None and before.version != version:
         kubectl("argo", "rollouts", "undo", app, "-n", namespace)
-        restore_champion(args.model_name, previous, version)
-    print(f"canary of version {version} aborted; production stays on {previous}", file=sys.stderr)
+        # stable serves and N-1 is unchanged; only a champion still on the aborted version moves
+        message = sync_registry(args.model_name, before, version, "canary aborted on Kubernetes")
+        print(f"registry: {message}", file=sys.stderr)
+    where = before.version if before else "nothing"
+    print(f"canary of version {version} aborted; production stays on {where}", file=sys.stderr)
     return 1
 
 
@@ -469,18 +514,25 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     kubectl("argo", "rollouts", "abort", app, "-n", namespace)
     kubectl("argo", "rollouts", "undo", app, "-n", namespace)
     wait_rollout(app, namespace, args.timeout or 300)
-    previous = live_version("rollout", app, namespace)
-    if current and previous and previous != current:
-        restore_champion(args.model_name, previous, current)
-    print(f"production rolled back: {current} -> {previous}")
+    target = live_version("rollout", app, namespace)
+    if current and target and target != current:
+        # the version rolled back from is N-1 now: a second rollback undoes the first
+        record_previous(app, namespace, current)
+        message = sync_registry(
+            args.model_name, Serving(target, current), current, "rollback on Kubernetes"
+        )
+        print(f"registry: {message}", file=sys.stderr)
+    print(f"production rolled back: {current} -> {target}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     namespace, app = settings.namespaces["production"], settings.app
     kubectl("argo", "rollouts", "get", "rollout", app, "-n", namespace)
+    serving = live_serving(app, namespace)
     status = {
-        "production": live_version("rollout", app, namespace),
+        "production": serving.version if serving else None,
+        "previous": serving.previous if serving else None,
         "staging": live_version(
             "deployment", settings.deployment["metadata"]["name"], settings.namespaces["staging"]
         ),

@@ -57,9 +57,10 @@ def start_server(
     args += ["--registry", str(registry_root)]
     if model_name:
         args += ["--model-name", model_name]
-    if fault:
-        args += ["--fault", fault, "--allow-faults"]
-    record = procs.start("serve.app", args, root / "logs" / f"{role}-v{version}.log")
+    module = "serve.app"
+    if fault:  # the test harness wraps the production server; serve.app has no fault path
+        module, args = "testing.faults", ["--fault", fault, *args]
+    record = procs.start(module, args, root / "logs" / f"{role}-v{version}.log")
     return Server(**record, role=role, version=version, port=port, url=f"http://{HOST}:{port}")
 
 

@@ -136,7 +136,9 @@ class Controller:
         total, done, extensions, had_data = looks, 0, 0, False
         verdict = Verdict("inconclusive", "no look yet")
         while True:
-            await asyncio.sleep(interval)
+            # looks on a fixed schedule, as Argo takes them: the time a look takes (a scrape,
+            # a process check) does not push every later look back
+            await asyncio.sleep(max(0.0, started + (done + 1) * interval - time.monotonic()))
             verdict, has_data = await self._judge(policy, before, shadow)
             had_data = had_data or has_data
             if before is None:

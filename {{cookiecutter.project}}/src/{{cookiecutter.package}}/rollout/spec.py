@@ -41,12 +41,13 @@ class Step(_Spec):
 class Analysis(_Spec):
     """How often each engine looks, how much evidence it needs, and how it counts."""
 
-    interval_s: float = Field(1.0, gt=0)
+    interval_s: float = Field(0.25, gt=0)
     min_requests: int = Field(40, ge=1)
     # 4xx are the caller's mistake: left out of the judged requests, or counted as answered
     client_errors: Literal["excluded", "ok"] = "excluded"
-    # repeated looks at a step: bonferroni keeps the step's false-fail rate at alpha
-    correction: Literal["bonferroni", "none"] = "bonferroni"
+    # repeated looks at a step: sequential and bonferroni both keep the step's false-fail
+    # rate at alpha (sequential with the smaller z: it knows each window holds the last)
+    correction: Literal["sequential", "bonferroni", "none"] = "sequential"
 
 
 class Guardrails(_Spec):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ..monitoring.drift import RunningProfile
 from ..rollout.shadow import ShadowMetrics, ShadowMirror
 from ..rollout.spec import Shadow
-from .faults import Fault, FaultError, parse_fault
-from .guard import Guard
-from .limits import MAX_HEAD_BYTES, BodyLimit, LoopBudget, deadline_protocol
+from .guard import RECEIVED_AT, Guard
+from .limits import MAX_HEAD_BYTES, ASGIApp, BodyLimit, LoopBudget, deadline_protocol
 from .metrics import ServeMetrics
 from .prediction_log import REQUEST_ID_HEADER, PredictionLog, request_id
 from .predictor import Predictor, example_row
@@ -53,7 +51,6 @@ def create_app(
     variant: str = "stable",
     max_batch: int = 1000,
     max_body_bytes: int = 1_048_576,
-    fault: Fault | None = None,
     shadow_url: str | None = None,
     shadow: Shadow | None = None,
     drift: tuple[RunningProfile, dict] | None = None,
@@ -76,7 +73,6 @@ def create_app(
         metrics.watch_drift(lambda: profile.compare(limits))
     state: dict[str, Any] = {"ready": False, "inflight": 0, "limiter": None}
     inline = LoopBudget()
-    never_ready = fault is not None and fault.kind == "never_ready"
     mirror = None
     if shadow_url:
         # in a cluster there is no local router: the server itself copies requests
@@ -107,10 +103,9 @@ def create_app(
         state["limiter"] = anyio.CapacityLimiter(workers)
         if log is not None:
             log.start()
-        if not never_ready:
-            warm = models.row.model_validate(example_row(predictor.contract))
-            predictor.answer([warm])  # the first call pays for lazy initialisation
-            state["ready"] = True
+        warm = models.row.model_validate(example_row(predictor.contract))
+        predictor.answer([warm])  # the first call pays for lazy initialisation
+        state["ready"] = True
         try:
             if mirror is None:
                 yield
@@ -145,7 +140,7 @@ def create_app(
         },
     )
     async def predict(request: Request) -> Response:
-        start = time.perf_counter()
+        start = request.scope.get(RECEIVED_AT) or time.perf_counter()
         if state["inflight"] >= max_inflight:
             metrics.count("error")
             detail = f"busy: {max_inflight} requests in progress; retry shortly"
@@ -169,15 +164,6 @@ def create_app(
                 {"detail": refused.errors}, status_code=refused.status, headers=traced
             )
         body = await request.body()
-        if fault is not None:
-            action = fault.on_request()
-            if action == "crash":
-                os._exit(3)
-            if action == "slow":
-                await asyncio.sleep(fault.amount / 1000)
-            if action == "error":
-                metrics.count("error")
-                return JSONResponse({"detail": "injected fault"}, status_code=500)
         try:
             # Scoring is CPU work (one row through a 200-tree model takes milliseconds). A small
             # body is scored on the loop while the loop has time to spare: no thread hop for a
@@ -243,13 +229,14 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.state.metrics = metrics  # what a wrapping layer counts its own answers with
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, on_reject=metrics.rejected.inc)
     app.add_middleware(Guard, count=metrics.count)  # outermost: catches what the others raise
     return app
 
 
 def server_config(
-    app: FastAPI, host: str, port: int, read_timeout: float = 10.0, **options: Any
+    app: ASGIApp, host: str, port: int, read_timeout: float = 10.0, **options: Any
 ) -> uvicorn.Config:
     """uvicorn with bounded heads, a deadline to read each request and a short keep-alive."""
     settings: dict[str, Any] = {
@@ -310,8 +297,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--variant", default="stable")
-    parser.add_argument("--fault", default=None, help="errors=0.3 | slow=400 | crash | never_ready")
-    parser.add_argument("--allow-faults", action="store_true", help="required for --fault")
     parser.add_argument("--instance", default="", help="tag that identifies this process")
     parser.add_argument(
         "--shadow-url",
@@ -330,8 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the server until SIGINT/SIGTERM; exit 2 with a reason when it must not start."""
+def main(argv: list[str] | None = None, wrap: Callable[[FastAPI], ASGIApp] | None = None) -> int:
+    """Run the server until SIGINT/SIGTERM; exit 2 with a reason when it must not start.
+
+    `wrap` is for a Python caller that serves the app inside another ASGI layer (the test
+    harness's fault injector); no argument or setting of this entry point reaches it.
+    """
     args = build_parser().parse_args(argv)
     limit_threads()
     from ..contract import ContractError, load_contract
@@ -341,7 +330,6 @@ def main(argv: list[str] | None = None) -> int:
     from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
 
     try:
-        fault = parse_fault(args.fault, args.allow_faults)
         rollout, settings = load_specs(args.params) if args.params.is_file() else (None, Serve())
         contract = load_contract(args.contract)
         registry: Registry | None = None
@@ -360,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         except DriftError as error:  # drift is a report, not a reason to refuse traffic
             warnings.append(f"no drift report on served traffic: {error}")
             drift = None
-    except (FaultError, SpecError, ContractError, ServeStartError) as error:
+    except (SpecError, ContractError, ServeStartError) as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
     for warning in warnings:
@@ -371,7 +359,6 @@ def main(argv: list[str] | None = None) -> int:
         args.variant,
         settings.max_batch,
         settings.max_body_bytes,
-        fault,
         args.shadow_url,
         rollout.shadow if rollout is not None else None,
         drift,
@@ -381,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     port = settings.port if args.port is None else args.port
     print(f"serve: {name} v{ref.version} ({args.variant}) on http://{host}:{port}")
     sys.stdout.flush()
-    uvicorn.Server(server_config(app, host, port)).run()
+    served: ASGIApp = app if wrap is None else wrap(app)
+    uvicorn.Server(server_config(served, host, port)).run()
     return 0
 
 

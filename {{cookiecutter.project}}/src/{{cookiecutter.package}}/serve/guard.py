@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect
@@ -11,6 +12,7 @@ from starlette.requests import ClientDisconnect
 from .limits import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
+RECEIVED_AT = "server.received_at"  # scope key: when the outermost layer got the request
 
 
 class Guard:
@@ -31,6 +33,8 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # latency is timed from here (or from a wrapping layer that set it first)
+        scope.setdefault(RECEIVED_AT, time.perf_counter())
         started = False
 
         async def tracking_send(message: Message) -> None:
