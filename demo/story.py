@@ -40,7 +40,15 @@ LABELS = Path("data/labels/batch-2.csv")
 EVENTS = Path(".deploy/events.jsonl")
 PREDICTION_LOGS = "logs/*.jsonl*"
 # the lines of each command's output that tell the story (the rest goes to the log only)
-REPRO_LINES = ("validate:", "train:", "evaluate:", "gate: all", "gate: FAIL", "gate: fail", "promote:")
+REPRO_LINES = (
+    "validate:",
+    "train:",
+    "evaluate:",
+    "gate: all",
+    "gate: FAIL",
+    "gate: fail",
+    "promote:",
+)
 
 
 class DemoError(RuntimeError):
@@ -74,21 +82,26 @@ class Story:
         """Run a command in the project; its output goes to the log and is returned."""
         self.log.write(f"$ {' '.join(command)}\n")
         self.log.flush()
-        done = subprocess.run(
+        lines = []
+        with subprocess.Popen(
             list(command),
             cwd=self.project,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            check=False,
-        )
-        self.log.write(done.stdout)
-        self.log.write(f"[exit {done.returncode}]\n")
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:  # into the log as it comes: `tail -f` shows progress
+                lines.append(line)
+                self.log.write(line)
+                self.log.flush()
+        self.log.write(f"[exit {process.returncode}]\n")
         self.log.flush()
-        if done.returncode not in tuple(ok):
-            tail = "\n".join(done.stdout.splitlines()[-15:])
-            raise DemoError(f"`{' '.join(command)}` exited {done.returncode}:\n{tail}")
-        return done.stdout
+        output = "".join(lines)
+        if process.returncode not in tuple(ok):
+            tail = "".join(lines[-15:])
+            raise DemoError(f"`{' '.join(command)}` exited {process.returncode}:\n{tail}")
+        return output
 
     def make(self, *args: str, ok: Iterable[int] = (0,)) -> str:
         return self.run(["make", "--no-print-directory", *args], ok)
@@ -166,8 +179,8 @@ def write_labels(truth: Path, ids: set[str], id_column: str, target: str, out: P
     return count
 
 
-def batch_line(path: Path, target: str, reference: Path) -> str:
-    """What arrived: rows, outcome rate and mean spend of the batch against the training data."""
+def batch_line(path: Path, target: str, reference: Path, root: Path) -> str:
+    """What arrived: rows, outcome rate and the most moved means, against the training data."""
 
     def summary(p: Path) -> tuple[int, float, dict[str, float]]:
         with p.open(newline="", encoding="utf-8") as handle:
@@ -180,8 +193,8 @@ def batch_line(path: Path, target: str, reference: Path) -> str:
                 means[column] = sum(float(v or 0) for v in values) / len(values)
         return len(rows), rate, means
 
-    n, rate, means = summary(path)
-    _, old_rate, old_means = summary(reference)
+    n, rate, means = summary(root / path)
+    _, old_rate, old_means = summary(root / reference)
     moved = sorted(means, key=lambda c: -abs(means[c] - old_means[c]) / (abs(old_means[c]) or 1))
     shifts = ", ".join(f"mean {c} {old_means[c]:.3g} -> {means[c]:.3g}" for c in moved[:2])
     return f"{path}: {n} rows; {target} rate {old_rate:.1%} -> {rate:.1%}; {shifts}"
@@ -217,22 +230,25 @@ def tell(story: Story) -> None:
                 pick(story.make("integration-test"), ("====",)) if " passed" in line or " failed" in line])  # fmt: skip
     story.done()
 
-    story.header(f"A later batch arrives: customers and churn behaviour moved (sample-data --drift {DRIFT:g})")
+    story.header(
+        f"A later batch arrives: customers and churn behaviour moved (sample-data --drift {DRIFT:g})"
+    )
     story.python("-m", package, "sample-data", "--out", str(BATCH), "--drift", str(DRIFT),
                  "--seed", str(BATCH_SEED), "--first-id", str(FIRST_ID))  # fmt: skip
-    story.say(batch_line(project / BATCH, target, project / raw))
+    story.say(batch_line(BATCH, target, Path(raw), project))
     story.done()
 
     story.header("make drift-check on the batch (against the champion's training data)")
     output = story.make("drift-check", f"DATA={BATCH}", "NOTIFY=1")
-    story.say(*pick(output, ("drift-check: drift", "drift-check: no drift", "drift-check: not sent",
-                             "drift-check: sent", "  POST")))  # fmt: skip
+    story.say(*pick(output, ("drift-check:", "  POST")))
     report = json.loads((project / "reports/drift-check" / f"{BATCH.stem}.json").read_text())
     if report["status"] != "drift":
         raise DemoError(f"drift-check did not fire on the drifted batch: {report['status']}")
     story.done()
 
-    story.header("Retrain on the latest window (the batch replaces the raw data; dvc add; make repro)")
+    story.header(
+        "Retrain on the latest window (the batch replaces the raw data; dvc add; make repro)"
+    )
     (project / raw).write_bytes((project / BATCH).read_bytes())
     story.run([str(project / ".venv" / "bin" / "dvc"), "add", "--quiet", raw])
     story.say(*pick(story.make("repro"), REPRO_LINES))
