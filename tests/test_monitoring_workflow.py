@@ -82,7 +82,7 @@ def test_drifted_batch_dispatches_a_retrain_and_a_calm_one_does_not(
     assert drifted.result("monitor") == "failure", drifted.output[-4000:]
     outcomes = step_outcomes(drifted)
     assert outcomes["Pull the batch and the labels from the DVC remote"] == "success", log
-    assert "drift-check: drift in" in log, log[-4000:]
+    assert f"drift-check: {BATCH}: drift in " in log, log[-4000:]
     dispatches = drifted.report["dispatches"]
     assert len(dispatches) == 1, dispatches
     (dispatch,) = dispatches
@@ -100,6 +100,7 @@ def test_drifted_batch_dispatches_a_retrain_and_a_calm_one_does_not(
     calm = team.workflow(project, "monitor-calm", "workflow_dispatch", "--workflow", WORKFLOW)
     log = calm.log("monitor")
     assert calm.result("monitor") == "success", calm.output[-4000:]
-    assert "drift-check: no drift" in log and "nothing to notify" in log, log[-4000:]
+    assert f"drift-check: {BATCH}: no drift against" in log, log[-4000:]
+    assert "drift-check: nothing to notify" in log
     assert "no significant drop" in log, log[-4000:]
     assert calm.report["dispatches"] == []
