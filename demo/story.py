@@ -156,9 +156,10 @@ def rollout_table(events: list[dict[str, Any]]) -> list[str]:
 
 def _differ(shadow: dict[str, Any]) -> str:
     """The shadow's share of requests whose decision differed from stable's."""
-    if not shadow.get("n") or "disagree" not in shadow:
+    compared = shadow.get("agree", 0) + shadow.get("disagree", 0)
+    if not compared:
         return ""
-    return f" (decisions differ on {shadow['disagree'] / shadow['n']:.0%})"
+    return f" (decisions differ on {shadow['disagree'] / compared:.0%} of {compared:.0f})"
 
 
 def logged_ids(paths: Iterable[Path]) -> set[str]:
