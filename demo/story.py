@@ -44,15 +44,7 @@ EVENTS = Path(".deploy/events.jsonl")
 SHADOW_LIMIT = ("max_disagreement: 0.2}", "max_disagreement: 0.4}")
 PREDICTION_LOGS = "logs/*.jsonl*"
 # the lines of each command's output that tell the story (the rest goes to the log only)
-REPRO_LINES = (
-    "validate:",
-    "train:",
-    "evaluate:",
-    "gate: all",
-    "gate: FAIL",
-    "gate: fail",
-    "promote:",
-)
+REPRO_LINES = re.compile(r"(validate|train|evaluate|promote): |gate: (all|FAIL|\d+ of)")
 
 
 class DemoError(RuntimeError):
@@ -123,8 +115,10 @@ class Story:
         return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
 
 
-def pick(output: str, prefixes: Sequence[str]) -> list[str]:
-    """The output's lines that start with one of `prefixes`, in order."""
+def pick(output: str, prefixes: Sequence[str] | re.Pattern[str]) -> list[str]:
+    """The output's lines that start with one of `prefixes` (or match the pattern), in order."""
+    if isinstance(prefixes, re.Pattern):
+        return [line for line in output.splitlines() if prefixes.match(line)]
     return [line for line in output.splitlines() if line.startswith(tuple(prefixes))]
 
 

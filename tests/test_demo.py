@@ -110,3 +110,37 @@ def test_labels_arrive_for_the_logged_ids_of_the_batch(tmp_path: Path) -> None:
     out = tmp_path / "labels" / "batch.csv"
     assert story.write_labels(truth, ids, "customer_id", "churned", out) == 2
     assert out.read_text().splitlines() == ["customer_id,churned", "C0100001,1", "C0100003,0"]
+
+
+def test_each_step_prints_its_decision_lines_only() -> None:
+    """A repro's stage verdicts (a failed gate too) and a rollout's last look per phase."""
+    output = "\n".join([
+        "Running stage 'validate':", "> python -m churn_model validate",
+        "validate: data/raw/churn.csv: 8000 rows meet contract.yaml (45 checks)",
+        "gate: pass auc_roc: 0.86 >= 0.80", "gate: FAIL min_slice_auc [x]: 0.6 >= 0.7",
+        "gate: 1 of 12 checks failed; see metrics/gate.json", "Updating lock file 'dvc.lock'",
+        "promote: v2: promoted: roc_auc 0.86 vs champion 0.74",
+    ])  # fmt: skip
+    assert story.pick(output, story.REPRO_LINES) == [
+        "validate: data/raw/churn.csv: 8000 rows meet contract.yaml (45 checks)",
+        "gate: FAIL min_slice_auc [x]: 0.6 >= 0.7",
+        "gate: 1 of 12 checks failed; see metrics/gate.json",
+        "promote: v2: promoted: roc_auc 0.86 vs champion 0.74",
+    ]
+    shadow = {"n": 100, "agree": 70, "disagree": 30, "error": 0, "timeout": 0}
+    events = [
+        {"event": "analysis", "phase": "shadow", "weight": 0, "verdict": "inconclusive",
+         "reason": "too few", "evidence": {"shadow": {**shadow, "n": 10}}},
+        {"event": "analysis", "phase": "shadow", "weight": 0, "verdict": "pass",
+         "reason": "every check passed", "evidence": {"shadow": shadow}},
+        {"event": "step", "phase": "step 1/1", "weight": 5},
+        {"event": "analysis", "phase": "step 1/1", "weight": 5, "verdict": "fail",
+         "reason": "canary error rate vs 0.05: 0.300 of 60",
+         "evidence": {"canary": {"n": 60, "errors": 18, "p99_ms": 20.0},
+                      "stable": {"n": 900, "errors": 0, "p99_ms": 30.0}}},
+    ]  # fmt: skip
+    table = story.rollout_table(events)
+    assert len(table) == 3 and table[0].split()[:2] == ["phase", "weight"]
+    assert "pass (decisions differ on 30% of 100)" in table[1]
+    assert table[2].split()[:5] == ["step", "1/1", "5%", "60/18", "900/0"]
+    assert table[2].endswith("fail: canary error rate vs 0.05: 0.300 of 60")
