@@ -54,16 +54,11 @@ lock: $(STAMP) ## regenerate the locks (hashes): the project's requirements/*.tx
 		--base "{{cookiecutter.project}}/requirements/dev.txt" --out requirements-dev.txt
 
 .PHONY: demo
-demo: $(STAMP) ## bake with defaults into build/demo, install it, run the pipeline, deploy locally with a canary
-	@if [ -d $(DEMO)/.deploy ]; then $(MAKE) --no-print-directory -C $(DEMO) undeploy || true; fi
+demo: $(STAMP) ## bake into build/demo and tell a model's whole life: v1, drift, retrain, paired test, canary, rollback, realised AUC (demo/story.py)
+	@if [ -d $(DEMO)/.deploy ]; then $(MAKE) --no-print-directory -C $(DEMO) undeploy >/dev/null 2>&1 || true; fi
 	rm -rf $(DEMO_DIR)
 	$(PY) -m cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) --no-print-directory -C $(DEMO) install repro demo-delivery
-	@echo; echo "== A canary that answers 30% errors: the controller rolls it back by itself =="
-	-$(MAKE) --no-print-directory -C $(DEMO) deploy-canary BAD=errors
-	$(MAKE) --no-print-directory -C $(DEMO) status
-	@echo; echo "The demo project is in $(DEMO) (cd there and run make to see its commands)."
-	@echo "Its model server and router keep running; stop them with: make -C $(DEMO) undeploy"
+	$(PY) demo/story.py $(DEMO) --log $(DEMO_DIR)/demo.log
 
 .PHONY: test
 # Two workers: a bake spends most of its time waiting (servers, installs, canary pauses), so

@@ -23,6 +23,7 @@ from .conftest import TEMPLATE, bake
 
 SCRIPT = TEMPLATE / "{{cookiecutter.project}}" / "scripts" / "run_workflow.py"
 WORKFLOW = TEMPLATE / "{{cookiecutter.project}}" / ".github" / "workflows" / "ml-pipeline.yml"
+MONITORING = WORKFLOW.with_name("monitoring.yml")
 
 
 def load_runner() -> ModuleType:
@@ -125,11 +126,12 @@ def test_interpolation_keeps_types_of_lone_expressions() -> None:
     assert rw.interpolate("n=${{ 3 }} ok=${{ true }} none=${{ null }}", s) == "n=3 ok=true none="
 
 
-def test_every_expression_in_the_pipeline_is_understood() -> None:
-    """Each `${{ }}` and `if:` of ml-pipeline.yml parses, so the runner never meets a surprise."""
-    text = WORKFLOW.read_text(encoding="utf-8")
+@pytest.mark.parametrize(("workflow", "least"), [(WORKFLOW, 40), (MONITORING, 10)])
+def test_every_expression_in_the_pipeline_is_understood(workflow: Path, least: int) -> None:
+    """Each `${{ }}` and `if:` of the workflows parses, so the runner never meets a surprise."""
+    text = workflow.read_text(encoding="utf-8")
     expressions = [body for _, body in re.findall(r"(\$\{\{)(.*?)\}\}", text)]
-    assert len(expressions) > 40
+    assert len(expressions) > least
     for body in expressions:
         rw.Parser(body).parse()
     flow = yaml.safe_load(text)
@@ -301,6 +303,53 @@ def _runs_sleep_300_in(proc: Path, root: Path) -> bool:
         return (proc / "cwd").resolve().is_relative_to(root.resolve())
     except OSError:
         return False
+
+
+DISPATCH_WORKFLOW = """
+name: dispatch
+on: schedule
+permissions: {}
+jobs:
+  notify:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write
+    env:
+      GITHUB_TOKEN: ${{ github.token }}
+    steps:
+      - shell: bash
+        env:
+          API: ${{ github.api_url }}
+        run: |
+          test "$GITHUB_API_URL" = "$API"
+          cat > post.py <<'EOF'
+          import json, os, sys, urllib.error, urllib.request
+          path, token, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+          url = os.environ["GITHUB_API_URL"] + path
+          request = urllib.request.Request(url, data=body, method="POST")
+          request.add_header("Authorization", f"Bearer {token}")
+          try:
+              print(urllib.request.urlopen(request).status)
+          except urllib.error.HTTPError as error:
+              print(error.code)
+          EOF
+          dispatches="/repos/$GITHUB_REPOSITORY/dispatches"
+          test "$(python3 post.py "$dispatches" "$GITHUB_TOKEN" '{"event_type": "drift-detected", "client_payload": {"status": "drift"}}')" = 204
+          test "$(python3 post.py "$dispatches" wrong-token '{"event_type": "x"}')" = 401
+          test "$(python3 post.py /repos/someone/else/dispatches "$GITHUB_TOKEN" '{"event_type": "x"}')" = 404
+          test "$(python3 post.py "$dispatches" "$GITHUB_TOKEN" '{"client_payload": {}}')" = 422
+"""
+
+
+def test_runner_plays_githubs_dispatch_api(tmp_path: Path) -> None:
+    """A step's repository_dispatch reaches the runner's loopback API, as on GitHub: recorded
+    with the job's token, refused (401, 404, 422) otherwise."""
+    repo = tiny_repo(tmp_path, DISPATCH_WORKFLOW)
+    code, report, output = run_tiny(repo, tmp_path / "run", "--event", "schedule")
+    assert code == 0, output
+    assert [(d["job"], d["event_type"], d["client_payload"]) for d in report["dispatches"]] == [
+        ("notify", "drift-detected", {"status": "drift"})
+    ]
 
 
 def test_runner_fails_on_an_action_it_cannot_emulate(tmp_path: Path) -> None:

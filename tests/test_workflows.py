@@ -486,6 +486,41 @@ def test_options_argo_cannot_honour_are_refused_at_render(baked_k8s: Path, tmp_p
     assert not (project / "deploy/k8s/overlays/production/generated").exists()
 
 
+def test_prediction_log_file_target_renders_valid_manifests(
+    baked_k8s: Path, tmp_path: Path
+) -> None:
+    """profile.yaml prediction_log target file: both overlays mount the sized volume, give the
+    server the path and rotation, and still validate strictly (pod security: restricted)."""
+    project = tmp_path / "project"
+    shutil.copytree(baked_k8s, project, ignore=shutil.ignore_patterns(".git", ".dvc", "data"))
+    profile = project / "deploy" / "k8s" / "profile.yaml"
+    text = profile.read_text()
+    assert "prediction_log:\n  target: stdout\n" in text
+    profile.write_text(
+        text.replace("prediction_log:\n  target: stdout\n", "prediction_log:\n  target: file\n")
+    )
+    done = render(project, "--model-version", "7", "--image", "registry.example/model:1")
+    assert done.returncode == 0, done.stderr
+    for overlay, kind in (("staging", "Deployment"), ("production", "Rollout")):
+        docs = kustomize(project, overlay)
+        (workload,) = [d for d in docs if d["kind"] == kind]
+        pod = workload["spec"]["template"]["spec"]
+        (server,) = [c for c in pod["containers"] if c["name"] == "server"]
+        args = server["args"]
+        assert args.count("--prediction-log") == 1, args
+        assert (
+            args[args.index("--prediction-log") + 1]
+            == "/var/log/predictions/predictions-{variant}.jsonl"
+        )
+        assert args[args.index("--prediction-log-max-bytes") + 1] == "10000000"
+        assert {"name": "prediction-log", "mountPath": "/var/log/predictions"} in server[
+            "volumeMounts"
+        ]
+        assert {"name": "prediction-log", "emptyDir": {"sizeLimit": "128M"}} in pod["volumes"]
+        assert {"name": "tmp", "mountPath": "/tmp"} in server["volumeMounts"]  # the base's kept
+        validate_docs(docs, tmp_path)
+
+
 def test_network_policy_default_deny(baked_k8s: Path) -> None:
     """A default-deny policy covers every pod, for both directions."""
     assert render(baked_k8s).returncode == 0

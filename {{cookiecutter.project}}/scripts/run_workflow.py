@@ -10,7 +10,10 @@ seen, as on GitHub), in its own directory with its own HOME, after the jobs it `
 are evaluated by a small evaluator that stops on anything it does not understand; `if:`,
 job and step outputs, GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH and GITHUB_STEP_SUMMARY are
 honoured. actions/checkout, setup-python, cache, upload-artifact and download-artifact are
-emulated; any other action whose `if:` is true fails the job. Secrets are read from this
+emulated; any other action whose `if:` is true fails the job. GitHub's REST API is played by a
+loopback server at GITHUB_API_URL that answers `POST /repos/OWNER/NAME/dispatches` (a
+`repository_dispatch`, e.g. drift-check's retrain request) as GitHub does, checking the
+job's token, and records each request in run.json (`dispatches`); any other call gets 404. Secrets are read from this
 process's environment (`--secret NAME`); values never appear on a command line or in logs.
 
 Not emulated (the run stops if the workflow uses them): matrices, containers, services,
@@ -26,6 +29,7 @@ import contextlib
 import fnmatch
 import glob
 import hashlib
+import http.server
 import json
 import math
 import os
@@ -542,6 +546,7 @@ class JobRun:
             "GITHUB_HEAD_REF": github["head_ref"],
             "GITHUB_BASE_REF": github["base_ref"],
             "GITHUB_SERVER_URL": github["server_url"],
+            "GITHUB_API_URL": github["api_url"],
             "RUNNER_OS": "Linux",
             "RUNNER_ARCH": "X64",
             "RUNNER_TEMP": str(self.temp),
@@ -1018,6 +1023,61 @@ def download_artifact(job: JobRun, inputs: dict[str, Any]) -> dict[str, str]:
 # --------------------------------------------------------------------------- the run
 
 
+class GitHubApi:
+    """The part of GitHub's REST API a workflow may call, on loopback; requests are recorded."""
+
+    def __init__(self, repository: str, token: str) -> None:
+        self.repository, self.token = repository, token
+        self.dispatches: list[dict[str, Any]] = []
+        self.job = ""  # the job running now, recorded with each request
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                status, message = api.dispatch(self)
+                body = json.dumps({"message": message}).encode() if message else b""
+                self.send_response(status)
+                if body:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def dispatch(self, request: http.server.BaseHTTPRequestHandler) -> tuple[int, str]:
+        """GitHub's answers: 401 without the job's token, 404 elsewhere, 422 without event_type."""
+        if request.command != "POST" or request.path != f"/repos/{self.repository}/dispatches":
+            return 404, f"{request.command} {request.path} is not emulated by run_workflow.py"
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, "Bad credentials"
+        length = int(request.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(request.rfile.read(length) or b"null")
+        except ValueError:
+            return 400, "Problems parsing JSON"
+        if not isinstance(body, dict) or not isinstance(body.get("event_type"), str):
+            return 422, "Invalid request: event_type is required"
+        payload = body.get("client_payload", {})
+        if not isinstance(payload, dict) or len(payload) > 10:
+            return 422, "client_payload: an object with at most 10 top-level properties"
+        self.dispatches.append({"job": self.job, "event_type": body["event_type"],
+                                "client_payload": payload, "time": time.time()})  # fmt: skip
+        return 204, ""
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class WorkflowRun:
     """Resolve the event, then run each job (in `needs` order) on a fresh machine."""
 
@@ -1031,6 +1091,7 @@ class WorkflowRun:
         self.origin = settings.workdir / "origin.git"
         self.jobs: dict[str, Job] = {}
         self.token = token_source.token_urlsafe(24)
+        self.api = GitHubApi(settings.repository, self.token)
         self.github = self.prepare_origin()
         self.event_path = settings.workdir / "event.json"
         self.event_path.write_text(json.dumps(self.github["event"], indent=2))
@@ -1103,6 +1164,7 @@ class WorkflowRun:
             "head_ref": head_ref,
             "base_ref": base_ref,
             "server_url": "https://github.com",
+            "api_url": self.api.url,
             "workspace": "",
             "token": self.token,
         }
@@ -1215,6 +1277,7 @@ class WorkflowRun:
                 print(f"job {job_id}: skipped", flush=True)
                 continue
             print(f"job {job_id}: running", flush=True)
+            self.api.job = job_id
             job = JobRun(self, job_id, spec)
             self.jobs[job_id] = job.execute()
             times = ", ".join(f"{s.name} {s.seconds:.1f} s" for s in job.result.steps if s.seconds)
@@ -1236,6 +1299,7 @@ class WorkflowRun:
             "ref": self.github["ref"],
             "sha": self.github["sha"],
             "seconds": seconds,
+            "dispatches": self.api.dispatches,
             "jobs": {
                 job_id: {
                     "result": job.result,
@@ -1330,8 +1394,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run-workflow: {settings.event} {settings.ref} in {settings.workdir}", flush=True)
     try:
         run = WorkflowRun(settings)
-        with interrupted_cleanup(run):
-            return run.execute()
+        try:
+            with interrupted_cleanup(run):
+                return run.execute()
+        finally:
+            run.api.close()
     except WorkflowError as error:
         print(f"run-workflow: {error}", file=sys.stderr)
         return 2

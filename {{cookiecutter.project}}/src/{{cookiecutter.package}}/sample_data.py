@@ -1,5 +1,8 @@
 """Generate a realistic sample table from the contract, with signal a good model can learn.
 
+`--drift D` (0 to 1) generates a later batch in which the population and the concept have
+moved by D: what production sends months after training (drift checks, retraining demos).
+
 Runs with the standard library and PyYAML only, so the post-generation hook can call it
 before any virtual environment exists: `python src/<package>/sample_data.py --help`.
 """
@@ -20,6 +23,9 @@ from typing import Any
 import yaml
 
 Row = dict[str, Any]
+RowMaker = Callable[[random.Random, int], Row]
+# keeps the churn rate of a drifted batch near the original's despite higher spend and calls
+DRIFT_INTERCEPT = 2.0
 
 
 def _sigmoid(x: float) -> float:
@@ -32,13 +38,20 @@ def _timestamp(rng: random.Random, low: str, high: str) -> str:
     return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def churn_row(rng: random.Random, i: int) -> Row:
-    """One customer; churn rises with monthly contracts, support calls and spend, falls with tenure."""
-    contract = rng.choices(["monthly", "annual", "multi-year"], weights=[0.55, 0.3, 0.15])[0]
+def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
+    """One customer; churn rises with monthly contracts, support calls and spend, falls with tenure.
+
+    With drift, a price rise: spend and support calls go up, more monthly contracts, and the
+    concept moves (a competitor courts enterprise customers, spend weighs more, tenure less).
+    """
+    contract = rng.choices(
+        ["monthly", "annual", "multi-year"],
+        weights=[0.55 + 0.15 * drift, 0.3 - 0.1 * drift, 0.15 - 0.05 * drift],
+    )[0]
     enterprise = int(rng.random() < 0.22)
     tenure = min(120, int(rng.expovariate(1 / (30 if contract == "monthly" else 48))))
-    spend = min(500.0, max(5.0, rng.lognormvariate(4.1 + 0.6 * enterprise, 0.45)))
-    calls = min(30, int(rng.expovariate(1 / 2.2)))
+    spend = min(500.0, max(5.0, rng.lognormvariate(4.1 + 0.35 * drift + 0.6 * enterprise, 0.45)))
+    calls = min(30, int(rng.expovariate(1 / (2.2 + 1.5 * drift))))
     region = rng.choices(
         ["north", "south", "east", "west", "central", "coastal", "mountain", "islands"],
         weights=[20, 18, 16, 15, 12, 10, 6, 3],
@@ -49,10 +62,11 @@ def churn_row(rng: random.Random, i: int) -> Row:
     logit = (
         -0.9
         + {"monthly": 1.1, "annual": -0.7, "multi-year": -1.6}[contract]
-        - 0.035 * tenure
-        + 0.006 * (spend - 60)
+        - (0.035 - 0.025 * drift) * tenure
+        + (0.006 + 0.012 * drift) * (spend - 60)
         + 0.32 * calls
-        - 0.5 * enterprise
+        - (0.5 - 2.0 * drift) * enterprise
+        - DRIFT_INTERCEPT * drift
         + (0.35 if region in ("islands", "mountain") else 0.0)
         + (0.25 if hour < 6 else 0.0)
     )
@@ -70,22 +84,25 @@ def churn_row(rng: random.Random, i: int) -> Row:
     }
 
 
-def credit_risk_row(rng: random.Random, i: int) -> Row:
-    """One loan applicant; default risk falls with credit score and rises with debt-to-income."""
-    score = int(min(850, max(300, rng.gauss(690, 70))))
+def credit_risk_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
+    """One loan applicant; default risk falls with credit score and rises with debt-to-income.
+
+    With drift, a downturn: lower scores and incomes, and debt-to-income weighs more than tier.
+    """
+    score = int(min(850, max(300, rng.gauss(690 - 40 * drift, 70))))
     tier = "LOW" if score >= 720 else ("MEDIUM" if score >= 640 else "HIGH")
     if rng.random() < 0.1:  # tiers are assigned by people, not only by score
         tier = rng.choice(["LOW", "MEDIUM", "HIGH"])
-    income = min(2_000_000.0, max(5_000.0, rng.lognormvariate(11.0, 0.55)))
+    income = min(2_000_000.0, max(5_000.0, rng.lognormvariate(11.0 - 0.3 * drift, 0.55)))
     loan = min(500_000.0, max(1_000.0, income * rng.uniform(0.05, 1.6)))
     years = min(50, int(rng.expovariate(1 / 8)))
     age_band = rng.choices(["18-25", "26-40", "41-60", "60+"], weights=[20, 30, 30, 20])[0]
     logit = (
         -2.2
         - 0.016 * (score - 690)
-        + 1.3 * math.log(loan / income + 0.1)
-        + {"LOW": -0.6, "MEDIUM": 0.0, "HIGH": 1.2}[tier]
-        - 0.04 * years
+        + (1.3 + 1.2 * drift) * math.log(loan / income + 0.1)
+        + {"LOW": -0.6, "MEDIUM": 0.0, "HIGH": 1.2 - 0.8 * drift}[tier]
+        - (0.04 - 0.06 * drift) * years
     )
     return {
         "customer_id": f"A{i:07d}",
@@ -99,14 +116,18 @@ def credit_risk_row(rng: random.Random, i: int) -> Row:
     }
 
 
-def generic_row_factory(contract: dict[str, Any]) -> Callable[[random.Random, int], Row]:
-    """Rows drawn from the contract's ranges; the target follows the numeric columns."""
+def generic_row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMaker:
+    """Rows drawn from the contract's ranges; the target follows the numeric columns.
+
+    With drift, numeric values move up their range and every other one reverses its effect.
+    """
     columns: dict[str, dict[str, Any]] = contract["columns"]
     target, id_column = contract["target"], contract["id"]
 
     def make(rng: random.Random, i: int) -> Row:
         row: Row = {}
         signal = 0.0
+        numeric = 0
         for name, spec in columns.items():
             if name in (target, id_column):
                 continue
@@ -118,8 +139,10 @@ def generic_row_factory(contract: dict[str, Any]) -> Callable[[random.Random, in
                 )
             elif spec["type"] in ("integer", "float"):
                 low, high = float(spec.get("min", 0)), float(spec.get("max", 100))
-                u = rng.betavariate(2, 2)
-                signal += 2.0 * (u - 0.5)
+                u = rng.betavariate(2 + 2 * drift, 2)
+                effect = 1.0 - 2.0 * drift * (numeric % 2)
+                numeric += 1
+                signal += 2.0 * effect * (u - 0.5)
                 value = low + u * (high - low)
                 row[name] = round(value) if spec["type"] == "integer" else round(value, 4)
             else:
@@ -133,17 +156,22 @@ def generic_row_factory(contract: dict[str, Any]) -> Callable[[random.Random, in
     return make
 
 
-def row_factory(contract: dict[str, Any]) -> Callable[[random.Random, int], Row]:
+def row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMaker:
     """The realistic generator for the built-in data sets, the generic one otherwise."""
-    return {"churn": churn_row, "credit-risk": credit_risk_row}.get(
-        contract.get("name", ""), generic_row_factory(contract)
-    )
+    if not 0.0 <= drift <= 1.0:
+        raise ValueError(f"drift {drift}: expected a number from 0 to 1")
+    built_in = {"churn": churn_row, "credit-risk": credit_risk_row}.get(contract.get("name", ""))
+    if built_in is None:
+        return generic_row_factory(contract, drift)
+    return lambda rng, i: built_in(rng, i, drift)
 
 
-def generate(contract_path: Path, out: Path, rows: int, seed: int) -> Path:
-    """Write `rows` rows for the contract to `out` (CSV), atomically."""
+def generate(
+    contract_path: Path, out: Path, rows: int, seed: int, drift: float = 0.0, first_id: int = 0
+) -> Path:
+    """Write `rows` rows for the contract to `out` (CSV), atomically; ids start at `first_id`."""
     contract = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
-    make = row_factory(contract)
+    make = row_factory(contract, drift)
     rng = random.Random(seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Not artifacts.atomic_path: the hook runs this file as a script before any venv exists,
@@ -152,7 +180,7 @@ def generate(contract_path: Path, out: Path, rows: int, seed: int) -> Path:
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(contract["columns"]))
         writer.writeheader()
-        for i in range(rows):
+        for i in range(first_id, first_id + rows):
             writer.writerow(make(rng, i))
     os.replace(tmp, out)
     return out
@@ -166,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--rows", type=int, help="default: params.yaml data.sample_rows")
     parser.add_argument("--seed", type=int, help="default: params.yaml data.seed")
+    parser.add_argument(
+        "--drift", type=float, default=0.0, help="0 to 1: how far population and concept moved"
+    )
+    parser.add_argument("--first-id", type=int, default=0, help="number of the first row's id")
     args = parser.parse_args(argv)
     settings = (
         yaml.safe_load(args.params.read_text(encoding="utf-8"))["data"]
@@ -176,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     args.seed = args.seed if args.seed is not None else int(settings.get("seed", 0))
     if args.rows < 1:
         parser.error("--rows must be at least 1")
-    path = generate(args.contract, args.out, args.rows, args.seed)
+    if not 0.0 <= args.drift <= 1.0:
+        parser.error("--drift must be from 0 to 1")
+    if args.first_id < 0:
+        parser.error("--first-id must be at least 0")
+    path = generate(args.contract, args.out, args.rows, args.seed, args.drift, args.first_id)
     print(f"wrote {args.rows} rows to {path}")
     return 0
 

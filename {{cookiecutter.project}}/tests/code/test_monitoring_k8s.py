@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package }}.config import load_config
+from {{ cookiecutter.package }}.deploy import kubernetes
 from {{ cookiecutter.package }}.rollout.shadow import ShadowMetrics
+from {{ cookiecutter.package }}.serve.app import build_parser, log_target
 from {{ cookiecutter.package }}.serve.metrics import ServeMetrics
 from {{ cookiecutter.package }}.serve.prediction_log import PredictionLog
 from tests.conftest import ROOT
@@ -117,3 +120,86 @@ def test_alert_bounds_follow_params(alert, bound):
     rule = next(r for g in groups() for r in g["rules"] if r.get("alert") == alert)
     numbers = {float(n) for n in re.findall(r">=?\s*([0-9.]+)", rule["expr"])}
     assert bound(load_config(ROOT / "params.yaml")) in numbers
+
+
+# --------------------------------------------------------------------------- prediction log
+
+
+def k8s_project(tmp_path: Path, prediction_log: dict | None) -> Path:
+    """A copy of the project's params and deploy/k8s with profile.yaml's prediction_log set."""
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(K8S, tmp_path / "deploy" / "k8s")
+    profile_path = tmp_path / "deploy" / "k8s" / "profile.yaml"
+    profile = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+    profile["prediction_log"] = prediction_log
+    profile_path.write_text(yaml.safe_dump(profile), encoding="utf-8")
+    return tmp_path
+
+
+def rendered_pods(root: Path) -> list[tuple[dict, dict]]:
+    """(pod spec, server container) of the production Rollout and the staging patch."""
+    settings = kubernetes.load_settings(root)
+    paths = kubernetes.render(settings, "registry.example/model:1", "7")
+    pods = []
+    for path in paths:
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc and doc["kind"] in ("Rollout", "Deployment"):
+                spec = doc["spec"]["template"]["spec"]
+                pods.append((spec, spec["containers"][0]))
+    assert len(pods) == 2, paths
+    return pods
+
+
+def test_prediction_log_goes_to_stdout_by_default(tmp_path):
+    """The shipped profile: every rendered pod logs to stdout, the flag given once."""
+    settings = kubernetes.load_settings(ROOT)
+    assert settings.log.target == "stdout"
+    for _, container in rendered_pods(k8s_project(tmp_path, {"target": "stdout"})):
+        args = container["args"]
+        assert args.count("--prediction-log") == 1
+        assert args[args.index("--prediction-log") + 1] == "-"
+
+
+def test_prediction_log_to_a_rotated_file_on_a_volume(tmp_path):
+    """target: file mounts a sized volume and gives the server the path and rotation."""
+    log = {"target": "file", "file": {"directory": "/var/log/predictions", "max_mb": 20,
+                                      "backups": 3, "volume_size_mb": 100}}  # fmt: skip
+    for pod, container in rendered_pods(k8s_project(tmp_path, log)):
+        volume = {"name": "prediction-log", "emptyDir": {"sizeLimit": "100M"}}
+        assert volume in pod["volumes"]
+        assert {"name": "prediction-log", "mountPath": "/var/log/predictions"} in container[
+            "volumeMounts"
+        ]
+        # the server's own parser reads what was rendered: the flags exist and mean this
+        assert container["args"][0] == "serve"
+        server = build_parser().parse_args(container["args"][1:])
+        assert container["args"].count("--prediction-log") == 1
+        assert server.prediction_log == "/var/log/predictions/predictions-{variant}.jsonl"
+        assert (server.prediction_log_max_bytes, server.prediction_log_backups) == (20_000_000, 3)
+        assert log_target(server.prediction_log, "canary").endswith("predictions-canary.jsonl")
+
+
+def file_log(**changes: object) -> dict:
+    file = {"directory": "/var/log/p", "max_mb": 10, "backups": 5, "volume_size_mb": 128}
+    return {"target": "file", "file": file | changes}
+
+
+@pytest.mark.parametrize(
+    ("prediction_log", "message"),
+    [
+        ({"target": "syslog"}, "prediction_log.target is 'syslog'; use one of stdout, file, off"),
+        ({"target": "file"}, "prediction_log.file: expected a mapping"),
+        (file_log(directory="logs"), "expected an absolute path"),
+        (file_log(directory="/tmp/"), "already mounted"),
+        (file_log(max_mb=0), "file.max_mb is 0; expected a whole number >= 1"),
+        (file_log(backups="5"), "file.backups is '5'; expected a whole number >= 0"),
+        (
+            file_log(volume_size_mb=50),
+            "volume_size_mb is 50; expected at least max_mb x (backups + 1) = 60",
+        ),
+    ],
+)
+def test_prediction_log_settings_are_checked(tmp_path, prediction_log, message):
+    """A profile the cluster could not honour is refused at render, naming the field."""
+    with pytest.raises(kubernetes.K8sError, match=re.escape(message)):
+        kubernetes.load_settings(k8s_project(tmp_path, prediction_log))

@@ -32,11 +32,80 @@ PARAMS_FILE = Path("params.yaml")
 VERSION_ANNOTATION = "ml-cicd/model-version"  # on the pod template: the version it serves
 PREVIOUS_ANNOTATION = "ml-cicd/previous-version"  # on the Rollout: what served before stable
 TRAFFIC_ROUTERS = ("none", "nginx", "smi")
+LOG_TARGETS = ("stdout", "file", "off")
+LOG_VOLUME = "prediction-log"
+LOG_FLAG = "--prediction-log"
+VARIANT_PLACEHOLDER = "{variant}"  # the server fills in its variant (serve/app.py: log_target)
 ENVIRONMENTS = ("staging", "production")
 
 
 class K8sError(RuntimeError):
     """A setting, a file or a kubectl call is not what delivery needs."""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Where each pod's prediction log goes (profile.yaml: prediction_log)."""
+
+    target: str  # stdout | file | off
+    directory: str = ""
+    max_mb: int = 0
+    backups: int = 0
+    volume_size_mb: int = 0
+
+    @property
+    def server_args(self) -> list[str]:
+        """The server's flags: a file per pod (the variant in its name), rotated."""
+        if self.target != "file":
+            return [LOG_FLAG, "-" if self.target == "stdout" else "off"]
+        return [
+            LOG_FLAG, self.directory.rstrip("/") + "/predictions-" + VARIANT_PLACEHOLDER + ".jsonl",
+            "--prediction-log-max-bytes", str(self.max_mb * 1_000_000),
+            "--prediction-log-backups", str(self.backups),
+        ]  # fmt: skip
+
+
+def parse_log_settings(profile: dict[str, Any], mounts: list[str]) -> LogSettings:
+    """profile.yaml's `prediction_log`, checked; K8sError names the field and what it needs."""
+    section = profile.get("prediction_log", {"target": "stdout"})
+    where = "profile.yaml: prediction_log"
+    if not isinstance(section, dict):
+        raise K8sError(f"{where}: expected a mapping with `target`")
+    target = section.get("target")
+    if target not in LOG_TARGETS:
+        raise K8sError(f"{where}.target is {target!r}; use one of {', '.join(LOG_TARGETS)}")
+    if target != "file":
+        return LogSettings(target)
+    file = section.get("file")
+    if not isinstance(file, dict):
+        raise K8sError(
+            f"{where}.file: expected a mapping (directory, max_mb, backups, volume_size_mb)"
+        )
+    numbers = {}
+    for key, least in (("max_mb", 1), ("backups", 0), ("volume_size_mb", 1)):
+        value = file.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise K8sError(f"{where}.file.{key} is {value!r}; expected a whole number >= {least}")
+        numbers[key] = value
+    directory = file.get("directory")
+    if (
+        not isinstance(directory, str)
+        or not directory.startswith("/")
+        or directory.rstrip("/") == ""
+    ):
+        raise K8sError(f"{where}.file.directory is {directory!r}; expected an absolute path, not /")
+    taken = [m for m in mounts if directory.rstrip("/") == m.rstrip("/")]
+    if taken:
+        raise K8sError(
+            f"{where}.file.directory {directory!r} is already mounted in base/deployment.yaml"
+        )
+    needed = numbers["max_mb"] * (numbers["backups"] + 1)
+    if numbers["volume_size_mb"] < needed:
+        raise K8sError(
+            f"{where}.file.volume_size_mb is {numbers['volume_size_mb']}; expected at least "
+            f"max_mb x (backups + 1) = {needed}: the file and its rotated copies must fit"
+        )
+    return LogSettings(target, directory, **numbers)
 
 
 @dataclass(frozen=True)
@@ -48,6 +117,7 @@ class Settings:
     deployment: dict[str, Any]
     namespaces: dict[str, str]
     root: Path
+    log: LogSettings = LogSettings("stdout")
 
     @property
     def app(self) -> str:
@@ -74,7 +144,10 @@ def load_settings(root: Path = Path(".")) -> Settings:
     for env in ENVIRONMENTS:
         kustomization = _read_yaml(root / K8S_DIR / "overlays" / env / "kustomization.yaml")
         namespaces[env] = str(kustomization.get("namespace") or "default")
-    return Settings(rollout, profile, deployment, namespaces, root)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    mounts = [str(m["mountPath"]) for m in container.get("volumeMounts", [])]
+    log = parse_log_settings(profile, mounts)
+    return Settings(rollout, profile, deployment, namespaces, root, log)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -195,7 +268,28 @@ def pod_template(settings: Settings, image: str, version: str) -> dict[str, Any]
     for env in container.get("env", []):
         if env["name"] == "MODEL_VERSION":
             env["value"] = version
+    container["args"] = server_args(container.get("args", []), settings.log)
+    volume, mount = log_volume(settings.log)
+    if volume:
+        template["spec"].setdefault("volumes", []).append(volume)
+        container.setdefault("volumeMounts", []).append(mount)
     return template
+
+
+def server_args(args: list[str], log: LogSettings) -> list[str]:
+    """The base Deployment's server arguments with the profile's prediction-log flags."""
+    if LOG_FLAG in args:  # the base's own flag and its value give way to the profile's
+        at = args.index(LOG_FLAG)
+        args = args[:at] + args[at + 2 :]
+    return [*args, *log.server_args]
+
+
+def log_volume(log: LogSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The volume and mount of a file log (empty dicts for stdout or off)."""
+    if log.target != "file":
+        return {}, {}
+    volume = {"name": LOG_VOLUME, "emptyDir": {"sizeLimit": f"{log.volume_size_mb}M"}}
+    return volume, {"name": LOG_VOLUME, "mountPath": log.directory}
 
 
 def _hash_args() -> list[dict[str, Any]]:
@@ -285,7 +379,19 @@ def rollout_manifest(settings: Settings, image: str, version: str) -> dict[str, 
 
 
 def staging_patch(settings: Settings, image: str, version: str) -> dict[str, Any]:
-    """A strategic-merge patch that pins the staging Deployment's image and version."""
+    """A strategic-merge patch that pins the staging Deployment's image, version and log."""
+    base = settings.deployment["spec"]["template"]["spec"]["containers"][0]
+    volume, mount = log_volume(settings.log)
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": image,
+        "args": server_args(base.get("args", []), settings.log),
+        "env": [{"name": "MODEL_VERSION", "value": version}],
+    }
+    pod: dict[str, Any] = {"containers": [container]}
+    if volume:  # merged by name / mountPath with the base's own
+        container["volumeMounts"] = [mount]
+        pod["volumes"] = [volume]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -293,15 +399,7 @@ def staging_patch(settings: Settings, image: str, version: str) -> dict[str, Any
         "spec": {
             "template": {
                 "metadata": {"annotations": {VERSION_ANNOTATION: version}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "server",
-                            "image": image,
-                            "env": [{"name": "MODEL_VERSION", "value": version}],
-                        }
-                    ]
-                },
+                "spec": pod,
             }
         },
     }

@@ -57,6 +57,7 @@ def create_app(
     workers: int = 1,
     max_inflight: int = 64,
     prediction_log: str | None = None,
+    log_rotation: tuple[int, int] = (10_000_000, 5),
 ) -> FastAPI:
     """Build the app: /predict, /healthz, /readyz (after warm-up), /metrics, /drift.
 
@@ -67,7 +68,7 @@ def create_app(
     """
     models: RequestModels = build_models(predictor.contract, max_batch)
     metrics = ServeMetrics(variant, model_version)
-    log = PredictionLog(prediction_log, metrics.registry) if prediction_log else None
+    log = PredictionLog(prediction_log, metrics.registry, *log_rotation) if prediction_log else None
     if drift is not None:
         profile, limits = drift
         metrics.watch_drift(lambda: profile.compare(limits))
@@ -312,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON-lines file of every prediction, `-` for stdout, `off` for none "
         "(default: params.yaml serve.prediction_log)",
     )
+    parser.add_argument("--prediction-log-max-bytes", type=int, default=10_000_000,
+                        help="a log file rotates at this size")  # fmt: skip
+    parser.add_argument("--prediction-log-backups", type=int, default=5,
+                        help="rotated files kept; older ones are deleted")  # fmt: skip
     return parser
 
 
@@ -363,6 +368,7 @@ def main(argv: list[str] | None = None, wrap: Callable[[FastAPI], ASGIApp] | Non
         rollout.shadow if rollout is not None else None,
         drift,
         prediction_log=log,
+        log_rotation=(args.prediction_log_max_bytes, args.prediction_log_backups),
     )
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
