@@ -115,3 +115,14 @@ def test_slices_when_features_are_given(scored, holdout, contract, champion_regi
     report = report_for(scored, labels, contract, champion_registry, features)
     ((_, entry),) = report["versions"].items()
     assert set(entry["slices"]) == set(contract.slices)
+
+
+def test_an_empty_prediction_log_is_no_error(scored, contract, tmp_path):
+    """A server that answered nothing yet leaves an empty log: it adds no predictions."""
+    empty = tmp_path / "predictions-staging-1.jsonl"
+    empty.write_text("")
+    with_empty, _ = read_predictions([scored, empty], contract)
+    alone, _ = read_predictions([scored], contract)
+    pd.testing.assert_frame_equal(with_empty, alone)
+    with pytest.raises(DataError, match=r"no predictions in .*nothing was scored yet"):
+        read_predictions([empty], contract)

@@ -48,6 +48,8 @@ def read_predictions(paths: list[Path], contract: Contract) -> tuple[pd.DataFram
     for path in paths:
         if ".jsonl" in path.suffixes:  # the server's prediction log (serve/prediction_log.py)
             records, _ = read_log_lines(path)
+            if not records:  # a server that has answered nothing yet
+                continue
             frame = pd.DataFrame.from_records(records).rename(columns={"id": contract.id})
         else:
             frame = load_table(path)
@@ -55,6 +57,8 @@ def read_predictions(paths: list[Path], contract: Contract) -> tuple[pd.DataFram
         if missing:
             raise DataError(f"{path}: not a prediction file; missing columns {missing}")
         frames.append(frame[[contract.id, *PREDICTION_COLUMNS]])
+    if not frames:
+        raise DataError(f"no predictions in {', '.join(map(str, paths))}: nothing was scored yet")
     table = pd.concat(frames, ignore_index=True).astype(
         {contract.id: "str", "model_version": "str", "score": "float64"}
     )
