@@ -31,10 +31,10 @@ import pandas as pd
 from {package}.config import load_config
 from {package}.contract import load_contract
 from {package}.data import conform, features_and_target, load_table
-from {package}.drift import build_reference, compare
-from {package}.promote import compare_on_holdout
+from {package}.monitoring.drift import build_reference, compare
+from {package}.pipeline.promote import compare_on_holdout
 from {package}.sample_data import generate
-from {package}.train import build_pipeline, holdout_mask
+from {package}.pipeline.train import build_pipeline, holdout_mask
 
 contract, config = load_contract(Path("contract.yaml")), load_config(Path("params.yaml"))
 rows, seed = config.data.sample_rows, config.data.seed
