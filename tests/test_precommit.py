@@ -58,14 +58,16 @@ def test_make_install_installs_the_hook(project: Path) -> None:
     assert "pre-commit install" in script
 
 
+@pytest.mark.slow
 def test_pre_commit_and_make_lint_agree(project: Path) -> None:
-    """Both pass on the clean bake, and both fail on a lint error and on broken YAML."""
+    """Both pass on the clean bake; both fail on a lint error, broken YAML and a type error."""
     precommit = [str(VENV / "bin" / "pre-commit"), "run", "--all-files"]
     run(["make", "--no-print-directory", "lint"], project, env=env(project))
     run(precommit, project, env=env(project))
     planted = {
         project / "src" / "churn_model" / "planted.py": "import os\n",
         project / "planted.yaml": "key: [unclosed\n",
+        project / "src" / "churn_model" / "planted_types.py": 'def f() -> int:\n    return "x"\n',
     }
     for path, text in planted.items():
         path.write_text(text, encoding="utf-8")
