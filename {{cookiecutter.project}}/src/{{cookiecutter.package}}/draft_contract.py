@@ -19,9 +19,9 @@ import yaml
 from .artifacts import write_text
 from .config import PARAMS
 from .contract import ContractError, parse_contract
-from .data import DataError, load_table
+from .data import load_table
 from .draft_gates import draft_gates, with_gates
-from .errors import ExpectedError
+from .errors import DataError, ExpectedError
 from .pipeline.validate import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -37,7 +39,7 @@ def days_since(timestamps: pd.Series, reference: str | pd.Timestamp) -> pd.Serie
     return (delta.dt.total_seconds() / SECONDS_PER_DAY).rename(f"{timestamps.name}_days_since")
 
 
-class FrequencyEncoder(TransformerMixin, BaseEstimator):
+class FrequencyEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
     """Encode each column by the training-set frequency of its category; unseen gets 0."""
 
     def fit(self, X: pd.DataFrame, y: object = None) -> FrequencyEncoder:
@@ -66,7 +68,7 @@ class FrequencyEncoder(TransformerMixin, BaseEstimator):
         return np.asarray([f"{c}_frequency" for c in self.columns_], dtype=object)
 
 
-class DateFeatures(TransformerMixin, BaseEstimator):
+class DateFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
     """Turn timestamps into cyclical hour and weekday, and days since a fixed reference date."""
 
     def __init__(self, reference: str = "2026-01-01") -> None:
@@ -98,7 +100,10 @@ class DateFeatures(TransformerMixin, BaseEstimator):
 
 def build_preprocessor(contract: Contract) -> ColumnTransformer:
     """One ColumnTransformer derived from the contract: nothing about a column is repeated here."""
-    numeric, onehot, frequency, transformers = [], [], [], []
+    numeric: list[str] = []
+    onehot: list[str] = []
+    frequency: list[str] = []
+    transformers: list[tuple[str, Any, list[str]]] = []
     for name in contract.feature_columns:
         column = contract.columns[name]
         if column.type in ("integer", "float"):
@@ -107,7 +112,7 @@ def build_preprocessor(contract: Contract) -> ColumnTransformer:
             onehot.append(name)  # conformed to "True"/"False" text: two categories
         elif column.type == "category":
             (frequency if column.encoding == "frequency" else onehot).append(name)
-        elif column.type == "datetime":
+        elif column.type == "datetime" and column.reference:  # contract.py requires one
             # days-since runs into thousands: scaled like the numbers, so linear models converge
             dates = Pipeline(
                 [("parts", DateFeatures(reference=column.reference)), ("scale", StandardScaler())]

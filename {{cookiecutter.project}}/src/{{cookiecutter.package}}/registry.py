@@ -106,7 +106,7 @@ class Registry:
 
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
-            return experiment.experiment_id
+            return str(experiment.experiment_id)
         # a server stores artifacts where it was told (proxied: `mlflow-artifacts:`); the
         # embedded store keeps them beside its database
         location = None
@@ -115,9 +115,9 @@ class Registry:
             artifacts.mkdir(parents=True, exist_ok=True)
             location = artifacts.as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return str(self.client.create_experiment(name, artifact_location=location))
         except MlflowException:  # created by another writer meanwhile
-            return self.client.get_experiment_by_name(name).experiment_id
+            return str(self.client.get_experiment_by_name(name).experiment_id)
 
     def register(
         self, model_path: str | Path, tags: dict[str, Any], extra_files: tuple[Path, ...] = ()

@@ -652,7 +652,8 @@ def bootstrap_replicates(
 ) -> _Floats:
     """Return the metric on each stratified resample (the rows of stratified_resample_counts)."""
     labels, rankings, kernels = _prepared(y_true, [("scores", scores)], [metric], resamples)
-    return _replicates(labels, rankings, kernels, resamples, seed)[metric][0]
+    replicates: _Floats = _replicates(labels, rankings, kernels, resamples, seed)[metric][0]
+    return replicates
 
 
 def bootstrap_intervals(

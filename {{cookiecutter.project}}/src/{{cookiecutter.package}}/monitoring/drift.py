@@ -57,11 +57,13 @@ def _numbers(series: pd.Series, kind: str) -> np.ndarray:
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         # whole nanoseconds first, as `_row_number` does, so a row and a batch bin alike
         delta = (stamps - pd.Timestamp(_EPOCH)).to_numpy().astype("timedelta64[ns]")
-        days = delta.astype(np.int64).astype("float64") / _NS_PER_DAY
+        days: np.ndarray = delta.astype(np.int64).astype("float64") / _NS_PER_DAY
         days[np.isnat(delta)] = np.nan
         return days
-    numbers = pd.to_numeric(series, errors="coerce")
-    return numbers.to_numpy(dtype="float64", na_value=np.nan)
+    numbers: np.ndarray = pd.to_numeric(series, errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    return numbers
 
 
 def _labels(series: pd.Series, int_labels: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +84,8 @@ def _labels(series: pd.Series, int_labels: bool) -> tuple[np.ndarray, np.ndarray
 def _bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
     # bins are (-inf, e0], (e0, e1], ..., (e_last, inf): bisect_left agrees row by row
     index = np.searchsorted(np.asarray(edges, dtype="float64"), values, side="left")
-    return np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
+    counts: list[int] = np.bincount(index, minlength=len(edges) + 1).astype(int).tolist()
+    return counts
 
 
 def _category_counts(labels: np.ndarray, missing: np.ndarray, categories: list[str]) -> list[int]:
@@ -204,7 +207,8 @@ def bin_labels(ref: Mapping[str, Any]) -> list[str]:
 
 def _edge_text(value: float, kind: str) -> str:
     if kind == "datetime":
-        return (pd.Timestamp(_EPOCH) + pd.Timedelta(days=value)).strftime("%Y-%m-%d")
+        day: str = (pd.Timestamp(_EPOCH) + pd.Timedelta(days=value)).strftime("%Y-%m-%d")
+        return day
     return f"{value:.4g}"
 
 

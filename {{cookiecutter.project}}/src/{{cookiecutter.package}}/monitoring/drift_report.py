@@ -29,7 +29,8 @@ def load_reference(path: str | Path) -> dict[str, Any]:
         check_reference(reference)
     except DriftError as error:
         raise DriftError(f"{path}: {error}") from None
-    return reference
+    profile: dict[str, Any] = reference
+    return profile
 
 
 def champion_reference(root: str | Path = REGISTRY_DIR) -> tuple[dict[str, Any] | None, str]:

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..artifacts import write_json
 
@@ -145,7 +145,9 @@ def notify(
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is a failure: following it would carry the bearer token to another URL."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str):  # type: ignore[override]
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> NoReturn:
         raise NotifyError(
             f"{req.full_url}: answered {code} redirecting to {newurl}; not followed, since the "
             "token would go with it (set GITHUB_API_URL to the final API address)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ def _group_rates(weights: np.ndarray, mask: np.ndarray, predicted: np.ndarray) -
     """Weighted share of positive predictions among `mask` rows, one per weight row (NaN if none)."""
     chosen = weights[:, mask]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (chosen @ predicted[mask]) / chosen.sum(axis=1)
+        rates: np.ndarray = (chosen @ predicted[mask]) / chosen.sum(axis=1)
+    return rates
 
 
 def _group_table(
@@ -163,7 +165,9 @@ def fairness(
     return out
 
 
-def _resample_chunks(y: np.ndarray, resamples: int, seed: int, rows: int = 2_000_000):
+def _resample_chunks(
+    y: np.ndarray, resamples: int, seed: int, rows: int = 2_000_000
+) -> Iterator[np.ndarray]:
     """Stratified resample weights in blocks of at most `rows` cells, so memory stays bounded."""
     per_chunk = max(1, rows // max(len(y), 1))
     for k, start in enumerate(range(0, resamples, per_chunk)):
@@ -231,11 +235,14 @@ def _as_score(values: pd.Series, y: np.ndarray, column: Column) -> np.ndarray | 
             if column.type == "datetime"
             else values.astype("float64")
         )
-        return numbers.fillna(numbers.median()).fillna(0.0).to_numpy()
+        filled: np.ndarray = numbers.fillna(numbers.median()).fillna(0.0).to_numpy()
+        return filled
     if column.type == "boolean" or (column.type == "category" and column.encoding == "onehot"):
         groups = values.astype("str").fillna("(missing)").to_numpy()
-        rates = pd.Series(y, dtype="float64").groupby(groups).transform("mean")
-        return rates.to_numpy()
+        rates: np.ndarray = (
+            pd.Series(y, dtype="float64").groupby(groups).transform("mean").to_numpy()
+        )
+        return rates
     return None
 
 

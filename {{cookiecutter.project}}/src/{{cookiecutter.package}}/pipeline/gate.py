@@ -43,7 +43,8 @@ def _judge(
     value, low, high = math.nan if entry.value is None else entry.value, entry.low, entry.high
     mode = gates.judge_on if low is not None and high is not None else "point"
     upper_end = (mode == "lower_bound") == (op == "<=")
-    judged = value if mode == "point" else float(high if upper_end else low)
+    end = high if upper_end else low
+    judged = value if mode == "point" or end is None else end
     passed = {">=": judged >= bound, ">": judged > bound, "<=": judged <= bound}[op]
     interval = (float(low), float(high)) if low is not None and high is not None else None
     hint = (CHECKS[id_].__doc__ or "").strip()

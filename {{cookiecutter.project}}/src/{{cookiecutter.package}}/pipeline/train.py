@@ -62,7 +62,8 @@ def build_pipeline(contract: Contract, model_params: ModelConfig) -> Pipeline:
 def holdout_mask(ids: pd.Series, test_size: float, seed: int) -> np.ndarray:
     """Rows in the holdout, by a seeded hash of the id: stable as new rows arrive."""
     hashed = pd.util.hash_pandas_object(ids.astype(str), index=False, hash_key=f"{seed:016d}"[:16])
-    return (hashed.to_numpy() % 10_000) < int(test_size * 10_000)
+    mask: np.ndarray = (hashed.to_numpy() % 10_000) < int(test_size * 10_000)
+    return mask
 
 
 def table_sha256(df: pd.DataFrame) -> str:

@@ -14,7 +14,8 @@ import pandas as pd
 from ..artifacts import write_json, write_parquet, write_text
 from ..config import PARAMS, DriftConfig, load_config
 from ..contract import Column, Contract, load_contract
-from ..data import DataError, conform, file_sha256, load_table
+from ..data import conform, file_sha256, load_table
+from ..errors import DataError
 from ..monitoring.drift import DriftError
 from ..monitoring.drift_report import (
     drift_report,
@@ -168,8 +169,11 @@ def prepare(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, list[Ch
 
 def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
     if contract.id not in frame.columns:
-        return (mask[mask].index[:EXAMPLES] + 2).tolist()  # CSV line numbers (header is line 1)
-    return frame.loc[mask, contract.id].head(EXAMPLES).tolist()
+        # CSV line numbers (the header is line 1)
+        lines: list[Any] = (mask[mask].index[:EXAMPLES] + 2).tolist()
+        return lines
+    ids: list[Any] = frame.loc[mask, contract.id].head(EXAMPLES).tolist()
+    return ids
 
 
 def run_suite(

@@ -55,7 +55,8 @@ def _environment() -> Any:
 
 def render(template: str, **context: Any) -> str:
     """Render one template from `reports/` with the given values."""
-    return _environment().get_template(template).render(**context)
+    page: str = _environment().get_template(template).render(**context)
+    return page
 
 
 def render_validation(report: dict[str, Any]) -> str:

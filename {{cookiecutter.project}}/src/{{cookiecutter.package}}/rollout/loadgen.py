@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ..artifacts import write_json
     from ..contract import ContractError, load_contract
-    from ..data import DataError
+    from ..errors import DataError
 
     url = args.url
     if url is None:
