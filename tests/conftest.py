@@ -123,11 +123,19 @@ MATRIX = pairwise(CHOICES)
 # module-scoped state (shared engines, one deployment, bakes reused in order) stays on one
 # worker; every other test (each an independent bake) goes to whichever worker is free.
 # Longest first, so the last unit to start is a short one.
-ONE_WORKER = ("test_team_workflow", "test_delivery", "test_workflows", "test_run_workflow")
+ONE_WORKER = (
+    "test_team_workflow",
+    "test_monitoring_workflow",
+    "test_delivery",
+    "test_workflows",
+    "test_run_workflow",
+    "test_precommit",
+)
 LONGEST_FIRST = (
     "test_team_workflow",
     "test_pipeline",
     "test_delivery",
+    "test_monitoring_workflow",
     "test_own_data",
     "test_team",
 )
