@@ -68,6 +68,15 @@ def bake(output_dir: Path, template: Path = TEMPLATE, **answers: str) -> Path:
     return Path(project)
 
 
+def churn_generator(directory: Path) -> Path:
+    """The churn sample generator (a churn bake's `sample_data.py`, baked into `directory` once):
+    a realistic foreign table for `own`-dataset bakes, which ship only the generic generator."""
+    generator = directory / "churn-model" / "src" / "churn_model" / "sample_data.py"
+    if not generator.is_file():
+        bake(directory, dataset="churn")
+    return generator
+
+
 def variant_id(answers: dict[str, str]) -> str:
     """Readable test id: churn-hist_gradient_boosting."""
     return "-".join(answers.values())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import MATRIX, TEMPLATE, bake, run, tool_env, variant_id
+from .conftest import MATRIX, TEMPLATE, bake, churn_generator, run, tool_env, variant_id
 
 pytestmark = pytest.mark.slow
 # tests/data and tests/model read each bake's own data and model; tests/code runs on the tiny
@@ -25,7 +25,7 @@ def bring_own_data(project: Path, tmp_path: Path) -> None:
     """What a user of dataset=own does: draft the contract from a file, then track it."""
     contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
     own = tmp_path / "customers.csv"
-    generator = project / "src" / "churn_model" / "sample_data.py"
+    generator = churn_generator(tmp_path / "churn")
     subprocess.run(
         [
             sys.executable,

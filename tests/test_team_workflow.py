@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE, bake, run
+from .conftest import TEMPLATE, bake, churn_generator, run
 from .workflow_runs import (
     BETTER_MODEL,
     FIRST_MODEL,
@@ -163,7 +163,7 @@ def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = bake(tmp_path_factory.mktemp("own"), dataset="own", project="own-model")
     table = project.parent / "customers.csv"
     contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
-    generator = project / "src" / "own_model" / "sample_data.py"
+    generator = churn_generator(project.parent / "churn")
     subprocess.run(
         [sys.executable, str(generator), "--contract", str(contract), "--out", str(table),
          "--rows", "5000", "--seed", "4242"],

@@ -24,8 +24,7 @@ import yaml
 
 Row = dict[str, Any]
 RowMaker = Callable[[random.Random, int], Row]
-# keeps the churn rate of a drifted batch near the original's despite higher spend and calls
-DRIFT_INTERCEPT = 2.0
+BuiltInRow = Callable[[random.Random, int, float], Row]
 
 
 def _sigmoid(x: float) -> float:
@@ -36,6 +35,10 @@ def _timestamp(rng: random.Random, low: str, high: str) -> str:
     start, end = datetime.fromisoformat(low), datetime.fromisoformat(high)
     seconds = rng.uniform(0, (end - start).total_seconds())
     return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+{% if cookiecutter.dataset == "churn" %}# keeps the churn rate of a drifted batch near the original's despite higher spend and calls
+DRIFT_INTERCEPT = 2.0
 
 
 def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
@@ -84,7 +87,7 @@ def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
     }
 
 
-def credit_risk_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
+{% endif %}{% if cookiecutter.dataset == "credit-risk" %}def credit_risk_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
     """One loan applicant; default risk falls with credit score and rises with debt-to-income.
 
     With drift, a downturn: lower scores and incomes, and debt-to-income weighs more than tier.
@@ -116,7 +119,7 @@ def credit_risk_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
     }
 
 
-def generic_row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMaker:
+{% endif %}def generic_row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMaker:
     """Rows drawn from the contract's ranges; the target follows the numeric columns.
 
     With drift, numeric values move up their range and every other one reverses its effect.
@@ -156,11 +159,16 @@ def generic_row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMake
     return make
 
 
+# The realistic generator of this project's sample data set, by contract name: only the
+# chosen data set's generator ships (an `own` project has the generic one only).
+BUILT_IN: dict[str, BuiltInRow] = {% if cookiecutter.dataset == "churn" %}{"churn": churn_row}{% elif cookiecutter.dataset == "credit-risk" %}{"credit-risk": credit_risk_row}{% else %}{}{% endif %}
+
+
 def row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMaker:
-    """The realistic generator for the built-in data sets, the generic one otherwise."""
+    """The realistic generator for the built-in data set, the generic one otherwise."""
     if not 0.0 <= drift <= 1.0:
         raise ValueError(f"drift {drift}: expected a number from 0 to 1")
-    built_in = {"churn": churn_row, "credit-risk": credit_risk_row}.get(contract.get("name", ""))
+    built_in = BUILT_IN.get(contract.get("name", ""))
     if built_in is None:
         return generic_row_factory(contract, drift)
     return lambda rng, i: built_in(rng, i, drift)

@@ -56,6 +56,9 @@ def test_datetimes_outside_the_contract_range_are_refused(models):
     )
     rows, _ = parse_rows(body({**ROW, "joined": "2021-03-04T05:06:07+02:00"}), models)
     assert rows[0].joined.hour == 3  # aware timestamps become naive UTC, like training data
+    # converted to UTC, a timestamp at the edge of the calendar overflows: refused, not a 500
+    edge = reasons(models, {**ROW, "joined": "0001-01-01T00:30:00+01:00"})["joined"]
+    assert "outside the representable dates" in edge
 
 
 def test_nullable_columns_accept_null_or_absence_and_others_do_not(models):

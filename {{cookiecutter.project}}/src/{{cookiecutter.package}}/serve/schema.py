@@ -121,7 +121,12 @@ def _one_of(values: tuple[Any, ...]) -> AfterValidator:
 
 def _naive_utc(value: datetime) -> datetime:
     # training data is conformed to naive UTC; an aware timestamp is converted, not refused
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("is outside the representable dates once converted to UTC") from None
 
 
 def _datetime_range(low: Any, high: Any) -> AfterValidator:
