@@ -176,7 +176,7 @@ class Controller:
     async def _judge(
         self, policy: Policy, before: dict[str, Any] | None, shadow: bool
     ) -> tuple[Verdict, bool]:
-        if not self.canary_alive():
+        if not await asyncio.to_thread(self.canary_alive):  # may run `ps`: not on the loop
             return Verdict("fail", "the canary process exited"), True
         now = await self._scrape()
         if now is None or before is None:
