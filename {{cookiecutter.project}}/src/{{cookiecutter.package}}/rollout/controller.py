@@ -143,7 +143,7 @@ class Controller:
             had_data = had_data or has_data
             if before is None:
                 before = await self._scrape()
-            self._record(name, weight, verdict, time.monotonic() - started)
+            await self._record(name, weight, verdict, time.monotonic() - started)
             if verdict.result == "fail":
                 return verdict
             step.look(verdict.results())
@@ -198,7 +198,7 @@ class Controller:
         )
         return judge(policy, "canary", canary, stable), canary.n > 0
 
-    def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
+    async def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
         event = {"event": "analysis", "phase": name, "weight": weight, **verdict.as_event()}
-        self.log(event)
+        await asyncio.to_thread(self.log, event)  # an fsynced write: not on the traffic's loop
         self.report({**event, "elapsed_s": round(elapsed, 1)})
