@@ -199,6 +199,28 @@ def test_the_production_server_has_no_fault_path(predictor, monkeypatch):
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
     )
     assert done.stdout.strip() == "[]", done.stdout
+    # and the image's build context leaves the harness out, the server keeps its package
+    assert not in_image_context(f"src/{package}/testing/faults.py")
+    assert in_image_context(f"src/{package}/serve/app.py")
+
+
+def in_image_context(path: str) -> bool:
+    """Whether `docker build` sends `path`: .dockerignore's patterns, the last match deciding."""
+    from fnmatch import fnmatch
+
+    from tests.conftest import ROOT
+
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    sent = True
+    for line in (raw.strip() for raw in lines):
+        if not line or line.startswith("#"):
+            continue
+        keep, pattern = line.startswith("!"), line.lstrip("!").rstrip("/")
+        if any(fnmatch(prefix, pattern) for prefix in prefixes):
+            sent = keep
+    return sent
 
 
 def test_served_traffic_is_profiled_against_the_training_reference(predictor):

@@ -585,9 +585,10 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
         print(f"first production deploy: version {version} starts without a canary")
     timeout = args.timeout or int(settings.profile.get("status_timeout_s", 1800))
     if wait_rollout(app, namespace, timeout, check=False):
-        # a re-deploy of the serving version changes nothing; otherwise stable becomes N-1
-        now = before if before and before.version == version else None
-        now = now or Serving(version, before.version if before else None)
+        if before is not None and before.version == version:
+            now = before  # a re-deploy of the serving version changes nothing
+        else:
+            now = Serving(version, before.version if before else None)  # stable becomes N-1
         record_previous(app, namespace, now.previous)
         was = champion.version if champion else None
         message = sync_registry(args.model_name, now, was, "canary promoted on Kubernetes")

@@ -58,6 +58,10 @@ def alive(record: Record) -> bool:
     if not pid:
         return False
     child = _CHILDREN.get(pid)
+    if child is not None and instance in child.args:
+        # our own child: its pid cannot be reused before we reap it, so no `ps` is needed
+        # (the controller asks several times a second, on the loop that sends the traffic)
+        return child.poll() is None
     if child is not None and child.poll() is not None:
         return False
     try:

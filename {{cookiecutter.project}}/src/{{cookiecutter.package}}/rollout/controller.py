@@ -143,7 +143,7 @@ class Controller:
             had_data = had_data or has_data
             if before is None:
                 before = await self._scrape()
-            self._record(name, weight, verdict, time.monotonic() - started)
+            await self._record(name, weight, verdict, time.monotonic() - started)
             if verdict.result == "fail":
                 return verdict
             step.look(verdict.results())
@@ -176,7 +176,7 @@ class Controller:
     async def _judge(
         self, policy: Policy, before: dict[str, Any] | None, shadow: bool
     ) -> tuple[Verdict, bool]:
-        if not self.canary_alive():
+        if not await asyncio.to_thread(self.canary_alive):  # may run `ps`: not on the loop
             return Verdict("fail", "the canary process exited"), True
         now = await self._scrape()
         if now is None or before is None:
@@ -198,7 +198,7 @@ class Controller:
         )
         return judge(policy, "canary", canary, stable), canary.n > 0
 
-    def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
+    async def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
         event = {"event": "analysis", "phase": name, "weight": weight, **verdict.as_event()}
-        self.log(event)
+        await asyncio.to_thread(self.log, event)  # an fsynced write: not on the traffic's loop
         self.report({**event, "elapsed_s": round(elapsed, 1)})
