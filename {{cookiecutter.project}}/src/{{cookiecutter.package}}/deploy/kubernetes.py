@@ -20,12 +20,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ..rollout.render import RenderError, Target, analysis_spec, refuse_unrenderable, step_timing
 from ..rollout.spec import Rollout, SpecError, parse_rollout
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 K8S_DIR = Path("deploy") / "k8s"
 PARAMS_FILE = Path("params.yaml")
@@ -261,7 +264,7 @@ def _analysis_template(
 
 def pod_template(settings: Settings, image: str, version: str) -> dict[str, Any]:
     """The base Deployment's pod template with the image and model version pinned."""
-    template = copy.deepcopy(settings.deployment["spec"]["template"])
+    template: dict[str, Any] = copy.deepcopy(settings.deployment["spec"]["template"])
     template.setdefault("metadata", {}).setdefault("annotations", {})[VERSION_ANNOTATION] = version
     container = template["spec"]["containers"][0]
     container["image"] = image
@@ -459,9 +462,10 @@ def _live(kind: str, name: str, namespace: str) -> dict[str, Any] | None:
     if not done.stdout.strip():
         return None
     try:
-        return json.loads(done.stdout)
+        live: dict[str, Any] = json.loads(done.stdout)
     except json.JSONDecodeError:
         raise K8sError(f"kubectl get {kind} {name}: not JSON: {done.stdout[:200]!r}") from None
+    return live
 
 
 def _version_of(obj: dict[str, Any]) -> str | None:
@@ -507,7 +511,7 @@ def wait_rollout(app: str, namespace: str, timeout_s: int, check: bool = True) -
     return done.returncode == 0
 
 
-def _registry(model_name: str | None) -> Any:
+def _registry(model_name: str | None) -> Registry:
     from ..registry import Registry
 
     return Registry(model_name)

@@ -29,7 +29,7 @@ from .aliases import sync_aliases
 from .journal import DEPLOY_DIR, DeployBusy, Journal
 from .progress import Progress
 from .servers import DeployError, routing, set_routes, start_router, start_server, wait_server
-from .state import DeployState, Role, RolloutPlan, Server
+from .state import DeployState, Role, RolloutPlan, RouterProc, Server
 
 BAD = {
     "errors": "errors=0.3",
@@ -199,6 +199,7 @@ def cmd_canary(
         state = ensure_production(ctx, state, registry, router_port)
         assert state.stable is not None
         assert state.router is not None
+        router = state.router  # the rollout below keeps this router; `state` is reassigned
         stable_version = state.stable.version
         plan = RolloutPlan(
             stable_version=stable_version,
@@ -225,7 +226,7 @@ def cmd_canary(
         progress = Progress(ctx.console)
         controller = Controller(
             ctx.rollout,
-            state.router.admin_url,
+            router.admin_url,
             routing(state, {"stable": 100}),
             {"stable": stable_version, "canary": canary_version},
             lambda: procs.alive(canary),
@@ -233,7 +234,7 @@ def cmd_canary(
             progress,
         )
         use_loadgen = loadgen and ctx.rollout.loadgen.enabled
-        generator = _loadgen(ctx, state.router.url) if use_loadgen else None
+        generator = _loadgen(ctx, router.url) if use_loadgen else None
         try:
             with progress:
                 outcome, report = asyncio.run(_drive(controller, generator))
@@ -344,7 +345,8 @@ def cmd_status(ctx: Context) -> int:
     table = Table(title=f"local delivery ({state.phase})")
     for column in ("role", "version", "url", "pid", "running", "weight"):
         table.add_column(column)
-    records: dict[str, Any] = {**state.servers, "staging": state.staging, "router": state.router}
+    records: dict[str, Server | RouterProc | None] = {role: s for role, s in state.servers.items()}
+    records.update(staging=state.staging, router=state.router)
     for role, record in records.items():
         if record is None:
             continue

@@ -8,6 +8,7 @@ a rollback of a rollback) made the change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -92,19 +93,19 @@ class DeployState(_Record):
     def previous(self) -> Server | None:
         return self.servers.get("previous")
 
-    def _with(self, **servers: Server | None) -> dict[Role, Server]:
-        merged: dict[str, Server | None] = {**self.servers, **servers}
-        return {role: s.as_role(role) for role, s in merged.items() if s is not None}  # type: ignore[misc]
+    def _with(self, changes: Mapping[Role, Server | None]) -> dict[Role, Server]:
+        merged: dict[Role, Server | None] = {**self.servers, **changes}
+        return {role: s.as_role(role) for role, s in merged.items() if s is not None}
 
     # ------------------------------------------------------------------ transitions
 
     def with_stable(self, server: Server) -> DeployState:
         """A (re)started stable server; the rest is unchanged."""
-        return self.model_copy(update={"servers": self._with(stable=server)})
+        return self.model_copy(update={"servers": self._with({"stable": server})})
 
     def without(self, role: Role) -> DeployState:
         """Forget a server that is gone."""
-        return self.model_copy(update={"servers": self._with(**{role: None})})
+        return self.model_copy(update={"servers": self._with({role: None})})
 
     def begin_rollout(self, plan: RolloutPlan) -> DeployState:
         """idle -> rollout."""
@@ -116,7 +117,7 @@ class DeployState(_Record):
         """The canary process of the rollout in progress."""
         if self.phase != "rollout":
             raise TransitionError("a canary exists only during a rollout")
-        return self.model_copy(update={"servers": self._with(canary=server)})
+        return self.model_copy(update={"servers": self._with({"canary": server})})
 
     def promoted(self) -> tuple[DeployState, list[Server]]:
         """rollout -> idle with the canary as stable; return the processes to stop.
@@ -128,9 +129,9 @@ class DeployState(_Record):
         if self.phase != "rollout" or stable is None or canary is None:
             raise TransitionError("nothing to promote: no rollout with a canary")
         if canary.version == stable.version:
-            servers, retired = self._with(stable=canary, canary=None), [stable]
+            servers, retired = self._with({"stable": canary, "canary": None}), [stable]
         else:
-            servers = self._with(stable=canary, previous=stable, canary=None)
+            servers = self._with({"stable": canary, "previous": stable, "canary": None})
             retired = [previous] if previous is not None else []
         state = self.model_copy(update={"phase": "idle", "rollout": None, "servers": servers})
         return state, retired
@@ -139,7 +140,7 @@ class DeployState(_Record):
         """rollout -> idle with stable and N-1 untouched; return the canary to stop."""
         canary = self.canary
         state = self.model_copy(
-            update={"phase": "idle", "rollout": None, "servers": self._with(canary=None)}
+            update={"phase": "idle", "rollout": None, "servers": self._with({"canary": None})}
         )
         return state, canary
 
@@ -160,5 +161,5 @@ class DeployState(_Record):
         if self.phase != "rolling_back" or self.rollback is None:
             raise TransitionError("no rollback in progress")
         plan = self.rollback
-        servers = self._with(stable=plan.target, previous=plan.source)
+        servers = self._with({"stable": plan.target, "previous": plan.source})
         return self.model_copy(update={"phase": "idle", "rollback": None, "servers": servers})

@@ -18,6 +18,8 @@ class AdminError(RuntimeError):
 def request_json(method: str, url: str, body: Any = None, timeout: float = 2.0) -> tuple[int, Any]:
     """Send one request (JSON body if given); return status and decoded JSON (or None)."""
     parsed = urlparse(url)
+    if parsed.hostname is None:
+        raise AdminError(f"{method} {url}: no host in the URL")
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
     try:
         payload = None if body is None else json.dumps(body).encode()

@@ -93,12 +93,12 @@ def score_query(check: Check, policy: Policy, canary: str, stable: str, window: 
         n = _sum(metric, f'{canary},outcome=~"agree|disagree|error|timeout"', window)
         count = _sum(metric, f'{canary},outcome="{check.numerator}"', window)
         base = compared if check.numerator == "disagree" else n
-        enough = (f"{n} >= {minimum}", f"{base} >= {minimum}")
+        enough_both = (f"{n} >= {minimum}", f"{base} >= {minimum}")
         if check.score == "requests_short":
             return f"({minimum} - {compared})"
         if check.score == "rate_z":
-            return _gated(_rate_z(count, base, check.bound), *enough)
-        return _gated(f"{count} / {base}", *enough)  # share
+            return _gated(_rate_z(count, base, check.bound), *enough_both)
+        return _gated(f"{count} / {base}", *enough_both)  # share
     outcomes = "ok|error" if policy.client_errors == "excluded" else "ok|error|rejected"
     n = _sum("model_requests_total", f'{canary},outcome=~"{outcomes}"', window)
     errors = _sum("model_requests_total", f'{canary},outcome="error"', window)

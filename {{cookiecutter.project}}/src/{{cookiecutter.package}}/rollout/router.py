@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -218,7 +218,7 @@ class Router:
         upstreams = {}
         for name, up in config.upstreams.items():
             counters = self.counters.setdefault(f"{name}@{up.version}", VariantCounters(up.version))
-            outcomes = {o: self._requests.labels(name, up.version, o) for o in Outcome.__args__}
+            outcomes = {o: self._requests.labels(name, up.version, o) for o in get_args(Outcome)}
             latency = self._latency.labels(name, up.version)
             upstreams[name] = Upstream(
                 name, up.url, up.version, self._pool(up.url, name), counters, outcomes, latency

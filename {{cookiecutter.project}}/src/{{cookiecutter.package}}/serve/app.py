@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     shadow_url: str | None = None,
     shadow: Shadow | None = None,
-    drift: tuple[RunningProfile, dict] | None = None,
+    drift: tuple[RunningProfile, Mapping[str, float]] | None = None,
     workers: int = 1,
     max_inflight: int = 64,
     prediction_log: str | None = None,

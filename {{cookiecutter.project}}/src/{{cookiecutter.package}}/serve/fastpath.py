@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
@@ -52,7 +52,8 @@ def _numeric(step: Pipeline, columns: list[str]) -> Encode | None:
         values = np.array(
             [fill[i] if _missing(row[c]) else float(row[c]) for i, c in enumerate(columns)]
         )
-        return ((values - mean) / scale).tolist()
+        # numpy types tolist() as Any: a float64 vector gives a list of floats
+        return cast(list[float], ((values - mean) / scale).tolist())
 
     return encode
 
@@ -103,7 +104,8 @@ def _dates(parts: DateFeatures, scaler: StandardScaler | None, columns: list[str
             weekday = 2.0 * math.pi * stamp.weekday() / 7
             days = (reference - stamp).total_seconds() / SECONDS_PER_DAY
             values += [math.sin(hour), math.cos(hour), math.sin(weekday), math.cos(weekday), days]
-        return ((np.array(values) - mean) / scale).tolist()
+        # numpy types tolist() as Any: a float64 vector gives a list of floats
+        return cast(list[float], ((np.array(values) - mean) / scale).tolist())
 
     return encode
 

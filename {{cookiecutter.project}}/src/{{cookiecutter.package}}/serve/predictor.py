@@ -51,7 +51,7 @@ class Predictor:
         """Probability of the positive class for each row."""
         if len(rows) == 1 and self.fast is not None:
             return np.array([self.fast.score(self._mapping(rows[0]))])
-        return self.model.predict_proba(self.frame(rows))[:, 1]
+        return np.asarray(self.model.predict_proba(self.frame(rows))[:, 1])
 
     def answer(self, rows: list[BaseModel]) -> list[dict[str, Any]]:
         """One `{id, score, label}` per row, in order."""

@@ -144,12 +144,12 @@ def _datetime_range(low: Any, high: Any) -> AfterValidator:
 
 def column_type(column: Column) -> Any:
     """The pydantic type of one contract column: type, range, allowed values, nullability."""
-    bounds = {"ge": column.min, "le": column.max} if column.is_numeric else {}
-    bounds = {k: v for k, v in bounds.items() if v is not None}
+    # Field(ge=None) is no bound, the same as leaving it out
+    low, high = (column.min, column.max) if column.is_numeric else (None, None)
     if column.type == "integer":
-        kind: Any = Annotated[int, Field(strict=True, **bounds)]
+        kind: Any = Annotated[int, Field(strict=True, ge=low, le=high)]
     elif column.type == "float":
-        kind = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+        kind = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=low, le=high)]
     elif column.type == "datetime":
         # JSON Schema has no date range: the bounds are stated for readers of the schema
         bounds_text = f"between {column.min} and {column.max}; UTC when no offset is given"
@@ -190,14 +190,15 @@ def build_models(contract: Contract, max_batch: int = 1000) -> RequestModels:
         fields[name] = (kind | None, None) if column.nullable else (kind, ...)
     fields[contract.id] = _id_field(contract.columns[contract.id])
     row = create_model(f"{contract.name.title()}Row", __config__=config, **fields)
-    rows = Annotated[list[row], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+    rows = Annotated[list[row], Field(min_length=1, max_length=max_batch)]
     batch = create_model(f"{contract.name.title()}Batch", __config__=config, rows=(rows, ...))
     return RequestModels(row, batch, tuple(contract.feature_columns), max_batch)
 
 
 def request_body_schema(models: RequestModels) -> tuple[dict[str, Any], dict[str, Any]]:
     """The JSON schema of a /predict body (one row or a batch) and the definitions it refers to."""
-    adapter: TypeAdapter[Any] = TypeAdapter(models.row | models.batch)  # type: ignore[operator]
+    # a union of two models made at run time is a valid type form that mypy cannot see
+    adapter: TypeAdapter[Any] = TypeAdapter(models.row | models.batch)  # type: ignore[arg-type]
     schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     return {k: v for k, v in schema.items() if k != "$defs"}, schema.get("$defs", {})
 
