@@ -185,7 +185,7 @@ class Promotion(Record):
 R = TypeVar("R", bound=Record)
 
 
-def read_record(path: str | Path, kind: type[R]) -> R:  # noqa: UP047 - Python 3.11 too
+def read_record(path: str | Path, kind: type[R]) -> R:
     """Read and check a record file; DataError naming the file and each bad field."""
     path = Path(path)
     try:

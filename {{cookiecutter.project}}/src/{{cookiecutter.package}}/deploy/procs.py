@@ -58,7 +58,8 @@ def alive(record: Record) -> bool:
     if not pid:
         return False
     child = _CHILDREN.get(pid)
-    if child is not None and instance in child.args:
+    # start() gives Popen a list of str; its `args` is typed for every form Popen takes
+    if child is not None and isinstance(child.args, list) and instance in child.args:
         # our own child: its pid cannot be reused before we reap it, so no `ps` is needed
         # (the controller asks several times a second, on the loop that sends the traffic)
         return child.poll() is None
