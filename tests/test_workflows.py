@@ -647,11 +647,23 @@ elif args[:3] == ["argo", "rollouts", "status"]:
     code = 0 if os.environ["FAKE_OUTCOME"] == "healthy" else 1
     if code == 0:
         state["stable"] = rollout["spec"]["template"]
+elif args[:2] == ["get", "replicasets"]:
+    # one ReplicaSet per revision, numbered oldest first (an undo makes its target the newest)
+    items = [
+        {{"metadata": {{"annotations": {{"rollout.argoproj.io/revision": str(n)}}}},
+         "spec": {{"template": t}}}}
+        for n, t in enumerate(state["revisions"], start=1)
+    ]
+    print(json.dumps({{"items": items}}), end="")
 elif args[:3] == ["argo", "rollouts", "undo"]:
-    # back to the revision before the current one; an aborted canary's is the newest
+    # to --to-revision N, else to the revision before the current one (an aborted canary's is
+    # the newest)
     current = rollout["spec"]["template"]
     earlier = [t for t in state["revisions"] if t != current]
-    target = state["stable"] if current != state["stable"] else earlier[-1]
+    if "--to-revision" in args:
+        target = state["revisions"][int(args[args.index("--to-revision") + 1]) - 1]
+    else:
+        target = state["stable"] if current != state["stable"] else earlier[-1]
     rollout["spec"]["template"] = state["stable"] = target
     state["revisions"] = [t for t in state["revisions"] if t != target] + [target]
 elif args[:2] == ["annotate", "rollout"]:
@@ -837,8 +849,8 @@ def test_deploy_canary_abort_keeps_stable_champion_and_n_minus_1(
 def test_k8s_aliases_follow_the_cluster_through_a_release_history(
     registry_project: tuple[Path, Path],
 ) -> None:
-    """First deploy, promotion, rollback and its undo, aborted canary: after each, `champion` is
-    what the Rollout serves and `previous` the version that served before it."""
+    """First deploy, promotion, rollback and its undo, aborted canary, rollback: after each,
+    `champion` is what the Rollout serves and `previous` the version that served before it."""
     project, bin_dir = registry_project
     start_cluster(project, None)
     expected = [
@@ -847,6 +859,8 @@ def test_k8s_aliases_follow_the_cluster_through_a_release_history(
         (None, "rollback", "healthy", 0, ("1", "2"), {"champion": "1", "previous": "2"}),
         (None, "rollback", "healthy", 0, ("2", "1"), {"champion": "2", "previous": "1"}),
         ("3", "deploy-canary", "degraded", 1, ("2", "1"), {"champion": "2", "previous": "1"}),
+        # N-1 is still 1, not the aborted canary of 3 (the newest revision but one)
+        (None, "rollback", "healthy", 0, ("1", "2"), {"champion": "1", "previous": "2"}),
     ]
     for version, action, outcome, exit_code, on_cluster, in_registry in expected:
         if version is not None:

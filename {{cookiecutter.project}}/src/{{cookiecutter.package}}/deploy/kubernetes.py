@@ -34,6 +34,7 @@ K8S_DIR = Path("deploy") / "k8s"
 PARAMS_FILE = Path("params.yaml")
 VERSION_ANNOTATION = "ml-cicd/model-version"  # on the pod template: the version it serves
 PREVIOUS_ANNOTATION = "ml-cicd/previous-version"  # on the Rollout: what served before stable
+REVISION_ANNOTATION = "rollout.argoproj.io/revision"  # on each ReplicaSet of a Rollout
 TRAFFIC_ROUTERS = ("none", "nginx", "smi")
 LOG_TARGETS = ("stdout", "file", "off")
 LOG_VOLUME = "prediction-log"
@@ -497,6 +498,28 @@ def live_serving(app: str, namespace: str) -> Serving | None:
     return Serving(version, annotations.get(PREVIOUS_ANNOTATION) or None)
 
 
+def revision_running(app: str, namespace: str, version: str) -> str | None:
+    """The newest revision of the Rollout whose pod template runs `version`: Argo keeps one
+    ReplicaSet per revision (up to `revisionHistoryLimit`), numbered by an annotation."""
+    rollout = _live("rollout", app, namespace) or {}
+    labels = rollout.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+    selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    done = kubectl(
+        "get", "replicasets", "-n", namespace, "-l", selector, "-o", "json", capture=True
+    )
+    try:
+        items: list[dict[str, Any]] = json.loads(done.stdout or "{}").get("items", [])
+    except json.JSONDecodeError:
+        raise K8sError(f"kubectl get replicasets: not JSON: {done.stdout[:200]!r}") from None
+    revisions = [
+        int(annotations[REVISION_ANNOTATION])
+        for item in items
+        if _version_of(item) == version
+        and REVISION_ANNOTATION in (annotations := item["metadata"].get("annotations") or {})
+    ]
+    return str(max(revisions)) if revisions else None
+
+
 def record_previous(app: str, namespace: str, previous: str | None) -> None:
     """Write N-1 on the Rollout (metadata only: no new revision, kept by `kubectl apply`)."""
     if previous is not None:  # none only before a second version ever served
@@ -613,9 +636,22 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     namespace, app = settings.namespaces["production"], settings.app
-    current = live_version("rollout", app, namespace)
+    serving = live_serving(app, namespace)
+    if serving is None or serving.previous is None:
+        raise K8sError(
+            f"no N-1 recorded on rollout/{app} ({PREVIOUS_ANNOTATION}): nothing to roll back to"
+        )
+    current = serving.version
+    # to the revision of the version that served before, by number: a plain `undo` goes to the
+    # revision before the newest, which after an aborted canary is that canary
+    revision = revision_running(app, namespace, serving.previous)
+    if revision is None:
+        raise K8sError(
+            f"no revision of rollout/{app} runs version {serving.previous} any more (older than "
+            f"revisionHistoryLimit): deploy it with `make deploy-canary VERSION={serving.previous}`"
+        )
     kubectl("argo", "rollouts", "abort", app, "-n", namespace)
-    kubectl("argo", "rollouts", "undo", app, "-n", namespace)
+    kubectl("argo", "rollouts", "undo", app, "-n", namespace, "--to-revision", revision)
     wait_rollout(app, namespace, args.timeout or 300)
     target = live_version("rollout", app, namespace)
     if current and target and target != current:
