@@ -128,23 +128,17 @@ def pairwise(choices: dict[str, list[str]]) -> list[dict[str, str]]:
 MATRIX = pairwise(CHOICES)
 
 
-# `make test` runs on two xdist workers with `--dist loadgroup`. A module whose tests share
-# module-scoped state (shared engines, one deployment, bakes reused in order) stays on one
-# worker; every other test (each an independent bake) goes to whichever worker is free.
-# Longest first, so the last unit to start is a short one.
-ONE_WORKER = (
-    "test_team_workflow",
-    "test_monitoring_workflow",
-    "test_delivery",
-    "test_workflows",
-    "test_run_workflow",
-    "test_precommit",
-)
+# `make test` runs on two xdist workers with `--dist loadfile`: a file's tests share
+# module-scoped state (shared engines, one deployment, bakes reused in order), so each file
+# runs on one worker. Longest first (with --no-loadscope-reorder), so the last file to start
+# is a short one. (loadgroup would split files more finely, but with pytest 9 its group marks
+# do not reach the scheduler: the tests of one group ran on both workers.)
 LONGEST_FIRST = (
     "test_team_workflow",
     "test_pipeline",
     "test_delivery",
     "test_monitoring_workflow",
+    "test_workflows",
     "test_own_data",
     "test_team",
 )
@@ -154,9 +148,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def module(item: pytest.Item) -> str:
         return item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
 
-    for item in items:
-        if module(item) in ONE_WORKER:
-            item.add_marker(pytest.mark.xdist_group(module(item)))
     items.sort(
         key=lambda item: (
             LONGEST_FIRST.index(module(item))
