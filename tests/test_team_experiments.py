@@ -40,7 +40,9 @@ def experiments(project: Path) -> dict[str, dict]:
         for exp in baseline.get("experiments") or []:
             for revision in exp.get("revs") or []:
                 data = revision.get("data") or {}
-                metrics = {path: m.get("data", {}) for path, m in (data.get("metrics") or {}).items()}
+                metrics = {
+                    path: m.get("data", {}) for path, m in (data.get("metrics") or {}).items()
+                }
                 found[revision.get("name") or revision["rev"]] = metrics
     return found
 

@@ -119,9 +119,7 @@ def test_override_is_data(project: Path, tmp_path: Path, value: str) -> None:
     """OVERRIDE reaches the pipeline as PROMOTION_OVERRIDE, the exact text, nothing run."""
     probe = tmp_path / "probe.mk"
     probe.write_text(
-        "include Makefile\n"
-        "probe-override:\n"
-        '\t@printf "%s" "$$PROMOTION_OVERRIDE" > "$$ARGS_OUT"\n'
+        'include Makefile\nprobe-override:\n\t@printf "%s" "$$PROMOTION_OVERRIDE" > "$$ARGS_OUT"\n'
     )
     record = tmp_path / "override.txt"
     env = {**os.environ, "ARGS_OUT": str(record)}
@@ -133,4 +131,3 @@ def test_override_is_data(project: Path, tmp_path: Path, value: str) -> None:
     assert not (project / "pwned").exists(), done.stdout + done.stderr
     assert done.returncode == 0, done.stdout + done.stderr
     assert record.read_text() == value
-

@@ -76,7 +76,11 @@ def test_a_laptop_compares_until_its_commit_is_on_main(hub: Path, tmp_path: Path
         env = team_env(laptop, tracking_uri=uri)
 
         # 1. uncommitted params: the paired test runs, nothing moves
-        set_params(laptop, "learning_rate: 0.05, max_leaf_nodes: 3", "learning_rate: 0.06, max_leaf_nodes: 3")
+        set_params(
+            laptop,
+            "learning_rate: 0.05, max_leaf_nodes: 3",
+            "learning_rate: 0.06, max_leaf_nodes: 3",
+        )
         dirty = make(laptop, "repro", env=env)
         record = promotion(laptop)
         assert record["dry_run"] is True and record["decision"] == "would_promote", record
@@ -140,7 +144,9 @@ def test_a_laptop_compares_until_its_commit_is_on_main(hub: Path, tmp_path: Path
         assert champion(laptop, env) == "1"
 
         hostile = make(laptop, "deploy-canary", "VERSION=x/../../../escaped", env=env, check=False)
-        assert hostile.returncode != 0 and "is not a model version" in hostile.stderr, hostile.stderr
+        assert hostile.returncode != 0 and "is not a model version" in hostile.stderr, (
+            hostile.stderr
+        )
         assert not list(tmp_path.rglob("*escaped*"))
 
         try:
@@ -185,15 +191,14 @@ def test_racing_promoters_register_a_model_once(tmp_path: Path) -> None:
     signals = tmp_path / "signals"
     signals.mkdir()
     with mlflow_server(tmp_path / "server") as uri:
-        racers = [
-            subprocess.Popen(
-                [sys.executable, "-c", RACER, uri, str(tmp_path / f"runner-{i}"), str(model),
-                 str(i), str(signals)],
-                cwd=project, env=tool_env(project), stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            for i in range(3)
-        ]
+
+        def racer(i: int) -> subprocess.Popen[str]:
+            command = [sys.executable, "-c", RACER, uri, str(tmp_path / f"runner-{i}"),
+                       str(model), str(i), str(signals)]  # fmt: skip
+            return subprocess.Popen(command, cwd=project, env=tool_env(project),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+        racers = [racer(i) for i in range(3)]
         deadline = time.monotonic() + 120
         while len(list(signals.glob("ready-*"))) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)

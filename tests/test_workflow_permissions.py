@@ -90,7 +90,7 @@ def evaluate(expression: str, contexts: dict[str, Any]) -> bool:
             python.append(f"ctx[{root!r}]" + "".join(f".{name.replace('-', '_')}" for name in rest))
     fmt = lambda template, *args: template.format(*args)  # noqa: E731
     code = "".join(python)
-    return bool(eval(code, {"__builtins__": {}}, {"ctx": contexts, "fmt": fmt}))  # noqa: S307
+    return bool(eval(code, {"__builtins__": {}}, {"ctx": contexts, "fmt": fmt}))
 
 
 def event(name: str, ref: str) -> dict[str, Any]:
@@ -216,7 +216,9 @@ def test_compare_job_is_read_only(project: Path) -> None:
     commands = [step.get("run", "") for step in compare["steps"]]
     assert "make compare" in commands
     assert not [c for c in commands if re.search(r"make (promote|push|repro)\b", c)], commands
-    uploads = [s["with"]["name"] for s in compare["steps"] if "upload-artifact" in s.get("uses", "")]
+    uploads = [
+        s["with"]["name"] for s in compare["steps"] if "upload-artifact" in s.get("uses", "")
+    ]
     assert uploads == ["evaluation"], "delivery downloads `promoted`: a PR must not provide it"
 
 
@@ -320,7 +322,9 @@ def test_kind_manifests_are_checked_before_apply(project: Path, tmp_path: Path) 
     version = env["ARGO_ROLLOUTS_VERSION"]
     assert f"argo-rollouts:{version}\n" in (manifests / "argo-rollouts.yaml").read_text()
     urls = (tmp_path / "good" / "urls").read_text().split()
-    assert all(env["ARGO_ROLLOUTS_COMMIT"] in u or env["PROMETHEUS_OPERATOR_COMMIT"] in u for u in urls)
+    assert all(
+        env["ARGO_ROLLOUTS_COMMIT"] in u or env["PROMETHEUS_OPERATOR_COMMIT"] in u for u in urls
+    )
 
     tampered = {"install.yaml": argo, "bundle.yaml": bundle + b"# one more line\n"}
     done, _ = run_fetch(fetch["run"], good, tampered, tmp_path / "tampered")

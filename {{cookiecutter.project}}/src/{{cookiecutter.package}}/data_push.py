@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     remote = default_remote()
     if remote is None:
-        raise DataSyncError(
-            "no DVC remote is configured: `make remote URL=s3://bucket/path` first"
-        )
+        raise DataSyncError("no DVC remote is configured: `make remote URL=s3://bucket/path` first")
     data = tracked_data()
     ready, missing = plan(stage_outputs())
     if ready:

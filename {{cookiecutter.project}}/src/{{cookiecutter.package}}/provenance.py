@@ -147,7 +147,9 @@ def release_problems(raw: Path) -> list[str]:
     problems = []
     changed = uncommitted(pipeline_outputs())
     if changed:
-        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        shown = ", ".join(changed[:5]) + (
+            f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        )
         problems.append(f"uncommitted changes: {shown}")
     data = raw_data_changes(raw)
     if data:

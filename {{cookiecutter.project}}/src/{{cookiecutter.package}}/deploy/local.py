@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..artifacts import write_json
+from ..provenance import override_reason, who
 from ..rollout.admin import AdminError, get_json
 from ..rollout.spec import Rollout, Serve, SpecError, load_specs
 from . import procs
-from ..provenance import override_reason, who
 from .aliases import sync_aliases, why_not_champion
 from .journal import DEPLOY_DIR, DeployBusy, Journal
 from .progress import Progress
