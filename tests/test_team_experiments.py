@@ -24,7 +24,7 @@ def registry_state(project: Path) -> tuple[list[str], str | None, int]:
     """Versions, the champion and the number of promotion-log entries of the embedded registry."""
     script = (
         "from churn_model.registry import Registry; r = Registry(); "
-        "vs = sorted(v.version for v in r.client.search_model_versions(f\"name = '{r.model_name}'\")); "
+        "vs = sorted(str(v.version) for v in r.client.search_model_versions(f\"name = '{r.model_name}'\")); "
         "c = r.get_alias('champion'); import json; "
         "print(json.dumps([vs, c.version if c else None, len(r.read_log())]))"
     )

@@ -33,7 +33,7 @@ def log_entries(project: Path, env: dict[str, str]) -> list[dict]:
 def versions(project: Path, env: dict[str, str]) -> list[str]:
     script = (
         "from churn_model.registry import Registry; r = Registry(); "
-        "print(' '.join(sorted(v.version for v in "
+        "print(' '.join(sorted(str(v.version) for v in "
         "r.client.search_model_versions(f\"name = '{r.model_name}'\"))))"
     )
     return run([sys.executable, "-c", script], project, env=env).stdout.split()

@@ -43,6 +43,24 @@ def why_not_champion(registry: Any, version: str) -> str | None:
     )
 
 
+def authorise(registry: Any, version: str, by: str) -> tuple[bool, str | None]:
+    """(may deploy `version`, what to say): `why_not_champion`, unless an override is given.
+
+    An override is recorded in the promotion log before anything is deployed.
+    """
+    refused = why_not_champion(registry, version)
+    if refused is None:
+        return True, None
+    override = override_reason()
+    if override is None:
+        return False, refused
+    registry.append_log(
+        {"event": "override", "version": version, "reason": override,
+         "by": f"{by} ({who()})", "bypassed": refused}
+    )  # fmt: skip
+    return True, f"OVERRIDE ({override}): {refused}"
+
+
 def move_champion(registry: Any, log: Log, expected: str | None, target: str, why: str) -> str:
     """Compare-and-set `champion` from `expected` to `target`; say what happened."""
     if expected == target:

@@ -22,11 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..artifacts import write_json
-from ..provenance import override_reason, who
 from ..rollout.admin import AdminError, get_json
 from ..rollout.spec import Rollout, Serve, SpecError, load_specs
 from . import procs
-from .aliases import sync_aliases, why_not_champion
+from .aliases import authorise, sync_aliases
 from .journal import DEPLOY_DIR, DeployBusy, Journal
 from .progress import Progress
 from .servers import DeployError, routing, set_routes, start_router, start_server, wait_server
@@ -197,16 +196,11 @@ def cmd_canary(
         if version is None and champion is None:
             raise DeployError("no champion in the registry: run `dvc repro` first")
         canary_version = version or champion.version
-        refused = why_not_champion(registry, canary_version)
-        if refused is not None:
-            override = override_reason()
-            if override is None:
-                raise DeployError(refused)
-            registry.append_log(
-                {"event": "override", "version": canary_version, "reason": override,
-                 "by": f"deploy ({who()})", "bypassed": refused}
-            )  # fmt: skip
-            ctx.console.print(f"[yellow]OVERRIDE[/] ({override}): {refused}", highlight=False)
+        allowed, note = authorise(registry, canary_version, "deploy canary")
+        if not allowed:
+            raise DeployError(str(note))
+        if note:
+            ctx.console.print(note, highlight=False)
         state = ensure_production(ctx, state, registry, router_port)
         assert state.stable is not None
         assert state.router is not None
