@@ -480,7 +480,7 @@ def test_options_argo_cannot_honour_are_refused_at_render(baked_k8s: Path, tmp_p
     )
     shutil.rmtree(project / "deploy/k8s/overlays/production/generated", ignore_errors=True)
     done = render(project, "--model-version", "7")
-    assert done.returncode == 1
+    assert done.returncode == 3  # a ConfigError (errors.py)
     assert "rollout.inconclusive.max_extensions is 2" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (project / "deploy/k8s/overlays/production/generated").exists()
@@ -835,7 +835,7 @@ def test_deploy_canary_abort_keeps_stable_champion_and_n_minus_1(
     promote(project, "3")
     assert aliases(project) == {"champion": "3", "previous": "2"}
     code, calls, output = k8s(project, bin_dir, "deploy-canary", outcome="degraded")
-    assert code == 1, output
+    assert code == 5, output  # a RefusedError (errors.py): the canary was refused
     assert [c[:3] for c in calls[2:]] == [
         ["argo", "rollouts", "status"],
         ["argo", "rollouts", "abort"],
@@ -858,7 +858,7 @@ def test_k8s_aliases_follow_the_cluster_through_a_release_history(
         ("2", "deploy-canary", "healthy", 0, ("2", "1"), {"champion": "2", "previous": "1"}),
         (None, "rollback", "healthy", 0, ("1", "2"), {"champion": "1", "previous": "2"}),
         (None, "rollback", "healthy", 0, ("2", "1"), {"champion": "2", "previous": "1"}),
-        ("3", "deploy-canary", "degraded", 1, ("2", "1"), {"champion": "2", "previous": "1"}),
+        ("3", "deploy-canary", "degraded", 5, ("2", "1"), {"champion": "2", "previous": "1"}),
         # N-1 is still 1, not the aborted canary of 3 (the newest revision but one)
         (None, "rollback", "healthy", 0, ("1", "2"), {"champion": "1", "previous": "2"}),
     ]

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 from filelock import FileLock
 
 from .data import file_sha256
+from .errors import ServiceError
 
 REGISTRY_DIR = Path("registry")
 MODEL_FILE = "model.skops"
@@ -59,7 +60,7 @@ class ModelRef:
     run_id: str = ""
 
 
-class RegistryError(RuntimeError):
+class RegistryError(ServiceError):
     """The registry cannot do what was asked (unknown version, lost compare-and-set...)."""
 
 

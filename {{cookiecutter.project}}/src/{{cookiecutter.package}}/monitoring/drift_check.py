@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..config import load_config
 from ..contract import load_contract
 from ..data import load_table
+from ..errors import RefusedError
 from .drift_report import drift_report, find_reference, summary_line, write_report
 from .notify import NotifyError, build_payload, notify
 
@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
                     settings.notify_cooldown_hours,
                 )
             except NotifyError as error:
-                print(f"drift-check: notification failed: {error}", file=sys.stderr)
-                return 1
+                raise NotifyError(f"notification failed: {error}") from None
             print(f"drift-check: {outcome.message}")
-    return 1 if report["status"] == "drift" and settings.on_drift == "fail" else 0
+    if report["status"] == "drift" and settings.on_drift == "fail":
+        raise RefusedError(
+            f"{args.data}: drift; failing because params.yaml drift.on_drift is fail"
+        )
+    return 0

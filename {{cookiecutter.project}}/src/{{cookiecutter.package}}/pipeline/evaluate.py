@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from ..artifacts import read_json, write_text
 from ..config import EvaluateConfig, load_config
 from ..contract import Column, Contract, Invariance, load_contract
 from ..data import features_and_target
+from ..errors import DataError
 from ..model_io import load_model
 from ..records import METRICS, Metrics, write_record
 from ..reports import model_report
@@ -344,9 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     model, contract = load_model(MODEL), load_contract(args.contract)
     try:
         result, y, scores = evaluate(model, pd.read_parquet(HOLDOUT), contract, settings)
-    except ValueError as error:
-        print(f"evaluate: {error}", file=sys.stderr)
-        return 1
+    except ValueError as error:  # a holdout the metrics cannot be computed on
+        raise DataError(f"{HOLDOUT}: {error}") from None
     tables = curve_tables(y, scores, settings.threshold)
     write_plots(tables)
     write_record(METRICS, result)

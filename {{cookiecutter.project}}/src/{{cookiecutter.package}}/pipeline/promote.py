@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ..artifacts import jsonable, read_json
 from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
+from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model
 from ..records import (
     GATE,
@@ -186,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not read_record(GATE, GateReport).passed:
-        print(f"promote: {GATE} says the gate failed; nothing to promote", file=sys.stderr)
-        return 1
+        raise RefusedError(f"{GATE} says the gate failed; nothing to promote")
     settings = load_config().promotion
     contract, meta = load_contract(args.contract), read_json(META)
     metrics = read_record(METRICS, Metrics)

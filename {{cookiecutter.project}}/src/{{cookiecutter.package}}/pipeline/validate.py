@@ -15,7 +15,7 @@ from ..artifacts import write_json, write_parquet, write_text
 from ..config import PARAMS, DriftConfig, load_config
 from ..contract import Column, Contract, load_contract
 from ..data import conform, file_sha256, load_table
-from ..errors import DataError
+from ..errors import DataError, RefusedError
 from ..monitoring.drift import DriftError
 from ..monitoring.drift_report import (
     drift_report,
@@ -346,16 +346,15 @@ def main(argv: list[str] | None = None) -> int:
         args.out.unlink(missing_ok=True)
         skipped = skipped_report("validation failed: drift was not computed", str(path))
         write_report(skipped, drift_json, drift_json.with_suffix(".html"))
-        print(f"validate: {path} does not meet {args.contract}:", file=sys.stderr)
-        for line in report["failures"]:
-            print(f"  - {line}", file=sys.stderr)
-        print(f"  (full report: {args.report})", file=sys.stderr)
-        return 1
+        failures = "".join(f"\n  - {line}" for line in report["failures"])
+        raise DataError(
+            f"{path} does not meet {args.contract}:{failures}\n  (full report: {args.report})"
+        )
     checked = len(report["checks"])
     print(f"validate: {path}: {report['rows']} rows meet {args.contract} ({checked} checks)")
     if not _drift_gate(table, contract, config.drift, args, drift_json, str(path)):
         args.out.unlink(missing_ok=True)
-        return 1
+        raise RefusedError(f"{path}: drift over params.yaml's limits (report: {drift_json})")
     write_parquet(args.out, table)
     return 0
 
