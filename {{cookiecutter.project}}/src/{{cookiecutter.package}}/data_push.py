@@ -11,26 +11,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from .data_sync import DataSyncError, default_remote, dvc
-
-
-def stage_outputs(dvc_yaml: Path = Path("dvc.yaml")) -> dict[str, list[str]]:
-    """Each stage's outputs (outs, metrics, plots), in pipeline order."""
-    stages: dict[str, Any] = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get(
-        "stages", {}
-    )
-    return {
-        name: [
-            next(iter(entry)) if isinstance(entry, dict) else str(entry)
-            for key in ("outs", "metrics", "plots")
-            for entry in stage.get(key) or []
-        ]
-        for name, stage in stages.items()
-    }
+from .provenance import stage_outputs
 
 
 def tracked_data() -> list[str]:

@@ -69,23 +69,33 @@ def head_commit() -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def stage_outputs(dvc_yaml: Path = Path("dvc.yaml")) -> dict[str, list[str]]:
+    """Each stage's outputs (outs, metrics, plots), in pipeline order."""
+    stages: dict[str, Any] = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get(
+        "stages", {}
+    )
+    return {
+        name: [
+            next(iter(entry)) if isinstance(entry, dict) else str(entry)
+            for key in ("outs", "metrics", "plots")
+            for entry in stage.get(key) or []
+        ]
+        for name, stage in stages.items()
+    }
+
+
 def pipeline_outputs(dvc_yaml: Path = Path("dvc.yaml")) -> set[str]:
     """Files the pipeline writes (they change on every run, so they do not make a tree dirty).
 
     Each stage's outs, metrics and plots, dvc.lock, and the .gitignore files DVC keeps
     beside cached outputs.
     """
-    stages: dict[str, Any] = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get(
-        "stages", {}
-    )
     paths = {LOCK_FILE}
-    for stage in stages.values():
-        for key in ("outs", "metrics", "plots"):
-            for entry in stage.get(key) or []:
-                path = next(iter(entry)) if isinstance(entry, dict) else str(entry)
-                paths.add(path)
-                parent = Path(path).parent
-                paths.add((parent / ".gitignore").as_posix() if parent != Path() else ".gitignore")
+    for outputs in stage_outputs(dvc_yaml).values():
+        for path in outputs:
+            paths.add(path)
+            parent = Path(path).parent
+            paths.add((parent / ".gitignore").as_posix() if parent != Path() else ".gitignore")
     return paths
 
 
