@@ -164,6 +164,7 @@ def test_team_round_trip(tmp_path):
         make(a, "remote", "URL=s3://team-data/dvc", f"ENDPOINT={endpoint}", env=env_a)
         config = (a / ".dvc" / "config").read_text()
         assert "s3://team-data/dvc" in config and "testing" not in config  # no credentials
+        commit_all(a, "DVC remote")  # as the README says: a release is a clean commit
         make(a, "repro", env=env_a)
         first = promotion(a)
         assert first["decision"] == "promoted" and first["version"] == "1", first["reason"]
