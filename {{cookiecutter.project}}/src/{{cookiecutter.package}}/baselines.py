@@ -66,7 +66,8 @@ def feature_groups(column: pd.Series) -> Codes | None:
         numbers = (column - column.min()).dt.total_seconds() if column.dtype.kind == "M" else column
         binned = pd.qcut(numbers.astype("float64"), BINS, labels=False, duplicates="drop")
         groups = binned.fillna(-1).to_numpy().astype(np.intp) + 1
-    return None if np.unique(groups).size < 2 else groups
+    present, compact = np.unique(groups, return_inverse=True)  # codes 0..G-1, none empty
+    return None if present.size < 2 else compact.astype(np.intp)
 
 
 def _group_means(groups: Codes, targets: Floats) -> Floats:
