@@ -18,7 +18,9 @@ def test_wilson_interval_matches_its_closed_form():
     assert wilson_interval(0, 10) == pytest.approx((0.0, z * z / (10 + z * z)))
     low, high = wilson_interval(50, 100)
     assert (low + high) / 2 == pytest.approx(0.5)
-    assert high - low == pytest.approx(2 * z * math.sqrt(0.25 / 100 + z * z / 40000) / (1 + z * z / 100))
+    assert high - low == pytest.approx(
+        2 * z * math.sqrt(0.25 / 100 + z * z / 40000) / (1 + z * z / 100)
+    )
 
 
 def test_label_disagreement_counts_different_labels():

@@ -93,7 +93,10 @@ def test_encode_maps_labels_to_probability_columns():
         (lambda: probabilities([[0.5, 0.6]]), "sum to 1 per row; row 0"),
         (lambda: probabilities([0.5, 0.5]), "rows, classes"),
         (lambda: probabilities([[1.5, -0.5]]), r"within \[0, 1\]"),
-        (lambda: multiclass_metrics([0, 0], [[0.5, 0.5], [0.5, 0.5]]), r"classes \[1\] have no rows"),
+        (
+            lambda: multiclass_metrics([0, 0], [[0.5, 0.5], [0.5, 0.5]]),
+            r"classes \[1\] have no rows",
+        ),
         (lambda: multiclass_metrics([0, 1], [[0.5, 0.5]]), "1 rows but y_true has 2"),
         (lambda: multiclass_metrics([0, 1], [[1, 0], [0, 1]], ["a"]), "classes has 1 names"),
     ],
