@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import baselines, multiclass, regression, stats
 from .agreement import Disagreement, label_disagreement, value_disagreement
+from .group_fairness import GroupMeasure, error_ratio, recall_gap
 from .paired_loss import paired_loss_test
 from .stats import Interval, PairedComparison
 
@@ -75,6 +76,24 @@ class PairedTestFn(Protocol):
     ) -> PairedComparison: ...
 
 
+class FairnessFn(Protocol):
+    """The disparity between the groups of a protected attribute, with its interval."""
+
+    def __call__(
+        self,
+        y_true: ArrayLike,
+        prediction: ArrayLike,
+        groups: ArrayLike,
+        classes: Sequence[object],
+        /,
+        *,
+        min_rows: int,
+        level: float,
+        resamples: int,
+        seed: int,
+    ) -> GroupMeasure: ...
+
+
 @dataclass(frozen=True)
 class TaskStats:
     """The statistics of one task; each field is a pure function or a fixed fact."""
@@ -92,6 +111,7 @@ class TaskStats:
     # Why a holdout is too small to compare models on, or None.
     too_small: Callable[[ArrayLike, int, Sequence[object]], str | None]
     disagreement: Callable[[ArrayLike, ArrayLike, ShadowRule, float], Disagreement]
+    fairness: FairnessFn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +166,30 @@ def _binary_too_small(y_true: ArrayLike, min_count: int, classes: Sequence[objec
     )
 
 
+def _binary_fairness(
+    y_true: ArrayLike,
+    prediction: ArrayLike,
+    groups: ArrayLike,
+    classes: Sequence[object],
+    *,
+    min_rows: int,
+    level: float,
+    resamples: int,
+    seed: int,
+) -> GroupMeasure:
+    """The equalized-odds gap: the recall gap of both classes (TPR and 1 - FPR) at 0.5."""
+    return recall_gap(
+        y_true,
+        _binary_columns(prediction),
+        groups,
+        classes,
+        min_rows=min_rows,
+        level=level,
+        resamples=resamples,
+        seed=seed,
+    )
+
+
 def _positive_column(name: str, proba: Floats) -> tuple[str, Floats]:
     return name, proba[:, 1]
 
@@ -169,6 +213,7 @@ BINARY = TaskStats(
     disagreement=lambda a, b, rule, level: label_disagreement(
         np.asarray(a) > 0.5, np.asarray(b) > 0.5, level
     ),
+    fairness=_binary_fairness,
 )
 
 
@@ -215,6 +260,23 @@ def _rows_too_small(y_true: ArrayLike, min_count: int, classes: Sequence[object]
     return None if n >= min_count else f"holdout too small: {n} rows (need {min_count})"
 
 
+def _regression_fairness(
+    y_true: ArrayLike,
+    prediction: ArrayLike,
+    groups: ArrayLike,
+    classes: Sequence[object],
+    *,
+    min_rows: int,
+    level: float,
+    resamples: int,
+    seed: int,
+) -> GroupMeasure:
+    """The error ratio: the worst-served group's mean absolute error over the best-served's."""
+    return error_ratio(
+        y_true, prediction, groups, min_rows=min_rows, level=level, resamples=resamples, seed=seed
+    )
+
+
 REGRESSION = TaskStats(
     headline="rmse",
     compared="squared_error",
@@ -228,6 +290,7 @@ REGRESSION = TaskStats(
     disagreement=lambda a, b, rule, level: value_disagreement(
         a, b, rule.relative_tolerance, rule.floor, level
     ),
+    fairness=_regression_fairness,
 )
 
 
@@ -279,6 +342,7 @@ MULTICLASS = TaskStats(
         multiclass.probabilities(b).argmax(axis=1),
         level,
     ),
+    fairness=recall_gap,
 )
 
 TASKS: Mapping[Task, TaskStats] = {

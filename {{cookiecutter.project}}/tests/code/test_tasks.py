@@ -129,6 +129,19 @@ def test_disagreement_per_task():
     assert TASKS["regression"].disagreement([10.0, 10.0], [10.5, 12.0], rule, 0.95).share == 0.5
 
 
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_fairness_compares_the_groups_of_a_protected_attribute(task):
+    """Each task has one disparity measure (error ratio or recall gap) over the same groups."""
+    y, prediction, features = _case(task, 9)
+    groups = np.where(features["other"] > 0, "a", "b")
+    measure = TASKS[task].fairness(
+        y, prediction, groups, CLASSES[task], min_rows=10, level=0.9, resamples=100, seed=0
+    )
+    assert measure.measure == ("error_ratio" if task == "regression" else "recall_gap")
+    assert set(measure.groups) == {"a", "b"}
+    assert measure.interval.low <= measure.interval.value <= measure.interval.high
+
+
 def test_realised_performance_flags_a_significant_drop_in_a_lower_is_better_metric():
     """A realised RMSE far above the evaluated one is a drop; the same RMSE is not."""
     y, prediction, _ = _case("regression", 6)
