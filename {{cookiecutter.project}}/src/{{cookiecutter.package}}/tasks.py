@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from . import baselines, multiclass, regression, stats
+from . import baselines, multiclass, regression, stats, task_outputs
 from .agreement import Disagreement, label_disagreement, value_disagreement
 from .group_fairness import GroupMeasure, error_ratio, recall_gap
 from .paired_loss import paired_loss_test
@@ -112,6 +112,7 @@ class TaskStats:
     too_small: Callable[[ArrayLike, int, Sequence[object]], str | None]
     disagreement: Callable[[ArrayLike, ArrayLike, ShadowRule, float], Disagreement]
     fairness: FairnessFn
+    outputs: task_outputs.Outputs  # the answer records and the numbers drift watches
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +215,7 @@ BINARY = TaskStats(
         np.asarray(a) > 0.5, np.asarray(b) > 0.5, level
     ),
     fairness=_binary_fairness,
+    outputs=task_outputs.BINARY,
 )
 
 
@@ -291,6 +293,7 @@ REGRESSION = TaskStats(
         a, b, rule.relative_tolerance, rule.floor, level
     ),
     fairness=_regression_fairness,
+    outputs=task_outputs.REGRESSION,
 )
 
 
@@ -343,6 +346,7 @@ MULTICLASS = TaskStats(
         level,
     ),
     fairness=recall_gap,
+    outputs=task_outputs.MULTICLASS,
 )
 
 TASKS: Mapping[Task, TaskStats] = {

@@ -9,6 +9,7 @@ from scipy.special import expit, softmax
 from sklearn.metrics import log_loss
 
 from {{ cookiecutter.package }}.stats import Interval
+from {{ cookiecutter.package }}.task_outputs import answers, read_back
 from {{ cookiecutter.package }}.tasks import (
     TASKS,
     ShadowRule,
@@ -127,6 +128,20 @@ def test_disagreement_per_task():
     other = [[0.5, 0.4, 0.1], [0.5, 0.2, 0.3]]
     assert TASKS["multiclass"].disagreement(proba, other, rule, 0.95).disagreeing == 1
     assert TASKS["regression"].disagreement([10.0, 10.0], [10.5, 12.0], rule, 0.95).share == 0.5
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_the_shadow_compares_two_servers_answers(task):
+    """Answers read back from two servers' records give the task's disagreement."""
+    y, primary, _ = _case(task, 10, noise=0.2)
+    _, shadow, _ = _case(task, 10, noise=1.5)
+    stats = TASKS[task]
+    records = [answers(stats.outputs, p, CLASSES[task]) for p in (primary, shadow)]
+    read = [read_back(stats.outputs, r, CLASSES[task]) for r in records]
+    rule = ShadowRule(relative_tolerance=0.05)
+    from_records = stats.disagreement(read[0], read[1], rule, 0.95)
+    assert from_records == stats.disagreement(primary, shadow, rule, 0.95)
+    assert 0 < from_records.share < 1
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
