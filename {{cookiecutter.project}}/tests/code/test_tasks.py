@@ -133,7 +133,7 @@ def test_disagreement_per_task():
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_the_shadow_compares_two_servers_answers(task):
     """Answers read back from two servers' records give the task's disagreement."""
-    y, primary, _ = _case(task, 10, noise=0.2)
+    _, primary, _ = _case(task, 10, noise=0.2)
     _, shadow, _ = _case(task, 10, noise=1.5)
     stats = TASKS[task]
     records = [answers(stats.outputs, p, CLASSES[task]) for p in (primary, shadow)]
