@@ -30,6 +30,7 @@ __all__ = [
     "Outputs",
     "RegressionAnswer",
     "answers",
+    "invariance_share",
     "read_back",
     "watched",
 ]
@@ -192,3 +193,30 @@ def watched(
     Binary: the score; regression: the value; multiclass: each class's probability.
     """
     return outputs.watched(prediction, classes)
+
+
+def invariance_share(
+    outputs: Outputs,
+    before: ArrayLike,
+    after: ArrayLike,
+    direction: str,
+    classes: Sequence[Any] = (),
+    watch: str | None = None,
+) -> float:
+    """Return the share of rows whose watched number moved in `direction` from before to after.
+
+    `before` and `after` are predictions for the same rows with one input changed. `watch`
+    names the number (a key of `watched`); it may be left out when the task watches only one
+    (binary's score, regression's value) but must name the class for multiclass.
+    """
+    if direction not in ("increase", "decrease"):
+        raise ValueError(f"direction must be 'increase' or 'decrease'; got {direction!r}")
+    old, new = watched(outputs, before, classes), watched(outputs, after, classes)
+    if watch is None and len(old) == 1:
+        watch = next(iter(old))
+    if watch not in old:
+        raise ValueError(f"watch must be one of {sorted(old)}; got {watch!r}")
+    if old[watch].shape != new[watch].shape:
+        raise ValueError(f"before has {old[watch].size} rows but after has {new[watch].size}")
+    moved = new[watch] - old[watch]
+    return float(np.mean(moved > 0 if direction == "increase" else moved < 0))

@@ -30,6 +30,7 @@ __all__ = [
     "TaskStats",
     "baseline_report",
     "realised_performance",
+    "slice_report",
 ]
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -419,6 +420,45 @@ def baseline_report(
         },
     }
     return report
+
+
+MIN_SLICE_CLASS_ROWS = 5  # rows of each class a classification slice needs to be judged
+
+
+def slice_report(
+    task: Task,
+    y_true: ArrayLike,
+    prediction: ArrayLike,
+    slices: Mapping[str, ArrayLike],
+    classes: Sequence[object] = (),
+    *,
+    min_rows: int = 100,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The headline metric with its interval on each slice (a boolean row mask, by name).
+
+    A slice too small to judge says so, and why, instead of vanishing from the report.
+    """
+    stats_ = TASKS[task]
+    y, predicted = np.asarray(y_true), np.asarray(prediction)
+    out: dict[str, Any] = {}
+    for name, rows in slices.items():
+        mask = np.asarray(rows, dtype=bool)
+        if mask.shape != y.shape:
+            raise ValueError(f"slice {name!r} has {mask.size} rows but y_true has {y.size}")
+        n = int(mask.sum())
+        short = f"{n} rows (need {min_rows})" if n < min_rows else None
+        short = short or stats_.too_small(y[mask], MIN_SLICE_CLASS_ROWS, classes)
+        if short:
+            out[name] = {"n": n, "judged": False, "reason": f"too small to judge: {short}"}
+            continue
+        metrics = stats_.metrics(
+            y[mask], predicted[mask], classes, level=level, resamples=resamples, seed=seed
+        )
+        out[name] = {"n": n, "judged": True, stats_.headline: metrics[stats_.headline].to_dict()}
+    return out
 
 
 def realised_performance(

@@ -8,6 +8,7 @@ from {{ cookiecutter.package }}.task_outputs import (
     MULTICLASS,
     REGRESSION,
     answers,
+    invariance_share,
     read_back,
     watched,
 )
@@ -81,3 +82,26 @@ def test_mismatched_classes_or_ids_are_refused():
         answers(MULTICLASS, [[0.5, 0.5]], ("a",))
     with pytest.raises(ValueError, match="ids has 1 entries"):
         answers(REGRESSION, [1.0, 2.0], ids=["x"])
+
+
+def test_invariance_share_follows_the_watched_number():
+    """The share of rows moving the declared way: the value, the score, or a named class."""
+    assert (
+        invariance_share(REGRESSION, [1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 4.0, 3.0], "increase") == 0.5
+    )
+    assert invariance_share(BINARY, [0.5, 0.5], [0.4, 0.6], "decrease") == 0.5
+    before = [[0.5, 0.5], [0.6, 0.4]]
+    after = [[0.3, 0.7], [0.5, 0.5]]
+    assert (
+        invariance_share(MULTICLASS, before, after, "increase", ("a", "b"), "probability[b]") == 1.0
+    )
+
+
+def test_invariance_share_needs_a_class_for_multiclass():
+    """Multiclass watches one number per class, so the rule must say which; bad input is named."""
+    with pytest.raises(ValueError, match=r"watch must be one of \['probability\[a\]'"):
+        invariance_share(MULTICLASS, [[0.5, 0.5]], [[0.4, 0.6]], "increase", ("a", "b"))
+    with pytest.raises(ValueError, match="direction"):
+        invariance_share(BINARY, [0.5], [0.6], "up")
+    with pytest.raises(ValueError, match="before has 2 rows but after has 1"):
+        invariance_share(REGRESSION, [1.0, 2.0], [1.0], "increase")

@@ -16,6 +16,7 @@ from {{ cookiecutter.package }}.tasks import (
     Task,
     baseline_report,
     realised_performance,
+    slice_report,
 )
 
 N = 400
@@ -155,6 +156,37 @@ def test_fairness_compares_the_groups_of_a_protected_attribute(task):
     assert measure.measure == ("error_ratio" if task == "regression" else "recall_gap")
     assert set(measure.groups) == {"a", "b"}
     assert measure.interval.low <= measure.interval.value <= measure.interval.high
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_slice_report_judges_big_slices_and_says_why_not_small_ones(task):
+    """A large slice gets the headline with its interval; a small one is kept with its reason."""
+    y, prediction, features = _case(task, 11)
+    big = features["other"].to_numpy() > -0.5
+    small = np.zeros(N, dtype=bool)
+    small[:20] = True
+    report = slice_report(
+        task, y, prediction, {"big": big, "small": small}, CLASSES[task], min_rows=50, resamples=100
+    )
+    headline = TASKS[task].headline
+    assert report["big"]["judged"]
+    assert report["big"][headline]["low"] <= report["big"][headline]["value"]
+    assert report["small"] == {
+        "n": 20,
+        "judged": False,
+        "reason": "too small to judge: 20 rows (need 50)",
+    }
+
+
+def test_a_slice_missing_a_class_is_not_judged():
+    """A multiclass slice with too few rows of some class says which class."""
+    y = np.array([0, 1, 2] * 40)
+    proba = np.full((120, 3), 1 / 3)
+    only_two = y != 2
+    only_two[:6] = True  # two rows of class 2
+    report = slice_report("multiclass", y, proba, {"s": only_two}, ("a", "b", "c"), min_rows=10)
+    assert not report["s"]["judged"]
+    assert "c (2)" in report["s"]["reason"]
 
 
 def test_realised_performance_flags_a_significant_drop_in_a_lower_is_better_metric():
