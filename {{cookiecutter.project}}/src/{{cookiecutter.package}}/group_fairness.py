@@ -94,15 +94,15 @@ def error_ratio(
     worst_error = np.where(code == worst, error, 0.0)
     best_error = np.where(code == best, error, 0.0)
 
-    def kernel(counts: Floats) -> Floats:
+    def kernel(counts: Floats) -> dict[str, Floats]:
         # Group sizes are fixed by the stratification, so they are the denominators.
-        ratio: Floats = (counts @ worst_error / sizes[worst]) / (counts @ best_error / sizes[best])
-        return ratio
+        sums = counts @ np.column_stack([worst_error, best_error])
+        return {"error_ratio": (sums[:, 0] / sizes[worst]) / (sums[:, 1] / sizes[best])}
 
     strata = [np.flatnonzero(code == g) for g in range(len(names))]
     with np.errstate(divide="ignore", invalid="ignore"):  # a group with no error: ratio inf
         interval = resample.percentile_intervals(
-            {"error_ratio": kernel}, strata, y.size, resamples=resamples, seed=seed, level=level
+            kernel, strata, y.size, resamples=resamples, seed=seed, level=level
         )["error_ratio"]
     contrast = f"{names[worst]} / {names[best]}"
     return GroupMeasure("error_ratio", 1.0, interval, contrast, report, left_out)
@@ -160,15 +160,15 @@ def recall_gap(
     high_hits = np.where(cell == high_cell, hit, 0.0)
     low_hits = np.where(cell == low_cell, hit, 0.0)
 
-    def kernel(counts: Floats) -> Floats:
+    def kernel(counts: Floats) -> dict[str, Floats]:
         # Cell sizes are fixed by the stratification, so they are the denominators.
+        sums = counts @ np.column_stack([high_hits, low_hits])
         sizes = cells.ravel()
-        gap: Floats = counts @ high_hits / sizes[high_cell] - counts @ low_hits / sizes[low_cell]
-        return gap
+        return {"recall_gap": sums[:, 0] / sizes[high_cell] - sums[:, 1] / sizes[low_cell]}
 
     strata = [np.flatnonzero(cell == c) for c in np.flatnonzero(cells.ravel())]
     interval = resample.percentile_intervals(
-        {"recall_gap": kernel}, strata, y.size, resamples=resamples, seed=seed, level=level
+        kernel, strata, y.size, resamples=resamples, seed=seed, level=level
     )["recall_gap"]
     report = {
         group_names[g]: {

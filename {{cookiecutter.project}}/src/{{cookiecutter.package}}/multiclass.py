@@ -8,7 +8,6 @@ so per-class recall's denominator is fixed and every class is present in every r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,7 +16,7 @@ from . import resample
 
 # The binary ROC AUC's tie-group machinery, reused for each one-vs-rest AUC so ties and
 # weights are handled exactly as for a binary model.
-from .stats import Interval, _auc_kernel, _block, _Labels, _rank
+from .stats import Interval, _auc_kernel, _block, _Labels, _rank, _Ranking
 
 __all__ = [
     "EPSILON",
@@ -116,46 +115,51 @@ def log_loss_rows(y_true: ArrayLike, proba: ArrayLike) -> Floats:
     return loss
 
 
-def _recall(hits: Floats, size: float, counts: Floats) -> Floats:
-    # The class's size is fixed by the stratification, so it is the denominator in every resample.
-    recall: Floats = counts @ hits / size
-    return recall
-
-
-def _macro_f1(hits: Floats, predicted: Floats, sizes: Floats, counts: Floats) -> Floats:
-    tp, flagged = counts @ hits, counts @ predicted
-    f1: Floats = (2 * tp / (flagged + sizes)).mean(axis=1)
-    return f1
-
-
-def _ovr_auc(y: Codes, p: Floats, counts: Floats) -> Floats:
-    aucs = np.empty((p.shape[1], counts.shape[0]))
-    for k in range(p.shape[1]):
-        labels = _Labels(np.flatnonzero(y == k), np.flatnonzero(y != k))
-        ranking = _rank(labels, p[:, k])
+def _ovr_auc(rankings: Sequence[tuple[_Labels, _Ranking]], counts: Floats) -> Floats:
+    aucs = np.empty((len(rankings), counts.shape[0]))
+    for k, (labels, ranking) in enumerate(rankings):
         block = _block(ranking, counts[:, labels.pos_rows], counts[:, labels.neg_rows])
         aucs[k] = _auc_kernel(block)
     macro: Floats = aucs.mean(axis=0)
     return macro
 
 
-def _kernels(y: Codes, p: Floats, names: Sequence[str]) -> dict[str, resample.Kernel]:
-    k = p.shape[1]
+def _one_vs_rest(y: Codes, p: Floats) -> list[tuple[_Labels, _Ranking]]:
+    """Each class against the rest, its scores sorted once for every block of resamples."""
+    out = []
+    for k in range(p.shape[1]):
+        labels = _Labels(np.flatnonzero(y == k), np.flatnonzero(y != k))
+        out.append((labels, _rank(labels, p[:, k])))
+    return out
+
+
+def _kernel(y: Codes, p: Floats, names: Sequence[str]) -> resample.Kernel:
+    """All multiclass metrics: per-row sums from one matrix product, and the AUCs by class."""
+    k, n = p.shape[1], y.size
     truth = np.eye(k)[y]
     predicted = np.eye(k)[p.argmax(axis=1)]
     hits = truth * predicted  # one-hot of the true class where the prediction is right
+    # Class sizes are fixed by the stratification, so they divide in every resample.
     sizes = truth.sum(axis=0)
-    loss = -np.log(np.clip(p[np.arange(y.size), y], EPSILON, 1.0))
-    correct = hits.sum(axis=1)
-    kernels: dict[str, resample.Kernel] = {
-        "macro_f1": partial(_macro_f1, hits, predicted, sizes),
-        "log_loss": lambda counts: counts @ loss / y.size,
-        "macro_roc_auc_ovr": partial(_ovr_auc, y, p),
-        "accuracy": lambda counts: counts @ correct / y.size,
-    }
-    for c, name in enumerate(names):
-        kernels[recall_name(name)] = partial(_recall, hits[:, c], float(sizes[c]))
-    return kernels
+    loss = -np.log(np.clip(p[np.arange(n), y], EPSILON, 1.0))
+    per_row = np.column_stack([hits, predicted, loss])
+    rankings = _one_vs_rest(y, p)
+
+    def kernel(counts: Floats) -> dict[str, Floats]:
+        sums = counts @ per_row
+        tp, flagged, total_loss = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k]
+        recall = tp / sizes
+        metrics = {
+            "macro_f1": (2 * tp / (flagged + sizes)).mean(axis=1),
+            "log_loss": total_loss / n,
+            "macro_roc_auc_ovr": _ovr_auc(rankings, counts),
+            "accuracy": tp.sum(axis=1) / n,
+        }
+        for c, name in enumerate(names):
+            metrics[recall_name(name)] = recall[:, c]
+        return metrics
+
+    return kernel
 
 
 def _class_names(classes: Sequence[object] | None, k: int) -> list[str]:
@@ -171,8 +175,7 @@ def multiclass_metrics(
 ) -> dict[str, float]:
     """Return macro-F1, log loss, one-vs-rest macro ROC AUC, accuracy and each class's recall."""
     y, p = _checked(y_true, proba)
-    kernels = _kernels(y, p, _class_names(classes, p.shape[1]))
-    return {name: resample.point(kernel, y.size) for name, kernel in kernels.items()}
+    return resample.point(_kernel(y, p, _class_names(classes, p.shape[1])), y.size)
 
 
 def multiclass_intervals(
@@ -186,8 +189,8 @@ def multiclass_intervals(
 ) -> dict[str, Interval]:
     """Return every multiclass metric with a class-stratified percentile-bootstrap interval."""
     y, p = _checked(y_true, proba)
-    kernels = _kernels(y, p, _class_names(classes, p.shape[1]))
+    kernel = _kernel(y, p, _class_names(classes, p.shape[1]))
     strata = [np.flatnonzero(y == c) for c in range(p.shape[1])]
     return resample.percentile_intervals(
-        kernels, strata, y.size, resamples=resamples, seed=seed, level=level
+        kernel, strata, y.size, resamples=resamples, seed=seed, level=level
     )

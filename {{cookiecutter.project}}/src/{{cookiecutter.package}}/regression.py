@@ -6,8 +6,6 @@ quantity evaluates it on a whole block of resamples (see `resample.py`).
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -83,43 +81,41 @@ def metric_names(y_true: ArrayLike) -> list[str]:
     return [*names, "mape"] if mape_applies(y_true) else names
 
 
-def _mean(per_row: Floats, counts: Floats) -> Floats:
-    weighted: Floats = counts @ per_row / counts.sum(axis=1)
-    return weighted
+def _kernel(y: Floats, predictions: Floats) -> resample.Kernel:
+    """All regression metrics from one product of the draw counts with per-row quantities."""
+    n = y.size
+    error = predictions - y
+    centred = y - y.mean()  # R²'s spread is shift-free; centring keeps it well conditioned
+    columns = [error**2, np.abs(error), centred, centred**2, np.abs(y)]
+    with_mape = mape_applies(y)
+    if with_mape:
+        columns.append(np.abs(error) / np.abs(y))
+    per_row = np.column_stack(columns)
 
+    def kernel(counts: Floats) -> dict[str, Floats]:
+        # Every resample draws n rows (one stratum), so n is every weighted mean's divisor.
+        sums = counts @ per_row
+        squared, absolute, y_sum, y_squares, magnitude = sums.T[:5]
+        spread = y_squares - y_sum**2 / n  # the resample's total sum of squares
+        with np.errstate(divide="ignore", invalid="ignore"):  # a constant resample: R² NaN
+            r2 = 1.0 - squared / spread
+        metrics = {
+            "rmse": np.sqrt(squared / n),
+            "mae": absolute / n,
+            "r2": r2,
+            "relative_mae": absolute / magnitude,
+        }
+        if with_mape:
+            metrics["mape"] = sums[:, 5] / n
+        return metrics
 
-def _r2(y: Floats, squared: Floats, counts: Floats) -> Floats:
-    total = counts.sum(axis=1)
-    # The weighted total sum of squares around the resample's own mean.
-    spread = counts @ y**2 - (counts @ y) ** 2 / total
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2: Floats = 1.0 - (counts @ squared) / spread
-    return r2
-
-
-def _relative_mae(y: Floats, absolute: Floats, counts: Floats) -> Floats:
-    ratio: Floats = (counts @ absolute) / (counts @ np.abs(y))
-    return ratio
-
-
-def _kernels(y: Floats, predictions: Floats) -> dict[str, resample.Kernel]:
-    squared = (predictions - y) ** 2
-    absolute = np.abs(predictions - y)
-    kernels: dict[str, resample.Kernel] = {
-        "rmse": lambda counts: np.sqrt(_mean(squared, counts)),
-        "mae": partial(_mean, absolute),
-        "r2": partial(_r2, y, squared),
-        "relative_mae": partial(_relative_mae, y, absolute),
-    }
-    if mape_applies(y):
-        kernels["mape"] = partial(_mean, absolute / np.abs(y))
-    return kernels
+    return kernel
 
 
 def regression_metrics(y_true: ArrayLike, predictions: ArrayLike) -> dict[str, float]:
     """Return RMSE, MAE, R², MAE relative to the mean |target|, and MAPE where it applies."""
     y, predicted = _pair(y_true, predictions)
-    return {name: resample.point(k, y.size) for name, k in _kernels(y, predicted).items()}
+    return resample.point(_kernel(y, predicted), y.size)
 
 
 def regression_intervals(
@@ -134,5 +130,5 @@ def regression_intervals(
     y, predicted = _pair(y_true, predictions)
     everything = [np.arange(y.size)]
     return resample.percentile_intervals(
-        _kernels(y, predicted), everything, y.size, resamples=resamples, seed=seed, level=level
+        _kernel(y, predicted), everything, y.size, resamples=resamples, seed=seed, level=level
     )

@@ -8,7 +8,7 @@ every count equal to one, so a point estimate and its replicates cannot disagree
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,8 +18,9 @@ from .stats import Interval
 __all__ = ["Kernel", "bootstrap", "count_chunks", "percentile_intervals", "point"]
 
 Floats = NDArray[np.float64]
-# A kernel maps draw counts, shape (resamples, rows), to one metric value per resample.
-Kernel = Callable[[Floats], Floats]
+# A kernel maps draw counts, shape (resamples, rows), to each metric's value per resample.
+# One kernel computes all of a task's metrics so per-row sums share one matrix product.
+Kernel = Callable[[Floats], dict[str, Floats]]
 
 # Elements of a (resamples x rows) count block, as in stats.py: a few such float64 blocks
 # alive at once stay near 100 MB whatever the holdout size.
@@ -52,30 +53,26 @@ def count_chunks(
 
 
 def bootstrap(
-    kernels: Mapping[str, Kernel],
-    strata: Sequence[NDArray[np.intp]],
-    n: int,
-    resamples: int,
-    seed: int,
+    kernel: Kernel, strata: Sequence[NDArray[np.intp]], n: int, resamples: int, seed: int
 ) -> dict[str, Floats]:
-    """Return each kernel's value on every resample, all kernels on the same resamples."""
-    out = {name: np.empty(resamples) for name in kernels}
+    """Return every metric the kernel computes on every resample, by name."""
+    out: dict[str, Floats] = {}
     start = 0
     for counts in count_chunks(strata, n, resamples, seed):
         stop = start + counts.shape[0]
-        for name, kernel in kernels.items():
-            out[name][start:stop] = kernel(counts)
+        for name, values in kernel(counts).items():
+            out.setdefault(name, np.empty(resamples))[start:stop] = values
         start = stop
     return out
 
 
-def point(kernel: Kernel, n: int) -> float:
-    """Return the kernel on the holdout itself: every row drawn once."""
-    return float(kernel(np.ones((1, n)))[0])
+def point(kernel: Kernel, n: int) -> dict[str, float]:
+    """Return the kernel's metrics on the holdout itself: every row drawn once."""
+    return {name: float(values[0]) for name, values in kernel(np.ones((1, n))).items()}
 
 
 def percentile_intervals(
-    kernels: Mapping[str, Kernel],
+    kernel: Kernel,
     strata: Sequence[NDArray[np.intp]],
     n: int,
     *,
@@ -83,14 +80,15 @@ def percentile_intervals(
     seed: int,
     level: float,
 ) -> dict[str, Interval]:
-    """Return each kernel's point estimate with its percentile-bootstrap interval."""
+    """Return each metric's point estimate with its percentile-bootstrap interval."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1); got {level!r}")
-    replicates = bootstrap(kernels, strata, n, resamples, seed)
+    replicates = bootstrap(kernel, strata, n, resamples, seed)
+    points = point(kernel, n)
     quantiles = (0.5 - level / 2, 0.5 + level / 2)
     method = "bootstrap" if len(strata) == 1 else "stratified bootstrap"
     intervals = {}
     for name, values in replicates.items():
         low, high = np.quantile(values, quantiles)
-        intervals[name] = Interval(point(kernels[name], n), float(low), float(high), method)
+        intervals[name] = Interval(points[name], float(low), float(high), method)
     return intervals

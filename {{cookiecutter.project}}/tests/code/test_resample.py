@@ -43,21 +43,30 @@ def test_draws_are_uniform_within_a_stratum():
 
 
 def test_point_is_the_kernel_with_every_row_drawn_once():
-    """A kernel's point estimate is its value on the holdout itself."""
+    """A kernel's point estimates are its metrics on the holdout itself."""
     values = np.array([1.0, 2.0, 6.0])
-    assert resample.point(lambda counts: counts @ values / 3, 3) == 3.0
+
+    def kernel(counts):
+        return {"mean": counts @ values / 3, "max": counts.max(axis=1)}
+
+    assert resample.point(kernel, 3) == {"mean": 3.0, "max": 1.0}
 
 
 def test_percentile_intervals_match_the_replicates_quantiles():
     """The interval ends are the level's quantiles of the same resamples' values."""
     values = np.arange(8, dtype=float)
-    kernels = {"mean": lambda counts: counts @ values / 8}
+
+    def kernel(counts):
+        return {"mean": counts @ values / 8, "sum": counts @ values}
+
     strata = [np.arange(8)]
-    interval = resample.percentile_intervals(kernels, strata, 8, resamples=300, seed=6, level=0.8)
-    replicates = resample.bootstrap(kernels, strata, 8, 300, 6)["mean"]
-    low, high = np.quantile(replicates, [0.1, 0.9])
+    interval = resample.percentile_intervals(kernel, strata, 8, resamples=300, seed=6, level=0.8)
+    replicates = resample.bootstrap(kernel, strata, 8, 300, 6)
+    low, high = np.quantile(replicates["mean"], [0.1, 0.9])
     assert (interval["mean"].value, interval["mean"].low, interval["mean"].high) == (3.5, low, high)
+    assert interval["sum"].value == 28.0
     assert interval["mean"].method == "bootstrap"
+    assert np.allclose(replicates["sum"], 8 * replicates["mean"])  # one resample, all metrics
 
 
 @pytest.mark.parametrize("resamples", [0, -1, 2.5, True])
@@ -70,4 +79,4 @@ def test_resamples_must_be_a_positive_integer(resamples):
 def test_level_must_be_a_fraction():
     """A level outside (0, 1) is rejected before any resampling."""
     with pytest.raises(ValueError, match="level"):
-        resample.percentile_intervals({}, [np.arange(3)], 3, resamples=5, seed=0, level=95)
+        resample.percentile_intervals(dict, [np.arange(3)], 3, resamples=5, seed=0, level=95)
