@@ -6,7 +6,8 @@ the false-promotion rate of two equal models and at the null's edge (true improv
 `min_delta`), which must stay at or below alpha; the power at two true effects beyond
 `min_delta` (half and one minimum detectable delta, where the normal theory predicts about
 0.34 and 0.80); and the refusal rate of a holdout too small to detect the delta. Every rate
-comes with its Monte Carlo standard error. Run `python bench/bench_tasks.py [--smoke]`.
+comes with its Monte Carlo standard error. Then the speed of the regression and multiclass
+intervals against a per-resample scikit-learn loop. Run `python bench/bench_tasks.py [--smoke]`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,25 @@ import argparse
 import importlib
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from scipy.special import ndtr, ndtri
+import numpy as np
+from scipy.special import ndtr, ndtri, softmax
+from sklearn.metrics import (
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 from harness import figure, table
 
@@ -45,20 +59,35 @@ class Sizes:
     holdout_rows: int = 1000
     small_rows: int = 100  # a holdout too small to detect the delta
     population_rows: int = 100_000
+    speed_rows: int = 100_000
+    speed_resamples: int = 1000
+    baseline_resamples: int = 20  # the scikit-learn loop is timed on these and scaled
 
 
-SMOKE = Sizes(comparisons=100, holdout_rows=300, small_rows=30, population_rows=10_000)
+SMOKE = Sizes(
+    comparisons=100,
+    holdout_rows=300,
+    small_rows=30,
+    population_rows=10_000,
+    speed_rows=2000,
+    speed_resamples=40,
+    baseline_resamples=4,
+)
 
 
-def load_simulation(workdir: Path) -> ModuleType:
-    """Bake the template with its defaults and import the baked package's simulation module."""
+def load_package(workdir: Path) -> SimpleNamespace:
+    """Bake the template with its defaults; import the baked modules this benchmark drives."""
     from cookiecutter.main import cookiecutter
 
     project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
     package = next(p.parent.name for p in (project / "src").glob("*/tasks.py"))
     sys.path.insert(0, str(project / "src"))
     try:
-        return importlib.import_module(f"{package}.testing.task_simulation")
+        return SimpleNamespace(
+            sim=importlib.import_module(f"{package}.testing.task_simulation"),
+            regression=importlib.import_module(f"{package}.regression"),
+            multiclass=importlib.import_module(f"{package}.multiclass"),
+        )
     finally:
         sys.path.remove(str(project / "src"))
 
@@ -129,14 +158,81 @@ def task_figures(sim: ModuleType, task: str, tails: str, min_delta: float, sizes
     return figures
 
 
+def _seconds(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _regression_loop(y: np.ndarray, predicted: np.ndarray, resamples: int) -> None:
+    """The straightforward way: materialise each resample and call scikit-learn."""
+    rng = np.random.default_rng(SEED)
+    for _ in range(resamples):
+        rows = rng.integers(0, y.size, y.size)
+        y_b, p_b = y[rows], predicted[rows]
+        root_mean_squared_error(y_b, p_b)
+        mean_absolute_error(y_b, p_b)
+        r2_score(y_b, p_b)
+        mean_absolute_error(y_b, p_b) / np.abs(y_b).mean()
+        mean_absolute_percentage_error(y_b, p_b)
+
+
+def _multiclass_loop(y: np.ndarray, proba: np.ndarray, resamples: int) -> None:
+    """The straightforward way: a class-stratified resample, then scikit-learn per metric."""
+    rng = np.random.default_rng(SEED)
+    strata = [np.flatnonzero(y == c) for c in range(proba.shape[1])]
+    for _ in range(resamples):
+        rows = np.concatenate([rng.choice(s, s.size) for s in strata])
+        y_b, p_b = y[rows], proba[rows]
+        predicted = p_b.argmax(axis=1)
+        f1_score(y_b, predicted, average="macro")
+        log_loss(y_b, p_b)
+        roc_auc_score(y_b, p_b, multi_class="ovr")
+        recall_score(y_b, predicted, average=None)
+
+
+def speed_figures(package: SimpleNamespace, sizes: Sizes) -> list[dict[str, Any]]:
+    """Time the vectorised intervals against a per-resample scikit-learn loop, same holdout."""
+    rng = np.random.default_rng(SEED)
+    n, resamples, few = sizes.speed_rows, sizes.speed_resamples, sizes.baseline_resamples
+    y = 50 + 5 * rng.standard_normal(n)  # never near zero, so MAPE is reported too
+    predicted = y + 3 * rng.standard_normal(n)
+    codes = rng.integers(0, 5, n)
+    logits = rng.standard_normal((n, 5))
+    logits[np.arange(n), codes] += 1.0
+    proba = softmax(logits, axis=1)
+    cases = [
+        ("regression", package.regression.regression_intervals, _regression_loop, (y, predicted),
+         "RMSE, MAE, R², relative MAE, MAPE"),
+        ("multiclass", package.multiclass.multiclass_intervals, _multiclass_loop, (codes, proba),
+         "macro-F1, log loss, one-vs-rest macro AUC, accuracy, recall of each of 5 classes"),
+    ]  # fmt: skip
+    figures = []
+    for task, fast, loop, data, metrics in cases:
+        seconds = _seconds(lambda f=fast, d=data: f(*d, resamples=resamples, seed=SEED))
+        baseline = _seconds(lambda lp=loop, d=data: lp(*d, few)) * resamples / few
+        figures.append(
+            figure(
+                f"tasks.{task}_intervals",
+                seconds,
+                "s",
+                f"{metrics}: 95% intervals from {resamples:,} resamples of {n:,} rows; baseline: "
+                f"materialised resamples and scikit-learn, timed on {few} and scaled linearly",
+                baseline=baseline,
+                ratio=baseline / seconds,
+            )
+        )
+    return figures
+
+
 def run(workdir: Path, smoke: bool = False) -> list[dict[str, Any]]:
-    """Return the calibration figures of every task's paired test."""
+    """Return the calibration figures of every task's paired test, then interval speed."""
     sizes = SMOKE if smoke else Sizes()
-    sim = load_simulation(workdir)
+    package = load_package(workdir)
     figures = []
     for task, tails, min_delta in SCENARIOS:
-        figures += task_figures(sim, task, tails, min_delta, sizes)
-    return figures
+        figures += task_figures(package.sim, task, tails, min_delta, sizes)
+    return figures + speed_figures(package, sizes)
 
 
 def main(argv: list[str] | None = None) -> int:
