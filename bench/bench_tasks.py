@@ -1,7 +1,7 @@
 """Calibration of the paired champion/challenger test for every task, by simulation.
 
 Bakes the template and drives the baked package's own code (`tasks.TASKS[task].paired_test`
-and `paired_loss.detectability_refusal`, through `testing.task_simulation`). For each task:
+and `tasks.paired_loss.detectability_refusal`, through `testing.task_simulation`). For each task:
 the false-promotion rate of two equal models and at the null's edge (true improvement exactly
 `min_delta`), which must stay at or below alpha; the power at two true effects beyond
 `min_delta` (half and one minimum detectable delta, where the normal theory predicts about
@@ -80,13 +80,13 @@ def load_package(workdir: Path) -> SimpleNamespace:
     from cookiecutter.main import cookiecutter
 
     project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
-    package = next(p.parent.name for p in (project / "src").glob("*/tasks.py"))
+    package = next(p.parent.parent.name for p in (project / "src").glob("*/tasks/table.py"))
     sys.path.insert(0, str(project / "src"))
     try:
         return SimpleNamespace(
             sim=importlib.import_module(f"{package}.testing.task_simulation"),
-            regression=importlib.import_module(f"{package}.regression"),
-            multiclass=importlib.import_module(f"{package}.multiclass"),
+            regression=importlib.import_module(f"{package}.tasks.regression"),
+            multiclass=importlib.import_module(f"{package}.tasks.multiclass"),
         )
     finally:
         sys.path.remove(str(project / "src"))

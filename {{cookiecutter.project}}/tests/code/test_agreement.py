@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package }}.agreement import (
+from {{ cookiecutter.package }}.tasks.agreement import (
     label_disagreement,
     value_disagreement,
     wilson_interval,

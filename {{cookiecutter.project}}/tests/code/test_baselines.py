@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package }}.baselines import (
+from {{ cookiecutter.package }}.tasks.baselines import (
     MIN_GROUP_ROWS,
     best_single_feature_classes,
     best_single_feature_value,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package }}.group_fairness import error_ratio, group_codes, recall_gap
+from {{ cookiecutter.package }}.tasks.fairness import error_ratio, group_codes, recall_gap
 
 
 def test_group_codes_name_groups_and_keep_missing_apart():

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import softmax
 from sklearn.metrics import accuracy_score, f1_score, log_loss, recall_score, roc_auc_score
 
-from {{ cookiecutter.package }}.multiclass import (
+from {{ cookiecutter.package }}.tasks.multiclass import (
     HIGHER_IS_BETTER,
     codes,
     encode,

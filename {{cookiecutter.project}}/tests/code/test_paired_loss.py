@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_rel
 
-from {{ cookiecutter.package }}.paired_loss import detectability_refusal, paired_loss_test
 from {{ cookiecutter.package }}.stats import minimum_detectable_delta
+from {{ cookiecutter.package }}.tasks.paired_loss import detectability_refusal, paired_loss_test
 
 
 def _losses(seed: int, n: int = 200, gain: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

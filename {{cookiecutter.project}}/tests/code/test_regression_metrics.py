@@ -9,7 +9,7 @@ from sklearn.metrics import (
     r2_score,
 )
 
-from {{ cookiecutter.package }}.regression import (
+from {{ cookiecutter.package }}.tasks.regression import (
     HIGHER_IS_BETTER,
     absolute_error,
     mape_applies,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package }} import resample
+from {{ cookiecutter.package }}.tasks import resample
 
 
 def _strata() -> list[np.ndarray]:

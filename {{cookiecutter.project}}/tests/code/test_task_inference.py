@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package }}.errors import ConfigError, DataError
-from {{ cookiecutter.package }}.task_inference import MAX_CLASSES, infer_task
+from {{ cookiecutter.package }}.tasks.inference import MAX_CLASSES, infer_task
 
 
 @pytest.mark.parametrize(

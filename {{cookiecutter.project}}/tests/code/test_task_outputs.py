@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package }}.task_outputs import (
+from {{ cookiecutter.package }}.tasks.outputs import (
     BINARY,
     MULTICLASS,
     REGRESSION,

@@ -9,7 +9,6 @@ from scipy.special import expit, softmax
 from sklearn.metrics import log_loss
 
 from {{ cookiecutter.package }}.stats import Interval
-from {{ cookiecutter.package }}.task_outputs import answers, read_back
 from {{ cookiecutter.package }}.tasks import (
     TASKS,
     ShadowRule,
@@ -18,6 +17,7 @@ from {{ cookiecutter.package }}.tasks import (
     realised_performance,
     slice_report,
 )
+from {{ cookiecutter.package }}.tasks.outputs import answers, read_back
 
 N = 400
 CLASSES = {"binary": (0, 1), "regression": (), "multiclass": ("low", "medium", "high")}

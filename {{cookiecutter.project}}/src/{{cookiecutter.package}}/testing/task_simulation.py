@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 from scipy.special import expit, softmax
 
 from .. import stats
-from ..paired_loss import detectability_refusal
 from ..tasks import TASKS, Task
+from ..tasks.paired_loss import detectability_refusal
 
 __all__ = [
     "Population",

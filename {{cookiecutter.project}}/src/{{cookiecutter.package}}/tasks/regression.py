@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..stats import Interval
 from . import resample
-from .stats import Interval
 
 __all__ = [
     "HIGHER_IS_BETTER",

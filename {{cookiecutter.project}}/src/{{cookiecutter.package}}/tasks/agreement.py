@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtri
 
-from .artifacts import jsonable
+from ..artifacts import jsonable
 from .regression import values
 
 __all__ = ["Disagreement", "label_disagreement", "value_disagreement", "wilson_interval"]

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from ..artifacts import jsonable
+from ..stats import Interval
 from . import resample
-from .artifacts import jsonable
 from .multiclass import codes, probabilities
 from .regression import values
-from .stats import Interval
 
 __all__ = ["GroupMeasure", "error_ratio", "group_codes", "recall_gap"]
 

@@ -13,8 +13,8 @@ from typing import get_args
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, DataError
-from .tasks import Task
+from ..errors import ConfigError, DataError
+from .table import Task
 
 __all__ = ["MAX_CLASSES", "TaskGuess", "infer_task"]
 

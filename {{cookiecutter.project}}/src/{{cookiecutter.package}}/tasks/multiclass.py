@@ -12,11 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import resample
-
 # The binary ROC AUC's tie-group machinery, reused for each one-vs-rest AUC so ties and
 # weights are handled exactly as for a binary model.
-from .stats import Interval, _auc_kernel, _block, _Labels, _rank, _Ranking
+from ..stats import Interval, _auc_kernel, _block, _Labels, _rank, _Ranking
+from . import resample
 
 __all__ = [
     "EPSILON",

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import t as student_t
 
-from .stats import PairedComparison, minimum_detectable_delta
+from ..stats import PairedComparison, minimum_detectable_delta
 
 __all__ = ["detectability_refusal", "paired_loss_test"]
 

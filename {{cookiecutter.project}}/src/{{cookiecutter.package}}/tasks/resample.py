@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .stats import Interval
+from ..stats import Interval
 
 __all__ = ["Kernel", "bootstrap", "count_chunks", "percentile_intervals", "point"]
 

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from . import baselines, multiclass, regression, stats, task_outputs
+from .. import stats
+from ..stats import Interval, PairedComparison
+from . import baselines, multiclass, outputs, regression
 from .agreement import Disagreement, label_disagreement, value_disagreement
-from .group_fairness import GroupMeasure, error_ratio, recall_gap
+from .fairness import GroupMeasure, error_ratio, recall_gap
 from .paired_loss import paired_loss_test
-from .stats import Interval, PairedComparison
 
 __all__ = [
     "TASKS",
@@ -113,7 +114,7 @@ class TaskStats:
     too_small: Callable[[ArrayLike, int, Sequence[object]], str | None]
     disagreement: Callable[[ArrayLike, ArrayLike, ShadowRule, float], Disagreement]
     fairness: FairnessFn
-    outputs: task_outputs.Outputs  # the answer records and the numbers drift watches
+    outputs: outputs.Outputs  # the answer records and the numbers drift watches
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ BINARY = TaskStats(
         np.asarray(a) > 0.5, np.asarray(b) > 0.5, level
     ),
     fairness=_binary_fairness,
-    outputs=task_outputs.BINARY,
+    outputs=outputs.BINARY,
 )
 
 
@@ -294,7 +295,7 @@ REGRESSION = TaskStats(
         a, b, rule.relative_tolerance, rule.floor, level
     ),
     fairness=_regression_fairness,
-    outputs=task_outputs.REGRESSION,
+    outputs=outputs.REGRESSION,
 )
 
 
@@ -347,7 +348,7 @@ MULTICLASS = TaskStats(
         level,
     ),
     fairness=recall_gap,
-    outputs=task_outputs.MULTICLASS,
+    outputs=outputs.MULTICLASS,
 )
 
 TASKS: Mapping[Task, TaskStats] = {
