@@ -94,9 +94,11 @@ def error_ratio(
     worst_error = np.where(code == worst, error, 0.0)
     best_error = np.where(code == best, error, 0.0)
 
+    per_row = np.vstack([worst_error, best_error])
+
     def kernel(counts: Floats) -> dict[str, Floats]:
         # Group sizes are fixed by the stratification, so they are the denominators.
-        sums = counts @ np.column_stack([worst_error, best_error])
+        sums = resample.weighted_sums(counts, per_row)
         return {"error_ratio": (sums[:, 0] / sizes[worst]) / (sums[:, 1] / sizes[best])}
 
     strata = [np.flatnonzero(code == g) for g in range(len(names))]
@@ -160,9 +162,11 @@ def recall_gap(
     high_hits = np.where(cell == high_cell, hit, 0.0)
     low_hits = np.where(cell == low_cell, hit, 0.0)
 
+    per_row = np.vstack([high_hits, low_hits])
+
     def kernel(counts: Floats) -> dict[str, Floats]:
         # Cell sizes are fixed by the stratification, so they are the denominators.
-        sums = counts @ np.column_stack([high_hits, low_hits])
+        sums = resample.weighted_sums(counts, per_row)
         sizes = cells.ravel()
         return {"recall_gap": sums[:, 0] / sizes[high_cell] - sums[:, 1] / sizes[low_cell]}
 

@@ -141,11 +141,11 @@ def _kernel(y: Codes, p: Floats, names: Sequence[str]) -> resample.Kernel:
     # Class sizes are fixed by the stratification, so they divide in every resample.
     sizes = truth.sum(axis=0)
     loss = -np.log(np.clip(p[np.arange(n), y], EPSILON, 1.0))
-    per_row = np.column_stack([hits, predicted, loss])
+    per_row = np.vstack([hits.T, predicted.T, loss])
     rankings = _one_vs_rest(y, p)
 
     def kernel(counts: Floats) -> dict[str, Floats]:
-        sums = counts @ per_row
+        sums = resample.weighted_sums(counts, per_row)
         tp, flagged, total_loss = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k]
         recall = tp / sizes
         metrics = {

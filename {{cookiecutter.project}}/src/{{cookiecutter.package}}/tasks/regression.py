@@ -90,11 +90,11 @@ def _kernel(y: Floats, predictions: Floats) -> resample.Kernel:
     with_mape = mape_applies(y)
     if with_mape:
         columns.append(np.abs(error) / np.abs(y))
-    per_row = np.column_stack(columns)
+    per_row = np.vstack(columns)
 
     def kernel(counts: Floats) -> dict[str, Floats]:
         # Every resample draws n rows (one stratum), so n is every weighted mean's divisor.
-        sums = counts @ per_row
+        sums = resample.weighted_sums(counts, per_row)
         squared, absolute, y_sum, y_squares, magnitude = sums.T[:5]
         spread = y_squares - y_sum**2 / n  # the resample's total sum of squares
         with np.errstate(divide="ignore", invalid="ignore"):  # a constant resample: R² NaN
