@@ -57,11 +57,11 @@ def count_chunks(
 def weighted_sums(counts: Floats, quantities: Floats) -> Floats:
     """Return each resample's weighted sum of each per-row quantity, shape (resamples, m).
 
-    `quantities` is (m, rows), C-ordered. Multiplying in this orientation lets BLAS stream
-    the long row axis contiguously in both operands; counts @ quantities.T was about three
-    times slower when other processes shared the cores.
+    `quantities` is (m, rows). einsum's single-threaded loop, not BLAS: with the cores shared
+    by other processes (CI runners, this package's own servers), threaded matrix products of
+    these thin shapes ran 3 to 30 times slower, depending on the orientation.
     """
-    sums: Floats = (quantities @ counts.T).T
+    sums: Floats = np.einsum("mn,rn->rm", quantities, counts)
     return sums
 
 

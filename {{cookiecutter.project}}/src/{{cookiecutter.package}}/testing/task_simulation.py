@@ -1,10 +1,12 @@
-"""Simulated champion/challenger comparisons that drive each task's paired test and refusal.
+"""Simulated decisions of each task: the paired promotion test, its refusal, the drop alarm.
 
 A scenario is a large finite population of rows, each with a target and both models'
 predictions; a simulated holdout is rows drawn from it with replacement. The true improvement
 is then exactly known (the population's mean per-row difference, or its AUC difference for
-binary), so a null edge is exact: `min_delta` set to the true improvement. The calibration test
-and `bench/bench_tasks.py` both run these; nothing here is used in production.
+binary), so a null edge is exact: `min_delta` set to the true improvement. The delayed-label
+alarm (`realised_performance`) is simulated the same way: an evaluation and later labels drawn
+independently from one population. The calibration test and `bench/bench_tasks.py` both run
+these; nothing here is used in production.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from numpy.typing import NDArray
 from scipy.special import expit, softmax
 
 from .. import stats
-from ..tasks import TASKS, Task
+from ..tasks import TASKS, Task, realised_performance
 from ..tasks.paired_loss import detectability_refusal
 
 __all__ = [
+    "DropRates",
     "Population",
     "Rates",
     "champion_noise_for",
+    "drop_rates",
     "population",
     "promotion_rates",
     "true_improvement",
@@ -167,3 +171,60 @@ def promotion_rates(
         mean_mde=float(np.mean(mdes)),
         mean_se=float(np.mean(ses)),
     )
+
+
+@dataclass(frozen=True)
+class DropRates:
+    """How often delayed labels raised a drop, with its Monte Carlo standard error."""
+
+    comparisons: int
+    dropped: float
+    dropped_se: float
+    true_drop: float  # how much worse the realised model truly is, in the headline's units
+
+
+def _headline(pop: Population, predictions: Floats) -> float:
+    task = TASKS[pop.task]
+    metrics = task.metrics(pop.y, predictions, (), level=0.5, resamples=1, seed=0)
+    sign = 1.0 if task.higher_is_better(task.headline) else -1.0
+    return sign * metrics[task.headline].value
+
+
+def drop_rates(
+    pop: Population,
+    holdout_rows: int,
+    label_rows: int,
+    comparisons: int,
+    seed: int,
+    degraded: bool = False,
+    alpha: float = 0.05,
+    resamples: int = 200,
+) -> DropRates:
+    """Evaluate the challenger on one sample, judge delayed labels on another, many times.
+
+    The labelled rows are scored by the challenger itself (no true drop: any alarm is false)
+    or, with `degraded`, by the champion's predictions (a true drop the alarm should catch).
+    """
+    rng = np.random.default_rng(seed)
+    size = pop.challenger.shape[0]
+    realised_by = pop.champion if degraded else pop.challenger
+    headline = TASKS[pop.task].headline
+    dropped = 0
+    for i in range(comparisons):
+        held, labelled = rng.integers(0, size, holdout_rows), rng.integers(0, size, label_rows)
+        evaluated = TASKS[pop.task].metrics(
+            pop.y[held], pop.challenger[held], (), level=0.95, resamples=resamples, seed=i
+        )[headline]
+        judged = realised_performance(
+            pop.task,
+            pop.y[labelled],
+            realised_by[labelled],
+            evaluated,
+            alpha=alpha,
+            resamples=resamples,
+            seed=i,
+        )
+        dropped += judged["status"] == "drop"
+    share = dropped / comparisons
+    true_drop = _headline(pop, pop.challenger) - _headline(pop, realised_by)
+    return DropRates(comparisons, share, math.sqrt(share * (1 - share) / comparisons), true_drop)
