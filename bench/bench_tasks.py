@@ -5,9 +5,11 @@ and `tasks.paired_loss.detectability_refusal`, through `testing.task_simulation`
 the false-promotion rate of two equal models and at the null's edge (true improvement exactly
 `min_delta`), which must stay at or below alpha; the power at two true effects beyond
 `min_delta` (half and one minimum detectable delta, where the normal theory predicts about
-0.34 and 0.80); and the refusal rate of a holdout too small to detect the delta. Every rate
-comes with its Monte Carlo standard error. Then the speed of the regression and multiclass
-intervals against a per-resample scikit-learn loop. Run `python bench/bench_tasks.py [--smoke]`.
+0.34 and 0.80); and the refusal rate of a holdout too small to detect the delta. Then the
+delayed-label drop alarm (`tasks.realised_performance`): its false alarms for the evaluated
+model itself and its detection of a worse one. Every rate comes with its Monte Carlo
+standard error. Last, the speed of the regression and multiclass intervals against a
+per-resample scikit-learn loop. Run `python bench/bench_tasks.py [--smoke]`.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Sizes:
     speed_rows: int = 100_000
     speed_resamples: int = 1000
     baseline_resamples: int = 20  # the scikit-learn loop is timed on these and scaled
+    drop_comparisons: int = 1000
+    drop_resamples: int = 200
 
 
 SMOKE = Sizes(
@@ -72,6 +76,8 @@ SMOKE = Sizes(
     speed_rows=2000,
     speed_resamples=40,
     baseline_resamples=4,
+    drop_comparisons=40,
+    drop_resamples=50,
 )
 
 
@@ -158,6 +164,39 @@ def task_figures(sim: ModuleType, task: str, tails: str, min_delta: float, sizes
     return figures
 
 
+def drop_figures(sim: ModuleType, task: str, sizes: Sizes) -> list[dict[str, Any]]:
+    """The delayed-label alarm: false alarms of an unchanged model, and a true drop caught."""
+    rows, n = sizes.holdout_rows, sizes.drop_comparisons
+    same = sim.drop_rates(
+        sim.population(task, sim.CHALLENGER_NOISE, SEED + 6, rows=sizes.population_rows),
+        rows, rows, n, SEED + 7, alpha=ALPHA, resamples=sizes.drop_resamples,
+    )  # fmt: skip
+    worse = sim.drop_rates(
+        sim.population(task, 1.0, SEED + 8, rows=sizes.population_rows),
+        rows, rows, n, SEED + 9, degraded=True, alpha=ALPHA, resamples=sizes.drop_resamples,
+    )  # fmt: skip
+    setting = (
+        f"evaluated on {rows} rows, judged on {rows} later labels, intervals from "
+        f"{sizes.drop_resamples} resamples; Monte Carlo se"
+    )
+    return [
+        figure(
+            f"tasks.{task}.false_drop_alarm",
+            same.dropped,
+            "share",
+            f"the evaluated model itself (no true drop), must be <= alpha {ALPHA}; "
+            f"{setting} {same.dropped_se:.4f} over {n}",
+        ),
+        figure(
+            f"tasks.{task}.drop_detected",
+            worse.dropped,
+            "share",
+            f"a model worse by {worse.true_drop:.4g} in the headline metric; "
+            f"{setting} {worse.dropped_se:.4f} over {n}",
+        ),
+    ]
+
+
 def _seconds(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
@@ -232,6 +271,8 @@ def run(workdir: Path, smoke: bool = False) -> list[dict[str, Any]]:
     figures = []
     for task, tails, min_delta in SCENARIOS:
         figures += task_figures(package.sim, task, tails, min_delta, sizes)
+    for task in ("regression", "multiclass", "binary"):
+        figures += drop_figures(package.sim, task, sizes)
     return figures + speed_figures(package, sizes)
 
 

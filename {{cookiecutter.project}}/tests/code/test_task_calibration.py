@@ -1,8 +1,10 @@
-"""The paired champion/challenger test of every task keeps its level, by simulation.
+"""Every task's statistical decisions keep their level, by simulation.
 
-Each comparison draws a holdout from a finite population whose true improvement is known
-exactly, then runs the task's own paired test and the promotion's refusal. `bench/bench_tasks.py`
-in the template runs the same scenarios with ten times the comparisons and reports power too.
+The paired champion/challenger test: each comparison draws a holdout from a finite population
+whose true improvement is known exactly, then runs the task's own paired test and the
+promotion's refusal. The delayed-label drop alarm: an evaluation and later labels drawn
+independently from one population. `bench/bench_tasks.py` in the template runs the same
+scenarios with ten times the comparisons and reports power too.
 """
 
 import math
@@ -12,6 +14,7 @@ import pytest
 from {{ cookiecutter.package }}.testing.task_simulation import (
     CHALLENGER_NOISE,
     champion_noise_for,
+    drop_rates,
     population,
     promotion_rates,
     true_improvement,
@@ -78,3 +81,25 @@ def test_a_holdout_too_small_for_the_delta_is_refused_not_decided(task):
     small = promotion_rates(pop, 30, 50, 0.0, seed=43, max_detectable_delta=limit)
     assert small.refused >= 0.9
     assert small.promoted <= 1 - small.refused
+
+
+DROP_COMPARISONS = 200
+DROP_TOLERANCE = 3 * math.sqrt(ALPHA * (1 - ALPHA) / DROP_COMPARISONS)
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass", "binary"])
+def test_delayed_labels_of_an_unchanged_model_raise_a_drop_at_about_alpha(task):
+    """Labels from the model that was evaluated (no true drop) alarm at rate alpha."""
+    pop = population(task, CHALLENGER_NOISE, 51, rows=POPULATION)
+    rates = drop_rates(pop, ROWS, ROWS, DROP_COMPARISONS, seed=52, alpha=ALPHA)
+    assert rates.true_drop == 0.0
+    assert abs(rates.dropped - ALPHA) <= DROP_TOLERANCE, rates
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass", "binary"])
+def test_delayed_labels_of_a_much_worse_model_raise_a_drop(task):
+    """A model far worse than the one evaluated is caught almost every time."""
+    pop = population(task, 3.0, 61, rows=POPULATION)
+    rates = drop_rates(pop, ROWS, ROWS, 40, seed=62, degraded=True, alpha=ALPHA)
+    assert rates.true_drop > 0
+    assert rates.dropped >= 0.9, rates
