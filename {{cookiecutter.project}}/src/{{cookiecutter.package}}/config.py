@@ -15,9 +15,9 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from .errors import ConfigError
+from .paths import PARAMS
 from .typed import Frozen, parse
 
-PARAMS = Path("params.yaml")
 ModelKind = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
 
 

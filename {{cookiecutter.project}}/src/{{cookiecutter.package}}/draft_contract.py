@@ -16,17 +16,16 @@ import pandas as pd
 import yaml
 
 from .artifacts import write_text
-from .config import PARAMS
 from .contract import ContractError, parse_contract
 from .data import load_table
 from .draft_gates import draft_gates, with_gates
 from .errors import DataError, RefusedError, ServiceError
+from .paths import PARAMS, RAW_DIR
 from .pipeline.validate import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input
 MARGIN = 0.10  # ranges are widened by this share of the observed span on each side
-RAW_DIR = Path("data/raw")
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
 _TARGET_NAME = re.compile(
     r"target|label|outcome|class|churn|default|fraud|^y$|^is_|flag", re.IGNORECASE

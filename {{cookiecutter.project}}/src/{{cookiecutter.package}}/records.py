@@ -15,10 +15,6 @@ from .artifacts import write_json
 from .errors import DataError
 from .typed import Frozen, parse
 
-METRICS = Path("metrics/metrics.json")
-GATE = Path("metrics/gate.json")
-PROMOTION = Path("metrics/promotion.json")
-
 JudgeOn = Literal["point", "lower_bound", "whole_interval"]
 Decision = Literal["promoted", "not_promoted", "refused", "would_promote"]
 

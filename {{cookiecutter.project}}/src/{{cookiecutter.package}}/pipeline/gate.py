@@ -10,8 +10,9 @@ from typing import Literal
 
 from ..config import GatesConfig, load_config
 from ..errors import RefusedError
-from ..records import GATE, METRICS, Estimate, GateReport, Metrics, read_record, write_record
+from ..paths import GATE, METRICS
 from ..records import CheckResult as Result
+from ..records import Estimate, GateReport, Metrics, read_record, write_record
 
 Op = Literal[">=", "<=", ">"]
 Gates = GatesConfig

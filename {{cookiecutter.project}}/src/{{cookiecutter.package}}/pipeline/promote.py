@@ -21,10 +21,8 @@ from ..contract import Contract, load_contract
 from ..data import features_and_target
 from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model
+from ..paths import CARD, GATE, HOLDOUT, META, METRICS, MODEL, PROMOTION, REFERENCE
 from ..records import (
-    GATE,
-    METRICS,
-    PROMOTION,
     GateReport,
     Metrics,
     Promotion,
@@ -33,11 +31,6 @@ from ..records import (
 )
 from ..registry import ModelRef, Registry
 
-MODEL = Path("models/model.skops")
-META = Path("models/train_meta.json")
-REFERENCE = Path("models/reference_profile.json")
-CARD = Path("reports/model_card.md")  # written by evaluate, kept with the version
-HOLDOUT = Path("data/holdout.parquet")
 TAGGED_META = (
     "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
     "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..artifacts import write_json, write_parquet, write_text
-from ..config import PARAMS, DriftConfig, load_config
+from ..config import DriftConfig, load_config
 from ..contract import Column, Contract, load_contract
 from ..data import conform, file_sha256, load_table
 from ..errors import DataError, RefusedError
@@ -24,11 +24,9 @@ from ..monitoring.drift_report import (
     summary_line,
     write_report,
 )
+from ..paths import DRIFT_REPORT, PARAMS, VALIDATED, VALIDATION_REPORT
 from ..reports.pages import render_validation
 
-VALIDATED = Path("data/validated.parquet")
-REPORT = Path("reports/validation.json")
-DRIFT_REPORT = Path("reports/drift.json")  # written beside REPORT, with .html pages for both
 EXAMPLES = 5
 
 _TYPE_NAMES = {
@@ -330,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="data file (default: params.yaml data.raw)")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--report", type=Path, default=VALIDATION_REPORT)
     parser.add_argument("--out", type=Path, default=VALIDATED)
     parser.add_argument("--reference", type=Path, help="drift profile (default: the champion's)")
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ from typing import Any
 from ..contract import Contract
 from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model
-from ..registry import MODEL_FILE, ModelRef, Registry, RegistryError
+from ..registry import MODEL_FILE, REFERENCE_FILE, ModelRef, Registry, RegistryError
 from .predictor import Predictor
 
 # A model pickled by another sklearn/skops minor release may load and predict differently:
@@ -99,7 +99,6 @@ def load_pinned(
 
 
 BUNDLE_META = "model.json"
-REFERENCE_FILE = "reference_profile.json"  # kept with each version by the promote stage
 BUNDLE_ALIASES = "aliases.json"
 
 
