@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+
+from . import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -42,6 +45,9 @@ def node_tool() -> str:
 
 
 # The unchecked form of the shared runner: these tests read the exit code themselves.
+run = functools.partial(conftest.run, check=False)
+
+
 def workflows(project: Path) -> list[Path]:
     return sorted((project / ".github" / "workflows").glob("*.yml"))
 
