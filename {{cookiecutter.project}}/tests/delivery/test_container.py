@@ -271,3 +271,91 @@ def test_an_unreadable_bundle_file_is_a_clear_error_at_start(app_dir: Path):
     output = (app_dir / "unreadable.log").read_text()
     assert "not readable by uid 10001" in output, output
     assert "Traceback" not in output
+
+
+# What python:3.x-slim-bookworm holds besides Debian's minimal base (Essential packages and
+# apt, with their dependencies): the runtime libraries of Python's own extension modules and
+# the three packages its Dockerfile installs (docker-library/python, slim-bookworm).
+PYTHON_IMAGE_PACKAGES = {
+    "ca-certificates", "netbase", "tzdata", "libbz2-1.0", "libexpat1", "libffi8", "libgdbm6",
+    "libncursesw6", "libnsl2", "libreadline8", "libsqlite3-0", "libssl3", "libtirpc3",
+    "libuuid1", "liblzma5", "zlib1g", "libdb5.3",
+}  # fmt: skip
+
+
+def debian_base_packages() -> set[str]:
+    """Essential packages and apt, closed over their dependencies, as installed here."""
+    lines = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\t${Essential}\t${Pre-Depends}, ${Depends}\n"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    depends, todo = {}, ["apt"]
+    for line in lines:
+        name, essential, needs = line.split("\t")
+        alternatives = [part.split("|")[0] for part in needs.split(",") if part.strip()]
+        depends[name] = {re.split(r"[\s:(]", a.strip())[0] for a in alternatives}
+        if essential == "yes":
+            todo.append(name)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(depends.get(name, ()))
+    return seen
+
+
+def system_libraries_needed() -> dict[str, set[str]]:
+    """Debian package -> the serving packages' shared objects that load a library from it."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    pinned = re.findall(
+        r"^([A-Za-z0-9][A-Za-z0-9._-]*)==",
+        (PROJECT / "requirements" / "serve.txt").read_text(),
+        re.M,
+    )
+    needed: dict[str, set[str]] = {}
+    for name in pinned:
+        try:
+            files = distribution(name).files or []
+        except PackageNotFoundError:  # a platform marker left it out here
+            continue
+        for file in files:
+            path = Path(str(file.locate()))
+            if ".so" not in path.name or not path.is_file():
+                continue
+            listing = subprocess.run(["ldd", str(path)], capture_output=True, text=True).stdout
+            for library, target in re.findall(r"^\s*(\S+) => (\S+)", listing, re.M):
+                assert target != "not", f"{path} needs {library}, which is not installed here"
+                if target.startswith(("/lib", "/usr/lib")):
+                    owner = subprocess.run(["dpkg", "-S", target], capture_output=True, text=True)
+                    if owner.returncode != 0:  # /lib is a symlink to /usr/lib on bookworm
+                        resolved = str(Path(target).resolve())
+                        owner = subprocess.run(
+                            ["dpkg", "-S", resolved], capture_output=True, text=True
+                        )
+                    package = owner.stdout.split(":")[0].strip() or f"(no package owns {target})"
+                    needed.setdefault(package, set()).add(f"{name}: {path.name}")
+    return needed
+
+
+def test_the_image_installs_every_system_library_the_served_packages_link():
+    """A wheel that links a system library the slim base lacks (LightGBM: libgomp.so.1) finds
+    it in the image: it is in the base, or the runtime stage installs it (SYSTEM_PACKAGES)."""
+    if shutil.which("dpkg-query") is None or shutil.which("ldd") is None:
+        pytest.skip("needs a Debian system (dpkg, ldd) to map shared libraries to packages")
+    runtime = dict(dockerfile())
+    declared = re.fullmatch(r'SYSTEM_PACKAGES="([^"]*)"', runtime.get("ARG", ""))
+    assert declared, 'the runtime stage declares ARG SYSTEM_PACKAGES="..."'
+    installs = set(declared[1].split())
+    assert any(i == "RUN" and "${SYSTEM_PACKAGES}" in rest for i, rest in dockerfile())
+    available = debian_base_packages() | PYTHON_IMAGE_PACKAGES | installs
+    missing = {
+        pkg: users for pkg, users in system_libraries_needed().items() if pkg not in available
+    }
+    assert not missing, (
+        f"add to the Dockerfile's SYSTEM_PACKAGES: {sorted(missing)} (needed by {missing})"
+    )
+    for package in installs:  # each name is a real Debian package (installed here to be read)
+        known = subprocess.run(["dpkg-query", "-W", package], capture_output=True, text=True)
+        assert known.returncode == 0, f"SYSTEM_PACKAGES: {package} is not a Debian package here"

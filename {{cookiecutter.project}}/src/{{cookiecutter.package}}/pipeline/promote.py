@@ -20,7 +20,7 @@ from ..artifacts import jsonable, read_json
 from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
-from ..model_io import ModelIntegrityError, load_model
+from ..model_io import ModelIntegrityError, load_model, recorded_versions
 from ..records import (
     GATE,
     METRICS,
@@ -38,10 +38,14 @@ META = Path("models/train_meta.json")
 REFERENCE = Path("models/reference_profile.json")
 CARD = Path("reports/model_card.md")  # written by evaluate, kept with the version
 HOLDOUT = Path("data/holdout.parquet")
+# the versions are model.py's LIBRARIES and numpy/pandas/scipy (model_io.recorded_versions)
 TAGGED_META = (
-    "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
-    "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",
-)  # fmt: skip
+    "data_sha256",
+    "git_commit",
+    "contract_fingerprint",
+    "model_kind",
+    *recorded_versions(),
+)
 
 
 def refusal(
