@@ -34,7 +34,12 @@ PACKAGE = __name__.rsplit(".", 1)[0]
 # Types pipelines hold that are neither a library's estimators nor plain data (a numpy
 # Generator is rebuilt from a bit generator's state by skops, nothing else).
 BASE_TYPES = frozenset(
-    {"collections.OrderedDict", "numpy.dtype", "builtins.slice", "numpy.random._generator.Generator"}
+    {
+        "collections.OrderedDict",
+        "numpy.dtype",
+        "builtins.slice",
+        "numpy.random._generator.Generator",
+    }
 )
 # skops nodes that rebuild plain data: no class of the file's choosing is instantiated.
 DATA_NODES = frozenset(

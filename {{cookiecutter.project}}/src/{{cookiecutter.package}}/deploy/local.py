@@ -88,6 +88,7 @@ class Context:
                 style="yellow",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
     def route(self, state: DeployState, weights: dict[str, int]) -> None:
