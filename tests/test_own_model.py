@@ -192,7 +192,9 @@ def test_make_add_locks_the_estimators_with_hashes_and_make_install_installs_the
     serve = (root / "requirements" / "serve.txt").read_text()
     for name in ("lightgbm", "xgboost-cpu"):
         entry = re.search(
-            rf"^{name}==\S+ \\\n((?:\s+--hash=sha256:[0-9a-f]{{64}}.*\n)+)", serve, re.M
+            rf"^{name}==\S+(?: ;[^\\\n]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{{64}}.*\n)+)",
+            serve,
+            re.M,
         )
         assert entry, f"{name} is not locked with hashes in serve.txt:\n{serve}"
     for name, old in before.items():

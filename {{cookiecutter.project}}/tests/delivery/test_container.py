@@ -309,33 +309,45 @@ def system_libraries_needed() -> dict[str, set[str]]:
     """Debian package -> the serving packages' shared objects that load a library from it."""
     from importlib.metadata import PackageNotFoundError, distribution
 
-    pinned = re.findall(
-        r"^([A-Za-z0-9][A-Za-z0-9._-]*)==",
-        (PROJECT / "requirements" / "serve.txt").read_text(),
-        re.M,
-    )
-    needed: dict[str, set[str]] = {}
-    for name in pinned:
+    serve = (PROJECT / "requirements" / "serve.txt").read_text()
+    users: dict[str, set[str]] = {}  # system library path -> "distribution: object"
+    for name in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", serve, re.M):
         try:
             files = distribution(name).files or []
         except PackageNotFoundError:  # a platform marker left it out here
             continue
-        for file in files:
-            path = Path(str(file.locate()))
-            if ".so" not in path.name or not path.is_file():
+        objects = [Path(str(f.locate())) for f in files if ".so" in Path(str(f)).name]
+        objects = [path for path in objects if path.is_file()]
+        bundled = {path.name for path in objects}  # a wheel's own copies (auditwheel's .libs)
+        if not objects:
+            continue
+        listing = subprocess.run(["ldd", *map(str, objects)], capture_output=True, text=True)
+        current = str(objects[0])  # ldd names each file only when given several
+        for line in listing.stdout.splitlines():
+            if not line.startswith(("\t", " ")):
+                current = line.rstrip(":")
                 continue
-            listing = subprocess.run(["ldd", str(path)], capture_output=True, text=True).stdout
-            for library, target in re.findall(r"^\s*(\S+) => (\S+)", listing, re.M):
-                assert target != "not", f"{path} needs {library}, which is not installed here"
-                if target.startswith(("/lib", "/usr/lib")):
-                    owner = subprocess.run(["dpkg", "-S", target], capture_output=True, text=True)
-                    if owner.returncode != 0:  # /lib is a symlink to /usr/lib on bookworm
-                        resolved = str(Path(target).resolve())
-                        owner = subprocess.run(
-                            ["dpkg", "-S", resolved], capture_output=True, text=True
-                        )
-                    package = owner.stdout.split(":")[0].strip() or f"(no package owns {target})"
-                    needed.setdefault(package, set()).add(f"{name}: {path.name}")
+            found = re.match(r"\s*(\S+) => (\S+)", line)
+            if found is None:
+                continue
+            library, target = found.groups()
+            if target == "not":  # a bundled library finds its siblings through its user's rpath
+                assert library in bundled, f"{current} needs {library}, not installed here"
+            elif target.startswith(("/lib", "/usr/lib")):
+                user = f"{name}: {Path(current).name}"
+                users.setdefault(str(Path(target).resolve()), set()).add(user)
+    # dpkg knows each file under the name its package ships it as: /lib or /usr/lib (usrmerge)
+    names = {alias: path for path in users for alias in (path, path.replace("/usr/lib/", "/lib/"))}
+    owners = subprocess.run(["dpkg", "-S", *names], capture_output=True, text=True).stdout
+    needed: dict[str, set[str]] = {}
+    owned = set()
+    for line in owners.splitlines():
+        packages, _, alias = line.partition(": ")
+        if alias in names:
+            owned.add(names[alias])
+            for package in packages.split(", "):
+                needed.setdefault(package.split(":")[0], set()).update(users[names[alias]])
+    assert owned == set(users), f"no Debian package owns {sorted(set(users) - owned)}"
     return needed
 
 
