@@ -256,6 +256,10 @@ def test_the_image_runs_the_lightgbm_model(project):
     as uid 10001 with the Dockerfile's files and modes, and every system library the locked
     serving packages link (libgomp for LightGBM) in the slim base or the image's list."""
     root, _ = project
+    # the image's user (uid 10001) runs this bake's .venv: pytest's temporary folders are 0700
+    for folder in root.parents:
+        if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o005 != 0o005:
+            folder.chmod(folder.stat().st_mode | 0o755)
     result = run([str(root / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p",
                   "no:cacheprovider", "tests/delivery/test_container.py"], root)  # fmt: skip
     assert " passed" in result.stdout
