@@ -16,15 +16,10 @@ from ..artifacts import write_json, write_parquet
 from ..config import Config, ModelConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
+from ..drift import build_reference
 from ..errors import ConfigError, DataError
 from ..model_io import environment, save_model
-from ..monitoring.drift import build_reference
-
-VALIDATED = Path("data/validated.parquet")
-HOLDOUT = Path("data/holdout.parquet")
-MODEL = Path("models/model.skops")
-META = Path("models/train_meta.json")
-REFERENCE = Path("models/reference_profile.json")
+from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
 
 
 def build_pipeline(contract: Contract, settings: ModelConfig) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import Contract
+from ..errors import RefusedError
 from ..model_io import (
     RECORDED_TOO,
     ModelIntegrityError,
@@ -16,11 +17,11 @@ from ..model_io import (
     load_model,
     version_tag,
 )
-from ..registry import MODEL_FILE, ModelRef, Registry, RegistryError
+from ..registry import MODEL_FILE, REFERENCE_FILE, ModelRef, Registry, RegistryError
 from .predictor import Predictor
 
 
-class ServeStartError(RuntimeError):
+class ServeStartError(RefusedError):
     """The server must not start: the model or its environment is not what was recorded."""
 
 
@@ -104,7 +105,6 @@ def load_pinned(
 
 
 BUNDLE_META = "model.json"
-REFERENCE_FILE = "reference_profile.json"  # kept with each version by the promote stage
 BUNDLE_ALIASES = "aliases.json"
 
 
@@ -189,8 +189,7 @@ def served_drift_profile(
 ) -> tuple[Any, dict[str, Any]] | None:
     """A running profile of served rows against the version's training reference, if recorded."""
     from ..config import load_config
-    from ..monitoring.drift import RunningProfile
-    from ..monitoring.drift_report import load_reference
+    from ..drift import RunningProfile, load_reference
 
     if model_path is not None:
         reference_path = model_path.parent / REFERENCE_FILE
