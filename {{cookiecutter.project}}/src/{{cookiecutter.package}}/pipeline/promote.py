@@ -20,7 +20,7 @@ from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
 from ..errors import RefusedError
-from ..model_io import ModelIntegrityError, load_model
+from ..model_io import ModelIntegrityError, load_model, recorded_versions
 from ..paths import CARD, GATE, HOLDOUT, META, METRICS, MODEL, PROMOTION, REFERENCE
 from ..records import (
     GateReport,
@@ -31,10 +31,14 @@ from ..records import (
 )
 from ..registry import ModelRef, Registry
 
+# the versions are model.py's LIBRARIES and numpy/pandas/scipy (model_io.recorded_versions)
 TAGGED_META = (
-    "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
-    "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",
-)  # fmt: skip
+    "data_sha256",
+    "git_commit",
+    "contract_fingerprint",
+    "model_kind",
+    *recorded_versions(),
+)
 
 
 def refusal(
