@@ -51,7 +51,13 @@ async def _call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "path": path, "method": method, "server": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": method,
+        "server": ("127.0.0.1", 1),
+        "headers": [(b"content-type", b"application/json")],
+    }
     await router(scope, receive, send)
     return sent[0]["status"], json.loads(sent[1]["body"])
 
@@ -245,6 +251,6 @@ def test_the_pool_resends_on_a_connection_the_server_closed_while_idle():
         return [first, second, third]
 
     first, second, third = asyncio.run(scenario())
-    assert first == (200, b'{"echo": "\\"a\\""}')
+    assert first[:2] == (200, b'{"echo": "\\"a\\""}')
     assert second[0] == 200
     assert isinstance(third, UpstreamError)
