@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -88,6 +89,9 @@ class _Deadlines:
             return
         held, self.held = self.held, 0.0
         if held:
+            # spread over half to one and a half times the hold: connections shed in one burst
+            # must not all come back in one burst
+            held *= 0.5 + random.random()
             self.transport.pause_reading()
             self.loop.call_later(held, self._resume)
         self._arm(self.read_timeout + held)
