@@ -368,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON-lines file of every prediction, `-` for stdout, `off` for none "
         "(default: params.yaml serve.prediction_log)",
     )
+    parser.add_argument("--max-inflight", type=int, default=64,
+                        help="requests scored at once; beyond, new ones get 503 + Retry-After")  # fmt: skip
     parser.add_argument("--prediction-log-max-bytes", type=int, default=10_000_000,
                         help="a log file rotates at this size")  # fmt: skip
     parser.add_argument("--prediction-log-backups", type=int, default=5,
@@ -418,6 +420,7 @@ def main(argv: list[str] | None = None, wrap: Callable[[FastAPI], ASGIApp] | Non
         args.variant,
         settings.max_batch,
         settings.max_body_bytes,
+        args.max_inflight,
         shadow_url=args.shadow_url,
         shadow=rollout.shadow if rollout is not None else None,
         prediction_log=log,

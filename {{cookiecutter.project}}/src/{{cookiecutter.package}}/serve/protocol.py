@@ -91,7 +91,7 @@ class _Deadlines:
         if held:
             # spread over half to one and a half times the hold: connections shed in one burst
             # must not all come back in one burst
-            held *= 0.5 + random.random()
+            held *= 0.5 + random.random()  # noqa: S311 - jitter, not a secret
             self.transport.pause_reading()
             self.loop.call_later(held, self._resume)
         self._arm(self.read_timeout + held)
