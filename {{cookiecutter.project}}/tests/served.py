@@ -155,8 +155,11 @@ class SlowClients:
             f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-        sock.sendall(head + body[:1])
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            sock.sendall(head + body[:1])
+        except OSError:
+            return  # the server is gone (a rollout ended): nothing left to attack
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
         self.opened += 1
