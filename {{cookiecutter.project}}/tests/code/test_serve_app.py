@@ -227,7 +227,8 @@ def in_image_context(path: str) -> bool:
 
 
 def test_served_traffic_is_profiled_against_the_training_reference(predictor):
-    """/drift judges what the server received with the same bins and PSI as a batch."""
+    """/drift judges what the server received with the same bins and PSI as a batch, and
+    reports the PSI without the reference's bins."""
     from {{ cookiecutter.package }}.monitoring.drift import RunningProfile, build_reference
     from tests.tiny_contract import DRIFT
 
@@ -242,6 +243,9 @@ def test_served_traffic_is_profiled_against_the_training_reference(predictor):
     assert profile.rows == 6
     assert report["status"] in ("ok", "drift", "too_few_rows")
     assert "spend" in {feature["feature"] for feature in report["features"]}
+    # the reference's bins are the training data's quantiles: the traffic port does not serve them
+    assert not any("bins" in feature for feature in report["features"])
+    assert "bins" in profile.compare(DRIFT)["features"][0]  # they are still judged with
     # the same numbers as Prometheus metrics: one PSI series per feature, rows and volume
     scraped = client.get("/metrics").text
     psi = {f["feature"]: f["psi"] for f in report["features"] if f["psi"] is not None}

@@ -274,7 +274,6 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.metrics = metrics  # what a wrapping layer counts its own answers with
-    app.state.scorer = scorer
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Guard, count=metrics.count)  # counts what any layer inside answers
     # outermost: a shed request costs no more than reading its head

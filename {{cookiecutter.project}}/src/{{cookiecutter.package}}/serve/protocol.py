@@ -171,7 +171,8 @@ class LimitedHttpToolsProtocol(_Deadlines, HttpToolsProtocol):
             super().data_received(data)
         finally:
             _CONNECTION.reset(token)
-        if self._phase == "head" and self._head_bytes > self.max_head_bytes:
+        closing = self.transport.is_closing()  # e.g. answered 400 by the parser already
+        if self._phase == "head" and self._head_bytes > self.max_head_bytes and not closing:
             # still no end of the head after this many bytes (a head that arrives whole in
             # one read is measured by BodyLimit, with the request in hand)
             self._refused()
