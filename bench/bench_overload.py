@@ -35,7 +35,7 @@ from harness import figure, run_standalone
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PACKAGE = "churn_model"  # the default bake's package
-ADMITTED = 64  # the server's default admission bound (serve.max_inflight)
+ADMITTED = 64  # the server's default admission bound (`serve --max-inflight`)
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 
 TRAIN = """
@@ -103,9 +103,9 @@ def build(workdir: Path) -> tuple[Path, list[dict[str, Any]]]:
     return project, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def start_server(project: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(project: Path, port: int, admitted: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", PACKAGE, "serve", "--bundle", "bundle", "--version", "1"]
-    command += ["--port", str(port), "--prediction-log", "off"]
+    command += ["--port", str(port), "--prediction-log", "off", "--max-inflight", str(admitted)]
     with (project / f"serve-{port}.log").open("wb") as log:
         return subprocess.Popen(
             command,
@@ -232,11 +232,12 @@ def run(workdir: Path, smoke: bool = SMOKE) -> list[dict[str, Any]]:
     rows_file = workdir / "rows.json"
     rows_file.write_text(json.dumps(rows))
     seconds = 2.0 if smoke else 12.0
+    admitted = 8 if smoke else ADMITTED
     levels = (8,) if smoke else (4, 16, 64)
-    overload = 5 * (8 if smoke else ADMITTED)
+    overload = 5 * admitted
     storm = 50 if smoke else 500
     port = free_port()
-    server = start_server(project, port)
+    server = start_server(project, port, admitted)
     try:
         wait_ready(port, server)
         throughput(port, rows_file, levels[0], 1.0)  # warm the server and the load process
