@@ -27,11 +27,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictInt,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -40,6 +37,7 @@ from ..artifacts import write_json
 from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
 from ..serve.metrics import LATENCY_BUCKETS
 from ..serve.protocol import LimitedHttpToolsProtocol, limited_protocol
+from ..typed import Frozen, parse
 from .shadow import ShadowMetrics, ShadowMirror
 from .upstream import Pool, UpstreamError
 from .window import VariantCounters
@@ -82,11 +80,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class UpstreamConfig(_Config):
+class UpstreamConfig(Frozen):
     """One model server: its base URL (loopback only) and the version it serves."""
 
     url: str
@@ -105,7 +99,7 @@ class UpstreamConfig(_Config):
         return url.rstrip("/")
 
 
-class ShadowConfig(_Config):
+class ShadowConfig(Frozen):
     """Mirror a sample of stable's requests to `target` and compare the answers."""
 
     target: str
@@ -114,7 +108,7 @@ class ShadowConfig(_Config):
     timeout_ms: float = Field(gt=0)
 
 
-class RouterConfig(_Config):
+class RouterConfig(Frozen):
     """The whole routing table; checked in full before it replaces the running one."""
 
     upstreams: dict[str, UpstreamConfig] = Field(min_length=1)
@@ -143,15 +137,8 @@ class RouterConfig(_Config):
 
 
 def validate_config(raw: Any) -> RouterConfig:
-    """Check a routing config; ValueError names every wrong field."""
-    try:
-        return RouterConfig.model_validate(raw)
-    except ValidationError as error:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
-            for e in error.errors()
-        ]
-        raise ValueError("invalid router config:\n" + "\n".join(lines)) from None
+    """Check a routing config; a ConfigError (a ValueError) names every wrong field."""
+    return parse(RouterConfig, raw, "invalid router config")
 
 
 @dataclass(frozen=True)
