@@ -1,4 +1,9 @@
-"""The model server: FastAPI on uvicorn, one process, one pinned model version."""
+"""The model server: FastAPI on uvicorn, one process, one pinned model version.
+
+`ServeSettings` says what the process serves, `Scorer` does the work with no framework in
+sight (a refused body is a `RequestError` carrying its HTTP status), and `create_app` is the
+thin shell of routes around it, inside the shed, guard and body-limit layers.
+"""
 
 from __future__ import annotations
 
