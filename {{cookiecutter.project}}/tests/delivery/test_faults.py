@@ -216,8 +216,8 @@ def test_missing_or_empty_metrics_never_promote(mode):
             {
                 **ROLLOUT,
                 "steps": [{"weight": 10, "pause_s": 0.2}, {"weight": 100, "pause_s": 0}],
-                "analysis": {"interval_s": 0.05, "min_requests": 20},
-                "inconclusive": {"policy": "promote", "max_extensions": 1},
+                "analysis": {"interval_s": 0.05, "min_requests": 20, "max_wait_s": 0.2},
+                "inconclusive": {"policy": "promote"},
             }
         )
         base = {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..rollout.render import RenderError, Target, analysis_spec, refuse_unrenderable, step_timing
+from ..rollout.render import Target, analysis_spec, step_timing
 from ..rollout.spec import Rollout, SpecError, parse_rollout
 
 if TYPE_CHECKING:
@@ -135,8 +135,7 @@ def load_settings(root: Path = Path(".")) -> Settings:
         raise K8sError(f"{root / PARAMS_FILE}: no `rollout:` section")
     try:
         rollout = parse_rollout(params["rollout"])  # the same typed spec local delivery reads
-        refuse_unrenderable(rollout)
-    except (SpecError, RenderError) as error:
+    except SpecError as error:
         raise K8sError(str(error)) from None
     profile = _read_yaml(root / K8S_DIR / "profile.yaml")
     router = profile.get("traffic_router", "none")
@@ -231,6 +230,11 @@ def health_template_name(settings: Settings, pause_s: float) -> str:
 HASH_ARGS = [{"name": "canary-hash"}, {"name": "stable-hash"}]
 
 
+def full_weight_template_name(settings: Settings) -> str:
+    """The template that judges the canary at 100% before Argo finishes the rollout."""
+    return f"{settings.app}-canary-full"
+
+
 def analysis_templates(settings: Settings) -> list[dict[str, Any]]:
     """The AnalysisTemplates: canary health per step length, and the shadow comparison."""
     templates: dict[str, dict[str, Any]] = {}
@@ -238,6 +242,11 @@ def analysis_templates(settings: Settings) -> list[dict[str, Any]]:
         name = health_template_name(settings, step.pause_s)
         _, found = analysis_spec(settings.rollout, target(settings), "canary", step.pause_s)
         templates[name] = _analysis_template(name, HASH_ARGS, found)
+    full = settings.rollout.steps[-1]  # weight 100: judged once more, absolute checks only
+    _, found = analysis_spec(settings.rollout, target(settings), "canary", full.pause_s, True)
+    templates[full_weight_template_name(settings)] = _analysis_template(
+        full_weight_template_name(settings), HASH_ARGS, found
+    )
     shadow = settings.rollout.shadow
     if shadow.enabled and shadow.duration_s > 0:
         name = f"{settings.app}-shadow-agreement"
@@ -336,8 +345,12 @@ def canary_steps(settings: Settings) -> list[dict[str, Any]]:
         )
     for step in spec.steps:
         steps.append({"setWeight": step.weight})
-        if step.weight >= 100:
-            break  # full weight ends the canary: nothing left to judge against
+        if step.weight >= 100:  # the last step: its own window, absolute checks only
+            name = full_weight_template_name(settings)
+            steps.append(
+                {"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}}
+            )
+            break
         name = health_template_name(settings, step.pause_s)
         steps.append({"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}})
     return steps
