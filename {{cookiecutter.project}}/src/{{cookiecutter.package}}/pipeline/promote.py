@@ -38,6 +38,7 @@ META = Path("models/train_meta.json")
 REFERENCE = Path("models/reference_profile.json")
 CARD = Path("reports/model_card.md")  # written by evaluate, kept with the version
 HOLDOUT = Path("data/holdout.parquet")
+MDE_POWER = 0.8  # promotion.json's minimum_detectable_delta is detected with this chance
 TAGGED_META = (
     "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
     "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",
@@ -125,13 +126,20 @@ def decide(
     except ModelIntegrityError as error:
         return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
     comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
-    mde = stats.minimum_detectable_delta(comparison.se, comparison.alpha)
-    decision |= {"comparison": comparison.to_dict(), "minimum_detectable_delta": mde}
+    # the true improvement promoted with chance MDE_POWER: min_delta plus the test's margin
+    mde = stats.minimum_detectable_delta(
+        comparison.se, comparison.alpha, MDE_POWER, comparison.min_delta
+    )
+    decision |= {
+        "comparison": comparison.to_dict(),
+        "minimum_detectable_delta": mde,
+        "minimum_detectable_delta_power": MDE_POWER,
+    }
     max_mde = settings.max_detectable_delta
     if mde > max_mde:
         reason = (
-            f"holdout too small for the requested delta: it detects only differences above "
-            f"{mde:.4f} (promotion.max_detectable_delta is {max_mde})"
+            f"holdout too small for the requested delta: it detects (with power {MDE_POWER:g}) "
+            f"only improvements above {mde:.4f} (promotion.max_detectable_delta is {max_mde})"
         )
         return decision | {"decision": "refused", "reason": reason}
     summary = (
