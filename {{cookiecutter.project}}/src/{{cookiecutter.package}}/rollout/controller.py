@@ -179,7 +179,11 @@ class Controller:
                 verdict.evidence,
             )
         why = verdict.reason if had_data else "no metrics"
-        rule = "missing metrics never promote" if not had_data else f"policy {policy.inconclusive}"
+        rule = (
+            "missing metrics never promote"
+            if policy.inconclusive == "promote"
+            else "policy rollback"
+        )
         return Verdict(
             "fail",
             f"inconclusive after {elapsed:.0f} s ({why}); {rule}",
