@@ -244,11 +244,9 @@ def simulate(package: types.ModuleType, spec: Any, traffic: Traffic, seed: int) 
 
 
 def load_spec(package: types.ModuleType) -> Any:
-    spec_module = importlib.import_module(f"{package.__name__}.rollout.spec")
-    import yaml
-
-    params = yaml.safe_load((package.PROJECT / "params.yaml").read_text(encoding="utf-8"))
-    return spec_module.parse_rollout(params["rollout"])
+    """The baked project's rollout spec, read the way the project reads params.yaml."""
+    config = importlib.import_module(f"{package.__name__}.config")
+    return config.load_config(package.PROJECT / "params.yaml").rollout
 
 
 @dataclass

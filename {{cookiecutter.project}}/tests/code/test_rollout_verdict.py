@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from {{ cookiecutter.package }}.config import parse_rollout
 from {{ cookiecutter.package }}.rollout.policy import (
     Counts,
     binomial_z,
@@ -14,7 +15,6 @@ from {{ cookiecutter.package }}.rollout.policy import (
     looks_in,
     sequential_z,
 )
-from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from {{ cookiecutter.package }}.rollout.verdict import canary_counts, judge, shadow_counts
 from {{ cookiecutter.package }}.rollout.window import EDGES_S, Window
 

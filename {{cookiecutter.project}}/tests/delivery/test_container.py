@@ -30,6 +30,7 @@ import yaml
 
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.serve.bundle import export
+from {{ cookiecutter.package }}.serve.loading import ServeStartError
 from tests.delivery.conftest import MODEL_NAME, PROJECT, SRC
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -99,10 +100,10 @@ def pod_container(version: str) -> tuple[dict[str, Any], dict[str, str]]:
     if not (PROJECT / "deploy" / "k8s").is_dir():
         _, cmd = entrypoint_and_cmd()
         return {"args": cmd, "env": []}, {"role": "stable"}
-    from {{ cookiecutter.package }}.deploy import kubernetes
+    from {{ cookiecutter.package }}.rollout import argo
 
-    settings = kubernetes.load_settings(PROJECT)
-    rollout = kubernetes.rollout_manifest(settings, "model-server:test", version)
+    settings = argo.load_settings(PROJECT)
+    rollout = argo.rollout_manifest(settings, "model-server:test", version)
     rendered = yaml.safe_load(yaml.safe_dump(rollout))  # exactly what the YAML file says
     template = rendered["spec"]["template"]
     return template["spec"]["containers"][0], template["metadata"]["labels"]
@@ -267,7 +268,7 @@ def test_an_unreadable_bundle_file_is_a_clear_error_at_start(app_dir: Path):
             os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     _, cmd = entrypoint_and_cmd()
     process = start_pod(app_dir, "unreadable", cmd, {})
-    assert process.wait(timeout=60) == 2
+    assert process.wait(timeout=60) == ServeStartError.exit_code
     output = (app_dir / "unreadable.log").read_text()
     assert "not readable by uid 10001" in output, output
     assert "Traceback" not in output

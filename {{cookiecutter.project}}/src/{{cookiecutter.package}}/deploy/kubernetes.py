@@ -1,20 +1,16 @@
-"""Kubernetes delivery: Argo Rollouts manifests rendered from `params.yaml: rollout`.
+"""Kubernetes delivery: thin wrappers over `kubectl` and the Argo Rollouts plugin.
 
-`render` writes `deploy/k8s/overlays/*/generated/` from three inputs: the pod template in
-`deploy/k8s/base/deployment.yaml`, the cluster settings in `deploy/k8s/profile.yaml`, and
-the rollout spec that local delivery also runs. The other commands are thin wrappers over
-`kubectl` and the Argo Rollouts plugin: the engine judges and rolls back. After every
-outcome the registry's `champion` and `previous` describe what the cluster serves: the
-Rollout's `ml-cicd/previous-version` annotation records the version that served before the
-stable one (written when what serves changes), so an abort leaves N-1 where it was.
+`rollout/argo.py` renders the manifests; these commands apply them and let the engine judge
+and roll back. After every outcome the registry's `champion` and `previous` describe what
+the cluster serves: the Rollout's `ml-cicd/previous-version` annotation records the version
+that served before the stable one (written when what serves changes), so an abort leaves N-1
+where it was.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 import os
 import subprocess
 import sys
@@ -22,427 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from ..rollout.render import Target, analysis_spec, step_timing
-from ..rollout.spec import Rollout, SpecError, parse_rollout
+from ..errors import RefusedError, ServiceError, run_main
+from ..rollout.argo import (
+    K8S_DIR,
+    VERSION_ANNOTATION,
+    Settings,
+    load_settings,
+    render,
+    weight_warnings,
+)
 
 if TYPE_CHECKING:
     from ..registry import Registry
 
-K8S_DIR = Path("deploy") / "k8s"
-PARAMS_FILE = Path("params.yaml")
-VERSION_ANNOTATION = "ml-cicd/model-version"  # on the pod template: the version it serves
 PREVIOUS_ANNOTATION = "ml-cicd/previous-version"  # on the Rollout: what served before stable
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"  # on each ReplicaSet of a Rollout
-TRAFFIC_ROUTERS = ("none", "nginx", "smi")
-LOG_TARGETS = ("stdout", "file", "off")
-LOG_VOLUME = "prediction-log"
-LOG_FLAG = "--prediction-log"
-VARIANT_PLACEHOLDER = "{variant}"  # the server fills in its variant (serve/app.py: log_target)
-ENVIRONMENTS = ("staging", "production")
 
 
-class K8sError(RuntimeError):
-    """A setting, a file or a kubectl call is not what delivery needs."""
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    """Where each pod's prediction log goes (profile.yaml: prediction_log)."""
-
-    target: str  # stdout | file | off
-    directory: str = ""
-    max_mb: int = 0
-    backups: int = 0
-    volume_size_mb: int = 0
-
-    @property
-    def server_args(self) -> list[str]:
-        """The server's flags: a file per pod (the variant in its name), rotated."""
-        if self.target != "file":
-            return [LOG_FLAG, "-" if self.target == "stdout" else "off"]
-        return [
-            LOG_FLAG, self.directory.rstrip("/") + "/predictions-" + VARIANT_PLACEHOLDER + ".jsonl",
-            "--prediction-log-max-bytes", str(self.max_mb * 1_000_000),
-            "--prediction-log-backups", str(self.backups),
-        ]  # fmt: skip
-
-
-def parse_log_settings(profile: dict[str, Any], mounts: list[str]) -> LogSettings:
-    """profile.yaml's `prediction_log`, checked; K8sError names the field and what it needs."""
-    section = profile.get("prediction_log", {"target": "stdout"})
-    where = "profile.yaml: prediction_log"
-    if not isinstance(section, dict):
-        raise K8sError(f"{where}: expected a mapping with `target`")
-    target = section.get("target")
-    if target not in LOG_TARGETS:
-        raise K8sError(f"{where}.target is {target!r}; use one of {', '.join(LOG_TARGETS)}")
-    if target != "file":
-        return LogSettings(target)
-    file = section.get("file")
-    if not isinstance(file, dict):
-        raise K8sError(
-            f"{where}.file: expected a mapping (directory, max_mb, backups, volume_size_mb)"
-        )
-    numbers = {}
-    for key, least in (("max_mb", 1), ("backups", 0), ("volume_size_mb", 1)):
-        value = file.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise K8sError(f"{where}.file.{key} is {value!r}; expected a whole number >= {least}")
-        numbers[key] = value
-    directory = file.get("directory")
-    if (
-        not isinstance(directory, str)
-        or not directory.startswith("/")
-        or directory.rstrip("/") == ""
-    ):
-        raise K8sError(f"{where}.file.directory is {directory!r}; expected an absolute path, not /")
-    taken = [m for m in mounts if directory.rstrip("/") == m.rstrip("/")]
-    if taken:
-        raise K8sError(
-            f"{where}.file.directory {directory!r} is already mounted in base/deployment.yaml"
-        )
-    needed = numbers["max_mb"] * (numbers["backups"] + 1)
-    if numbers["volume_size_mb"] < needed:
-        raise K8sError(
-            f"{where}.file.volume_size_mb is {numbers['volume_size_mb']}; expected at least "
-            f"max_mb x (backups + 1) = {needed}: the file and its rotated copies must fit"
-        )
-    return LogSettings(target, directory, **numbers)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything `render` needs, read from the project's files."""
-
-    rollout: Rollout
-    profile: dict[str, Any]
-    deployment: dict[str, Any]
-    namespaces: dict[str, str]
-    root: Path
-    log: LogSettings = LogSettings("stdout")
-
-    @property
-    def app(self) -> str:
-        return str(self.profile["app"])
-
-
-def load_settings(root: Path = Path(".")) -> Settings:
-    """Read params.yaml, profile.yaml, the base Deployment and each overlay's namespace."""
-    params = _read_yaml(root / PARAMS_FILE)
-    if not isinstance(params.get("rollout"), dict):
-        raise K8sError(f"{root / PARAMS_FILE}: no `rollout:` section")
-    try:
-        rollout = parse_rollout(params["rollout"])  # the same typed spec local delivery reads
-    except SpecError as error:
-        raise K8sError(str(error)) from None
-    profile = _read_yaml(root / K8S_DIR / "profile.yaml")
-    router = profile.get("traffic_router", "none")
-    if router not in TRAFFIC_ROUTERS:
-        choices = ", ".join(TRAFFIC_ROUTERS)
-        raise K8sError(f"profile.yaml: traffic_router is {router!r}; use one of {choices}")
-    deployment = _read_yaml(root / K8S_DIR / "base" / "deployment.yaml")
-    namespaces = {}
-    for env in ENVIRONMENTS:
-        kustomization = _read_yaml(root / K8S_DIR / "overlays" / env / "kustomization.yaml")
-        namespaces[env] = str(kustomization.get("namespace") or "default")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    mounts = [str(m["mountPath"]) for m in container.get("volumeMounts", [])]
-    log = parse_log_settings(profile, mounts)
-    return Settings(rollout, profile, deployment, namespaces, root, log)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise K8sError(f"{path}: missing") from None
-    if not isinstance(data, dict):
-        raise K8sError(f"{path}: expected a mapping")
-    return data
-
-
-# --------------------------------------------------------------------------- weights
-
-
-def replicas_needed(weight: float) -> int:
-    """The fewest pods that realise `weight` percent exactly by pod ratio (5 -> 20)."""
-    if weight <= 0 or weight >= 100:
-        return 1
-    return 100 // math.gcd(100, round(weight))
-
-
-def realised_weight(weight: float, replicas: int) -> float:
-    """The canary share Argo Rollouts gets without a traffic router (canary pods rounded up)."""
-    if weight >= 100:
-        return 100.0
-    canary = math.ceil(replicas * weight / 100)
-    return round(100 * canary / replicas, 2)
-
-
-def weight_warnings(settings: Settings) -> list[str]:
-    """A warning per step whose weight the replica count cannot realise without a router."""
-    if settings.profile.get("traffic_router", "none") != "none":
-        return []
-    replicas = int(settings.profile["replicas"])
-    warnings = []
-    for step in settings.rollout.steps:
-        weight = float(step.weight)
-        got = realised_weight(weight, replicas)
-        if got != weight:
-            warnings.append(
-                f"weight {weight:g}% needs {replicas_needed(weight)} replicas without a traffic "
-                f"router; with {replicas} Argo Rollouts sends about {got:g}% to the canary. "
-                "Set traffic_router: nginx or smi in deploy/k8s/profile.yaml, or raise replicas."
-            )
-    return warnings
-
-
-# --------------------------------------------------------------------------- analysis
-
-
-def target(settings: Settings) -> Target:
-    """Prometheus, the production namespace and the cluster's time scale, from the profile."""
-    timing = settings.profile["timing"]
-    return Target(
-        str(settings.profile["prometheus"]["address"]),
-        settings.namespaces["production"],
-        float(timing["min_interval_s"]),
-        float(timing["min_pause_s"]),
-    )
-
-
-def _judged(settings: Settings) -> list[Any]:
-    return [s for s in settings.rollout.steps if s.weight < 100]
-
-
-def health_template_name(settings: Settings, pause_s: float) -> str:
-    """One canary-health template per step length (the looks differ), named by its window."""
-    where = target(settings)
-    timings = {step_timing(settings.rollout, where, s.pause_s) for s in _judged(settings)}
-    name = f"{settings.app}-canary-health"
-    if len(timings) == 1:
-        return name
-    return f"{name}-{step_timing(settings.rollout, where, pause_s)[2]}s"
-
-
-HASH_ARGS = [{"name": "canary-hash"}, {"name": "stable-hash"}]
-
-
-def full_weight_template_name(settings: Settings) -> str:
-    """The template that judges the canary at 100% before Argo finishes the rollout."""
-    return f"{settings.app}-canary-full"
-
-
-def analysis_templates(settings: Settings) -> list[dict[str, Any]]:
-    """The AnalysisTemplates: canary health per step length, and the shadow comparison."""
-    templates: dict[str, dict[str, Any]] = {}
-    for step in _judged(settings):
-        name = health_template_name(settings, step.pause_s)
-        _, found = analysis_spec(settings.rollout, target(settings), "canary", step.pause_s)
-        templates[name] = _analysis_template(name, HASH_ARGS, found)
-    full = settings.rollout.steps[-1]  # weight 100: judged once more, absolute checks only
-    _, found = analysis_spec(settings.rollout, target(settings), "canary", full.pause_s, True)
-    templates[full_weight_template_name(settings)] = _analysis_template(
-        full_weight_template_name(settings), HASH_ARGS, found
-    )
-    shadow = settings.rollout.shadow
-    if shadow.enabled and shadow.duration_s > 0:
-        name = f"{settings.app}-shadow-agreement"
-        _, found = analysis_spec(settings.rollout, target(settings), "shadow", shadow.duration_s)
-        templates[name] = _analysis_template(name, HASH_ARGS, found)
-    return list(templates.values())
-
-
-def _analysis_template(
-    name: str, args: list[dict[str, Any]], metrics: list[dict[str, Any]]
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {"metrics": metrics}
-    if args:
-        spec = {"args": args, **spec}
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": name, "labels": {"app": "model-server"}},
-        "spec": spec,
-    }
-
-
-# --------------------------------------------------------------------------- rollout
-
-
-def pod_template(settings: Settings, image: str, version: str) -> dict[str, Any]:
-    """The base Deployment's pod template with the image and model version pinned."""
-    template: dict[str, Any] = copy.deepcopy(settings.deployment["spec"]["template"])
-    template.setdefault("metadata", {}).setdefault("annotations", {})[VERSION_ANNOTATION] = version
-    container = template["spec"]["containers"][0]
-    container["image"] = image
-    for env in container.get("env", []):
-        if env["name"] == "MODEL_VERSION":
-            env["value"] = version
-    container["args"] = server_args(container.get("args", []), settings.log)
-    volume, mount = log_volume(settings.log)
-    if volume:
-        template["spec"].setdefault("volumes", []).append(volume)
-        container.setdefault("volumeMounts", []).append(mount)
-    return template
-
-
-def server_args(args: list[str], log: LogSettings) -> list[str]:
-    """The base Deployment's server arguments with the profile's prediction-log flags."""
-    if LOG_FLAG in args:  # the base's own flag and its value give way to the profile's
-        at = args.index(LOG_FLAG)
-        args = args[:at] + args[at + 2 :]
-    return [*args, *log.server_args]
-
-
-def log_volume(log: LogSettings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The volume and mount of a file log (empty dicts for stdout or off)."""
-    if log.target != "file":
-        return {}, {}
-    volume = {"name": LOG_VOLUME, "emptyDir": {"sizeLimit": f"{log.volume_size_mb}M"}}
-    return volume, {"name": LOG_VOLUME, "mountPath": log.directory}
-
-
-def _hash_args() -> list[dict[str, Any]]:
-    return [
-        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
-    ]
-
-
-def canary_steps(settings: Settings) -> list[dict[str, Any]]:
-    """Argo canary steps for the shared spec: each weight judged by its looks (no bare pause)."""
-    spec, app = settings.rollout, settings.app
-    steps: list[dict[str, Any]] = []
-    if spec.shadow.enabled and spec.shadow.duration_s > 0:
-        # No duration: the experiment ends when its analysis completes. `serving: "false"`
-        # keeps the shadow pods out of the client Service; stable pods mirror to the
-        # experiment's Service.
-        steps.append(
-            {
-                "experiment": {
-                    "templates": [
-                        {
-                            "name": "shadow",
-                            "specRef": "canary",
-                            "replicas": 1,
-                            "metadata": {"labels": {"role": "canary", "serving": "false"}},
-                            "service": {"name": f"{app}-shadow"},
-                        }
-                    ],
-                    "analyses": [
-                        {
-                            "name": "shadow-agreement",
-                            "templateName": f"{app}-shadow-agreement",
-                            "requiredForCompletion": True,
-                            "args": _hash_args(),
-                        }
-                    ],
-                }
-            }
-        )
-    for step in spec.steps:
-        steps.append({"setWeight": step.weight})
-        if step.weight >= 100:  # the last step: its own window, absolute checks only
-            name = full_weight_template_name(settings)
-            steps.append(
-                {"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}}
-            )
-            break
-        name = health_template_name(settings, step.pause_s)
-        steps.append({"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}})
-    return steps
-
-
-def rollout_manifest(settings: Settings, image: str, version: str) -> dict[str, Any]:
-    """The production Rollout (pod template from base, steps from params)."""
-    app, profile = settings.app, settings.profile
-    steps = canary_steps(settings)
-    canary: dict[str, Any] = {
-        "canaryService": f"{app}-canary",
-        "stableService": f"{app}-stable",
-        "canaryMetadata": {"labels": {"role": "canary"}},
-        "stableMetadata": {"labels": {"role": "stable"}},
-        "abortScaleDownDelaySeconds": 0,
-        "steps": steps,
-    }
-    router = profile.get("traffic_router", "none")
-    if router == "nginx":
-        canary["trafficRouting"] = {
-            "nginx": {"stableIngress": str(profile["nginx"]["stable_ingress"])}
-        }
-        canary["dynamicStableScale"] = True
-    elif router == "smi":
-        canary["trafficRouting"] = {
-            "smi": {"rootService": str(profile["smi"]["root_service"]), "trafficSplitName": app}
-        }
-        canary["dynamicStableScale"] = True
-    base = settings.deployment["spec"]
-    rollout = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": app, "labels": {"app": "model-server"}},
-        "spec": {
-            "replicas": int(profile["replicas"]),
-            "revisionHistoryLimit": int(base.get("revisionHistoryLimit", 3)),
-            "selector": copy.deepcopy(base["selector"]),
-            "template": pod_template(settings, image, version),
-            "strategy": {"canary": canary},
-        },
-    }
-    return rollout
-
-
-def staging_patch(settings: Settings, image: str, version: str) -> dict[str, Any]:
-    """A strategic-merge patch that pins the staging Deployment's image, version and log."""
-    base = settings.deployment["spec"]["template"]["spec"]["containers"][0]
-    volume, mount = log_volume(settings.log)
-    container: dict[str, Any] = {
-        "name": "server",
-        "image": image,
-        "args": server_args(base.get("args", []), settings.log),
-        "env": [{"name": "MODEL_VERSION", "value": version}],
-    }
-    pod: dict[str, Any] = {"containers": [container]}
-    if volume:  # merged by name / mountPath with the base's own
-        container["volumeMounts"] = [mount]
-        pod["volumes"] = [volume]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": settings.deployment["metadata"]["name"]},
-        "spec": {
-            "template": {
-                "metadata": {"annotations": {VERSION_ANNOTATION: version}},
-                "spec": pod,
-            }
-        },
-    }
-
-
-def render(settings: Settings, image: str, version: str) -> list[Path]:
-    """Write every overlay's generated/ files; return their paths."""
-    overlays = settings.root / K8S_DIR / "overlays"
-    rollout = rollout_manifest(settings, image, version)
-    files = {
-        overlays / "staging" / "generated" / "workload.yaml": [
-            staging_patch(settings, image, version)
-        ],
-        overlays / "production" / "generated" / "rollout.yaml": [rollout],
-        overlays / "production" / "generated" / "analysis-templates.yaml": analysis_templates(
-            settings
-        ),
-    }
-    header = "# Written by `make k8s-render` from params.yaml and deploy/k8s/. Do not edit.\n"
-    for path, docs in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = header + yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    return list(files)
+class K8sError(ServiceError):
+    """kubectl or the cluster did not do what delivery asked."""
 
 
 # --------------------------------------------------------------------------- kubectl
@@ -554,10 +148,12 @@ def _registry(model_name: str | None) -> Registry:
 
 
 def champion_version(model_name: str | None) -> str:
-    """The registry's champion version; K8sError if there is none."""
+    """The registry's champion version; RefusedError if there is none."""
     ref = _registry(model_name).get_alias("champion")
     if ref is None:
-        raise K8sError("the registry has no champion: run `make repro` (or pass --model-version)")
+        raise RefusedError(
+            "the registry has no champion: run `make repro` (or pass --model-version)"
+        )
     return ref.version
 
 
@@ -581,7 +177,7 @@ def sync_registry(
 
 
 def _image(args: argparse.Namespace, settings: Settings) -> str:
-    return args.image or os.environ.get("IMAGE") or str(settings.profile["image"])
+    return args.image or os.environ.get("IMAGE") or settings.profile.image
 
 
 def _render(args: argparse.Namespace, settings: Settings, version: str) -> None:
@@ -623,7 +219,7 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
     kubectl("apply", "-k", str(settings.root / K8S_DIR / "overlays" / "production"))
     if before is None:
         print(f"first production deploy: version {version} starts without a canary")
-    timeout = args.timeout or int(settings.profile.get("status_timeout_s", 1800))
+    timeout = args.timeout or settings.profile.status_timeout_s
     if wait_rollout(app, namespace, timeout, check=False):
         if before is not None and before.version == version:
             now = before  # a re-deploy of the serving version changes nothing
@@ -643,15 +239,14 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
         message = sync_registry(args.model_name, before, version, "canary aborted on Kubernetes")
         print(f"registry: {message}", file=sys.stderr)
     where = before.version if before else "nothing"
-    print(f"canary of version {version} aborted; production stays on {where}", file=sys.stderr)
-    return 1
+    raise RefusedError(f"canary of version {version} aborted; production stays on {where}")
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     namespace, app = settings.namespaces["production"], settings.app
     serving = live_serving(app, namespace)
     if serving is None or serving.previous is None:
-        raise K8sError(
+        raise RefusedError(
             f"no N-1 recorded on rollout/{app} ({PREVIOUS_ANNOTATION}): nothing to roll back to"
         )
     current = serving.version
@@ -659,7 +254,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     # revision before the newest, which after an aborted canary is that canary
     revision = revision_running(app, namespace, serving.previous)
     if revision is None:
-        raise K8sError(
+        raise RefusedError(
             f"no revision of rollout/{app} runs version {serving.previous} any more (older than "
             f"revisionHistoryLimit): deploy it with `make deploy-canary VERSION={serving.previous}`"
         )
@@ -716,17 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one k8s action; exit 1 with a message on any delivery error."""
+    """Run one k8s action; a refused or failed one raises its ExpectedError (errors.py)."""
     args = build_parser().parse_args(argv)
     if args.action in ("deploy-staging", "rollback") and not args.timeout:
         args.timeout = 300
-    try:
-        settings = load_settings(args.root)
-        return COMMANDS[args.action](args, settings)
-    except K8sError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return COMMANDS[args.action](args, load_settings(args.root))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main("k8s", main, sys.argv[1:]))

@@ -31,16 +31,15 @@ from .. import stats
 from ..artifacts import write_json, write_text
 from ..config import Config, PerformanceConfig, load_config
 from ..contract import Contract, load_contract
-from ..data import conform, load_table
+from ..data import conform, load_table, read_log_lines
 from ..errors import DataError
-from ..pipeline.evaluate import headline_metrics, slice_metrics
+from ..evaluation import headline_metrics, slice_metrics
+from ..paths import PERFORMANCE_DIR
 from ..records import Estimate, Slice
 from ..registry import Registry, RegistryError
-from ..serve.prediction_log import read_log_lines
 
 PREDICTIONS = Path("predictions")  # `make score` outputs
 LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)
-OUT_DIR = Path("reports/performance")
 PREDICTION_COLUMNS = ("score", "model_version")
 EXAMPLES = 5
 
@@ -342,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="the scored rows' features, for slices")
     parser.add_argument("--notify", action="store_true", help="repository_dispatch on a drop")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--out", type=Path, default=PERFORMANCE_DIR)
     args = parser.parse_args(argv)
     contract, config = load_contract(args.contract), load_config()
     paths = args.predictions or [

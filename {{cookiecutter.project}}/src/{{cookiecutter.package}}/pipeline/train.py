@@ -20,16 +20,11 @@ from ..artifacts import write_json, write_parquet
 from ..config import Config, ModelConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
+from ..drift import build_reference
 from ..errors import ConfigError, DataError
 from ..features import build_preprocessor
 from ..model_io import save_model
-from ..monitoring.drift import build_reference
-
-VALIDATED = Path("data/validated.parquet")
-HOLDOUT = Path("data/holdout.parquet")
-MODEL = Path("models/model.skops")
-META = Path("models/train_meta.json")
-REFERENCE = Path("models/reference_profile.json")
+from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
 
 ESTIMATORS: dict[str, type[ClassifierMixin]] = {
     "hist_gradient_boosting": HistGradientBoostingClassifier,

@@ -195,6 +195,6 @@ def interval_chart(
             f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="end" {_FONT} '
             f'transform="rotate(-30 {x:.1f} {top + plot_h + 14})">{text}</text>'
         )
-    parts += _legend(["evaluated (band: interval)", "realised per batch"], left, 14)
+    parts += _legend(["evaluated", "per batch"], left, 14)
     parts.append("</svg>")
     return "".join(parts)

@@ -35,7 +35,7 @@ from scipy.optimize import brentq
 from scipy.signal import fftconvolve
 from scipy.stats import norm
 
-from .spec import Rollout
+from ..config import Rollout
 from .window import EDGES_S
 
 Result = Literal["pass", "fail", "inconclusive"]

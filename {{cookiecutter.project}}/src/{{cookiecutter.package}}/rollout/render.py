@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import Rollout
 from .policy import NEVER, Check, Policy, build_policy, looks_in
-from .spec import Rollout
 from .window import EDGES_S
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import Contract
+from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model
-from ..registry import MODEL_FILE, ModelRef, Registry, RegistryError
+from ..registry import MODEL_FILE, REFERENCE_FILE, ModelRef, Registry, RegistryError
 from .predictor import Predictor
 
 # A model pickled by another sklearn/skops minor release may load and predict differently:
@@ -18,7 +19,7 @@ MUST_MATCH = {"sklearn_version": "scikit-learn", "skops_version": "skops"}
 SHOULD_MATCH = {"numpy_version": "numpy", "pandas_version": "pandas"}
 
 
-class ServeStartError(RuntimeError):
+class ServeStartError(RefusedError):
     """The server must not start: the model or its environment is not what was recorded."""
 
 
@@ -98,7 +99,6 @@ def load_pinned(
 
 
 BUNDLE_META = "model.json"
-REFERENCE_FILE = "reference_profile.json"  # kept with each version by the promote stage
 BUNDLE_ALIASES = "aliases.json"
 
 
@@ -183,8 +183,7 @@ def served_drift_profile(
 ) -> tuple[Any, dict[str, Any]] | None:
     """A running profile of served rows against the version's training reference, if recorded."""
     from ..config import load_config
-    from ..monitoring.drift import RunningProfile
-    from ..monitoring.drift_report import load_reference
+    from ..drift import RunningProfile, load_reference
 
     if model_path is not None:
         reference_path = model_path.parent / REFERENCE_FILE
