@@ -31,6 +31,7 @@ from ..records import (
 )
 from ..registry import ModelRef, Registry
 
+MDE_POWER = 0.8  # promotion.json's minimum_detectable_delta is detected with this chance
 # the versions are model.py's LIBRARIES and numpy/pandas/scipy (model_io.recorded_versions)
 TAGGED_META = (
     "data_sha256",
@@ -122,13 +123,20 @@ def decide(
     except ModelIntegrityError as error:
         return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
     comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
-    mde = stats.minimum_detectable_delta(comparison.se, comparison.alpha)
-    decision |= {"comparison": comparison.to_dict(), "minimum_detectable_delta": mde}
+    # the true improvement promoted with chance MDE_POWER: min_delta plus the test's margin
+    mde = stats.minimum_detectable_delta(
+        comparison.se, comparison.alpha, MDE_POWER, comparison.min_delta
+    )
+    decision |= {
+        "comparison": comparison.to_dict(),
+        "minimum_detectable_delta": mde,
+        "minimum_detectable_delta_power": MDE_POWER,
+    }
     max_mde = settings.max_detectable_delta
     if mde > max_mde:
         reason = (
-            f"holdout too small for the requested delta: it detects only differences above "
-            f"{mde:.4f} (promotion.max_detectable_delta is {max_mde})"
+            f"holdout too small for the requested delta: it detects (with power {MDE_POWER:g}) "
+            f"only improvements above {mde:.4f} (promotion.max_detectable_delta is {max_mde})"
         )
         return decision | {"decision": "refused", "reason": reason}
     summary = (
