@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "contract": ".draft_contract",
     "sample-data": ".sample_data",
     "data": ".data_sync",
+    "push": ".data_push",
     "promotion-log": ".registry",
     "drift-check": ".monitoring.drift_check",
     "score": ".score",
