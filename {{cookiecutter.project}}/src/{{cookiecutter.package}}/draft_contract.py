@@ -34,13 +34,68 @@ _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
 # the name (`passengerClass` -> passenger, class; `is_fraud` -> is, fraud), so an attribute
 # that merely has two values (`sex`, `student`) does not look like a target.
 _OUTCOME_WORDS = frozenset(
-    "target label outcome result response y class churn churned default defaulted delinquent "
-    "fraud fraudulent survived survival died death dead purchase purchased bought buy "
-    "converted conversion subscribed clicked click readmitted attrition cancelled canceled "
-    "renewed renewal repaid approved accepted won success diagnosis malignant event".split()
+    {
+        "target",
+        "label",
+        "outcome",
+        "result",
+        "response",
+        "y",
+        "class",
+        "churn",
+        "churned",
+        "default",
+        "defaulted",
+        "delinquent",
+        "fraud",
+        "fraudulent",
+        "survived",
+        "survival",
+        "died",
+        "death",
+        "dead",
+        "purchase",
+        "purchased",
+        "bought",
+        "buy",
+        "converted",
+        "conversion",
+        "subscribed",
+        "clicked",
+        "click",
+        "readmitted",
+        "attrition",
+        "cancelled",
+        "canceled",
+        "renewed",
+        "renewal",
+        "repaid",
+        "approved",
+        "accepted",
+        "won",
+        "success",
+        "diagnosis",
+        "malignant",
+        "event",
+    }
 )
 # Words of a name that say whole numbers are codes, not amounts (StoreID, customer_type).
-_CODE_WORDS = frozenset("id code type kind class category group segment region zone store zip".split())
+_CODE_WORDS = frozenset(
+    {
+        "id",
+        "code",
+        "type",
+        "kind",
+        "class",
+        "category",
+        "group",
+        "segment",
+        "region",
+        "zone",
+        "store",
+        "zip",
+    }
+)
 ZERO_ONE = "only 0 and 1 seen"  # the notes make contract prints a line about
 CODES = "codes"
 _FLAG_PREFIXES = frozenset({"is", "has", "was", "did", "will"})  # is_fraud, hasChurned
@@ -311,9 +366,7 @@ class AmbiguousTarget(DataError):
 def guess_target(df: pd.DataFrame, id_column: str) -> Guess:
     """The column to predict: two values, never blank, and either the only such column or the
     only one named like an outcome. Otherwise AmbiguousTarget names the candidates."""
-    candidates = [
-        str(name) for name in df.columns if name != id_column and _two_valued(df[name])
-    ]
+    candidates = [str(name) for name in df.columns if name != id_column and _two_valued(df[name])]
     if not candidates:
         raise DataError(
             "no target found: no column has exactly two values and no blanks. "
@@ -497,12 +550,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"contract: drafted {args.out} ({len(contract.columns)} columns); data at {destination}")
     print(f"contract: drafted {args.params} `gates` ({gates.summary})")
     for note, line in (
-        (ZERO_ONE, "hold only 0 and 1 and are drafted as 0/1 flags (if one counts something, give it min/max)"),
+        (
+            ZERO_ONE,
+            "hold only 0 and 1 and are drafted as 0/1 flags (if one counts something, give it min/max)",
+        ),
         (CODES, "are whole numbers drafted as categories, as their names say codes (review them)"),
     ):
         named = [c for c, text in drafted.notes.items() if text.startswith(note)]
         if named:
-            listed = ", ".join(named[:8]) + (f" and {len(named) - 8} more" if len(named) > 8 else "")
+            listed = ", ".join(named[:8]) + (
+                f" and {len(named) - 8} more" if len(named) > 8 else ""
+            )
             print(f"contract: note: {listed} {line}; see contract.yaml")
     if args.dvc_add:
         done = subprocess.run(["dvc", "add", "--quiet", str(destination)], check=False)

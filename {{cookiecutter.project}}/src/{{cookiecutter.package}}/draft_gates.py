@@ -87,11 +87,15 @@ def draft_gates(df: pd.DataFrame, contract: Contract, params_path: Path) -> Draf
             "\n  # With so few positives the intervals are wide: a red gate can mean too little"
             "\n  # data rather than a weak model (more rows, or a larger split.test_size, narrow them)."
         )
-    detectable, margin = baseline_rule(y, scores, test_size, level) if name != "prior" else (0.0, 0.0)
+    detectable, margin = (
+        baseline_rule(y, scores, test_size, level) if name != "prior" else (0.0, 0.0)
+    )
     auc = stats.roc_auc(y, scores) if name != "prior" else 0.5
     single = f"`{name}`" if name != "prior" else "none (no feature ranks at all)"
-    rule = SUPERIORITY if margin == 0 else NON_INFERIORITY.format(
-        share=SHARE_OF_HEADROOM, single=single, margin=margin
+    rule = (
+        SUPERIORITY
+        if margin == 0
+        else NON_INFERIORITY.format(share=SHARE_OF_HEADROOM, single=single, margin=margin)
     )
     text = TEMPLATE.format(
         detectable=detectable,

@@ -23,7 +23,8 @@ def test_a_process_is_ours_only_while_it_runs_with_our_tag():
         start_new_session=True,
     )
     try:
-        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
         record = {"pid": child.pid, "instance": tag}
         assert procs.alive(record)
         assert not procs.alive({"pid": child.pid, "instance": "someone-else"})  # a reused pid

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package }} import stats
 from {{ cookiecutter.package }}.data import features_and_target
 from {{ cookiecutter.package }}.model_io import load_model, save_model
-from {{ cookiecutter.package }} import stats
 from {{ cookiecutter.package }}.pipeline.promote import compare_on_holdout, decide
 from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry

@@ -12,6 +12,7 @@ import pytest
 from {{ cookiecutter.package }}.errors import DataError, RefusedError
 from {{ cookiecutter.package }}.model_io import load_model
 from {{ cookiecutter.package }}.score import score_file
+from {{ cookiecutter.package }}.serve.schema import target_labels
 
 from ..conftest import require_output
 
@@ -45,6 +46,10 @@ def test_chunked_scores_equal_one_predict(
     assert scored[contract.id].astype(str).tolist() == holdout[contract.id].astype(str).tolist()
     assert scored["score"].to_numpy() == pytest.approx(expected, abs=1e-12)
     assert set(scored["model_version"]) == {summary.model_version}
+    # labels in the table's own values (yes/no, CH/MM...), the positive one at the threshold
+    negative, positive = target_labels(contract)
+    expected_labels = [positive if s >= 0.5 else negative for s in expected]
+    assert [str(v) for v in scored["label"]] == [str(v) for v in expected_labels]
 
 
 def test_output_records_version_and_data_hash(

@@ -29,13 +29,13 @@ from .prediction_log import REQUEST_ID_HEADER, PredictionLog, request_id
 from .predictor import Predictor, example_row
 from .schema import (
     ERROR_RESPONSES,
-    PredictResponse,
     RequestError,
     RequestModels,
     build_models,
     media_type_error,
     parse_rows,
     request_body_schema,
+    response_model,
 )
 
 JSON = "application/json"
@@ -134,7 +134,7 @@ def create_app(
 
     @app.post(
         "/predict",
-        response_model=PredictResponse,
+        response_model=response_model(predictor.contract),
         responses=ERROR_RESPONSES,
         openapi_extra={
             "requestBody": {"required": True, "content": {JSON: {"schema": body_schema}}}
