@@ -21,6 +21,7 @@ from .artifacts import write_text
 from .config import PARAMS
 from .contract import ContractError, parse_contract
 from .data import load_table
+from .data_version import record
 from .draft_gates import draft_gates, with_gates
 from .errors import DataError, ExpectedError
 from .pipeline.validate import parse_datetimes
@@ -567,5 +568,6 @@ def main(argv: list[str] | None = None) -> int:
         if done.returncode != 0:
             print(f"contract: `dvc add {destination}` failed", file=sys.stderr)
             return 1
+    record(destination)  # `validate` refuses this file replaced without `make data-update`
     print("contract: next, review both files, then run `dvc repro`")
     return 0

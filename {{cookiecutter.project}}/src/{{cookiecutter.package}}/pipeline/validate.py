@@ -15,6 +15,7 @@ from ..artifacts import write_json, write_parquet, write_text
 from ..config import PARAMS, DriftConfig, load_config
 from ..contract import Column, Contract, load_contract
 from ..data import conform, file_sha256, load_table
+from ..data_version import unrecorded_change
 from ..errors import DataError
 from ..monitoring.drift import DriftError
 from ..monitoring.drift_report import (
@@ -376,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     contract = load_contract(args.contract)
     config = load_config(args.params)
     path = args.data or Path(config.data.raw)
+    changed = None if args.data else unrecorded_change(path)
+    if changed:
+        # before anything is written: the previous outputs stay as they were
+        print(f"validate: {changed}", file=sys.stderr)
+        return 1
     report, table = validate_file(path, contract)
     write_json(args.report, report)
     write_text(args.report.with_suffix(".html"), render_validation(report))
