@@ -105,7 +105,7 @@ def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
     """Not shown better than the best single feature (paired ROC AUC gain; within gates.baseline_margin): check the pipeline for a bug, or add signal."""
     if gates.beat_baseline:
         baseline = metrics.baseline
-        bound = -gates.baseline_margin
+        bound = 0.0 - gates.baseline_margin  # not -0.0, which prints as "-0.0000"
         yield _judge("beat_baseline", baseline.auc_gain, bound, ">", gates, baseline.name)
 
 
