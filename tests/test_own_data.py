@@ -74,6 +74,7 @@ def test_own_table_reaches_a_green_repro(tmp_path, table, suffix, answers, roles
 
 # --------------------------------------------------------------------------- real public tables
 
+
 # What `make contract` must find in each table (id, target, positive value), the command a
 # user types when it asks them to choose, and what the draft must have said about the table.
 @dataclass(frozen=True)
@@ -198,12 +199,18 @@ def test_a_red_gate_names_the_key_and_editing_it_turns_green(tmp_path):
     single = tmp_path / "one_feature.csv"
     loans[["loan_id", "credit_score", "defaulted"]].to_csv(single, index=False)
     make_contract(project, single)
+    params = project / "params.yaml"
+    # 45 holdout positives cannot show a gain over credit_score: drafted as non-inferiority
+    assert yaml.safe_load(params.read_text())["gates"]["baseline_margin"] > 0
+    # a team that asks for a gain anyway (superiority) gets a red gate that names its key
+    params.write_text(
+        re.sub(r"(?m)^  baseline_margin: .*$", "  baseline_margin: 0.0", params.read_text())
+    )
     red = run(["dvc", "repro"], project, check=False)
     assert red.returncode != 0
     gate = json.loads((project / "metrics" / "gate.json").read_text())
     keys = [c["key"] for c in gate["checks"] if not c["passed"]]
     assert "params.yaml: gates.beat_baseline" in keys  # the model adds nothing to credit_score
-    params = project / "params.yaml"
     text = params.read_text()
     for key in keys:
         assert f"edit {key}." in red.stderr
