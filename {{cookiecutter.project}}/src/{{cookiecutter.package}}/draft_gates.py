@@ -134,9 +134,12 @@ def baseline_rule(
     interval = stats.delong_interval(y, scores, level)
     se = max(interval.value - interval.low, interval.high - interval.value) / z
     detectable = stats.minimum_detectable_delta(se / math.sqrt(test_size), (1 - level) / 2, POWER)
-    if detectable <= SHARE_OF_HEADROOM * (1 - interval.value):
+    headroom = 1 - interval.value
+    if headroom > 0 and detectable <= SHARE_OF_HEADROOM * headroom:
         return detectable, 0.0
-    return detectable, round(math.ceil(detectable / MARGIN_STEP) * MARGIN_STEP, 3)
+    # a feature that separates perfectly leaves no gain to show: the smallest margin
+    steps = max(math.ceil(detectable / MARGIN_STEP), 1)
+    return detectable, round(steps * MARGIN_STEP, 3)
 
 
 def with_gates(params_text: str, gates: str) -> str:
