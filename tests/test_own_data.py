@@ -10,15 +10,13 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
 from .conftest import bake, run, tool_env
-from .own_tables import PUBLIC, write, write_public
-from .workflow_runs import Team, commit, free_ports, git, share_data, shared_engines
+from .own_tables import write
 
 pytestmark = pytest.mark.slow
 VENV = Path(sys.prefix)
@@ -70,94 +68,6 @@ def test_own_table_reaches_a_green_repro(tmp_path, table, suffix, answers, roles
     assert f"contract: positive value {positive} (" in out
     assert (project / f"data/raw/dataset{suffix}.dvc").is_file()
     repro_is_green(project)
-
-
-# --------------------------------------------------------------------------- real public tables
-
-
-# What `make contract` must find in each table (id, target, positive value), the command a
-# user types when it asks them to choose, and what the draft must have said about the table.
-@dataclass(frozen=True)
-class Expected:
-    id: str
-    target: str
-    positive: str
-    choose: dict[str, str] = field(default_factory=dict)  # make variables, when asked to choose
-    said: tuple[str, ...] = ()  # lines (or parts) make contract prints
-
-
-EXPECTED = {
-    "titanic": Expected(
-        "rownames", "survived", "'yes'", said=("also possible: sex",)
-    ),
-    "default": Expected(
-        "rownames", "default", "'Yes'", said=("baseline: balance (the model may trail it by",)
-    ),
-    "caravan": Expected(
-        "rownames", "Purchase", "'Yes'",
-        said=("MOSTYPE", "are whole numbers drafted as categories", "drafted as 0/1 flags"),
-    ),
-    "orange_juice": Expected(
-        "rownames", "Purchase", "'MM'", said=("StoreID, STORE are whole numbers drafted",)
-    ),
-    "treatment": Expected("rownames", "treat", "True", choose={"TARGET": "treat"}),
-}  # fmt: skip
-
-
-def pipeline_only_workflow(project: Path) -> str:
-    """The generated workflow cut after its pipeline job (the delivery jobs have their own
-    tests): committed beside it, run by the project's runner job by job like the real one."""
-    text = (project / ".github" / "workflows" / "ml-pipeline.yml").read_text()
-    path = project / ".github" / "workflows" / "pipeline-only.yml"
-    path.write_text(text[: text.index("\n  staging:\n") + 1])
-    return str(path.relative_to(project))
-
-
-@pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory):
-    with shared_engines(tmp_path_factory.mktemp("own-team")) as engines:
-        yield engines
-
-
-@pytest.mark.parametrize("name", list(PUBLIC))
-def test_public_table_from_make_contract_to_the_promotion_decision(tmp_path, team: Team, name):
-    """A real table written to CSV unchanged: `make contract` as printed, then `dvc repro`,
-    the bake's own `make test` and the workflow's pipeline job on a fresh clone, all green
-    with the drafted files and no edit."""
-    expected = EXPECTED[name]
-    project = bake(tmp_path / "bake", dataset="own", project=name.replace("_", "-"))
-    data = write_public(name, tmp_path)
-    drafted = make_contract(project, data, check=False)
-    if expected.choose:
-        # asked to choose: the message names the candidates and the exact command for each
-        assert drafted.returncode != 0
-        command = "make contract " + " ".join(
-            [f"DATA={data}", *(f"{k}={v}" for k, v in expected.choose.items())]
-        )
-        assert command in drafted.stderr, drafted.stderr
-        drafted = make_contract(project, data, **expected.choose)
-    out = drafted.stdout
-    assert drafted.returncode == 0, drafted.stderr
-    assert f"contract: id '{expected.id}' (" in out
-    assert f"contract: target '{expected.target}' (" in out
-    assert f"contract: positive value {expected.positive} (" in out
-    for text in expected.said:
-        assert text in out, out
-    repro_is_green(project)
-    env = {**tool_env(project), "REQUIRE_PROMETHEUS": "1"}
-    run(["make", "test", f"VENV={VENV}"], project, env=env)
-    # the workflow's pipeline job: a fresh clone pulls the data from the team's remote
-    free_ports(project)
-    share_data(project, team, name)
-    workflow = pipeline_only_workflow(project)
-    git(project, "symbolic-ref", "HEAD", "refs/heads/main")
-    commit(project, "Our data, its drafted contract, the DVC remote")
-    ran = team.workflow(project, f"own-{name}", "push", "--ref", "refs/heads/main",
-                        "--workflow", workflow)  # fmt: skip
-    assert ran.returncode == 0, ran.output[-6000:]
-    assert ran.result("pipeline") == "success", ran.output[-6000:]
-    promotion = ran.promotion()
-    assert promotion["decision"] == "promoted" and promotion["challenger"] == "1", promotion
 
 
 def readme_block(project: Path) -> str:
