@@ -214,12 +214,8 @@ def column_type(column: Column) -> Any:
         kind = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_STRING)]
     if column.values is not None and column.type in ("integer", "float"):
         kind = Annotated[kind, _one_of(tuple(column.values)), _values(tuple(column.values))]
-    codes = column.values or ()
-    if column.type == "category" and codes and all(type(v) is int for v in codes):
-        # whole-number codes (store 7) are sent as the table writes them: JSON numbers
-        kind = Annotated[int, Field(strict=True), _one_of(codes), _values(codes)]
-    elif column.type == "category" and not all(isinstance(v, str) for v in codes):
-        shown = tuple(str(v) for v in codes)
+    if column.type == "category" and not all(isinstance(v, str) for v in column.values or ()):
+        shown = tuple(str(v) for v in column.values or ())
         kind = Annotated[str, _one_of(shown), _values(shown)]
     return kind
 
