@@ -216,7 +216,10 @@ def column_type(column: Column) -> Any:
         kind = Annotated[kind, _one_of(tuple(column.values)), _values(tuple(column.values))]
     if column.type == "category" and not all(isinstance(v, str) for v in column.values or ()):
         shown = tuple(str(v) for v in column.values or ())
-        kind = Annotated[str, _one_of(shown), _values(shown)]
+        # whole-number codes arrive as JSON numbers (the table's 7) or as text ("7", as the
+        # holdout and golden rows replay them): the same category either way
+        code: Any = Annotated[str, Field(strict=True)] | Annotated[int, Field(strict=True)]
+        kind = Annotated[code, AfterValidator(str), _one_of(shown), _values(shown)]
     return kind
 
 
