@@ -47,3 +47,22 @@ def test_the_openapi_schema_names_the_positive_class():
         in prediction["label"]["description"]
     )
     assert "`outcome` is 'yes'" in prediction["score"]["description"]
+
+
+def test_a_predictor_answers_in_the_targets_values():
+    """The same model behind a contract whose target is yes/no answers `yes`/`no`, never 1/0."""
+    from {{ cookiecutter.package }}.serve.predictor import Predictor, example_row
+    from {{ cookiecutter.package }}.serve.schema import build_models
+    from tests.tiny_contract import CONTRACT, tiny_predictor
+
+    yes_no = {**CONTRACT, "positive": "yes"}
+    yes_no["columns"] = {
+        **CONTRACT["columns"],
+        "left": {"type": "category", "values": ["no", "yes"]},
+    }
+    contract = parse_contract(yes_no)
+    predictor = Predictor(tiny_predictor().model, contract, threshold=0.0)  # every row positive
+    row = build_models(contract).row.model_validate(example_row(contract))
+    (answer,) = predictor.answer([row])
+    assert answer["label"] == "yes"
+    assert Predictor(predictor.model, contract, threshold=1.0).answer([row])[0]["label"] == "no"
