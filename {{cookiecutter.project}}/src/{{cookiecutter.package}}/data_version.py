@@ -14,13 +14,12 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from .artifacts import write_text
 from .config import load_config
 from .contract import load_contract
-from .errors import DataError, ExpectedError
+from .errors import DataError, ServiceError
 
 CHUNK = 1 << 20
 
@@ -89,7 +88,9 @@ def update(source: Path, raw: Path, contract_path: Path) -> list[str]:
         shutil.copyfile(source, raw)
     done = subprocess.run(["dvc", "add", "--quiet", str(raw)], check=False)
     if done.returncode != 0:
-        raise DataError(f"`dvc add {raw}` failed; the record was not changed")
+        raise ServiceError(
+            f"`dvc add {raw}` failed (its message is above); the record was not changed"
+        )
     md5 = record(raw)
     return [
         f"data-update: {raw} is now {source} ({report['rows']} rows, md5 {md5}); it meets "
@@ -106,11 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="the new CSV or Parquet file")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     args = parser.parse_args(argv)
-    try:
-        raw = Path(load_config().data.raw)
-        lines = update(args.data, raw, args.contract)
-    except ExpectedError as error:
-        print(f"data-update: {error}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
+    raw = Path(load_config().data.raw)
+    print("\n".join(update(args.data, raw, args.contract)))
     return 0

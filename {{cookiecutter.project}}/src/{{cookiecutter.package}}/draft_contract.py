@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,17 @@ import pandas as pd
 import yaml
 
 from .artifacts import write_text
-from .config import PARAMS
 from .contract import ContractError, parse_contract
 from .data import load_table
 from .data_version import record
 from .draft_gates import draft_gates, with_gates
-from .errors import DataError, ExpectedError
+from .errors import DataError, RefusedError, ServiceError
+from .paths import PARAMS, RAW_DIR
 from .pipeline.validate import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input
 MARGIN = 0.10  # ranges are widened by this share of the observed span on each side
-RAW_DIR = Path("data/raw")
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
 # Words of a column name that say "this is what happened" (an outcome), as whole words of
 # the name (`passengerClass` -> passenger, class; `is_fraud` -> is, fraud), so an attribute
@@ -515,30 +513,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dvc-add", action="store_true", help="track the copied data with DVC")
     args = parser.parse_args(argv)
     if args.out.exists() and not args.force:
-        print(
-            f"contract: {args.out} exists; review it by hand, or pass --force (make: FORCE=1) to redraft",
-            file=sys.stderr,
+        raise RefusedError(
+            f"{args.out} exists; review it by hand, or pass --force (make: FORCE=1) to redraft"
         )
-        return 1
+    df = load_table(args.data)
     try:
-        df = load_table(args.data)
         drafted = draft(df, args.data.stem, args.id or None, args.target or None)
-        contract = parse_contract(drafted.raw, source=str(args.data))
-        text = to_yaml(drafted, args.data.name)
-        gates = draft_gates(df, contract, args.params)
-        destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
-        params = with_gates(
-            with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
-        )
     except AmbiguousTarget as error:
-        print(f"contract: which column is the target? {error}. Choose one:", file=sys.stderr)
-        for name in error.candidates:
-            command = shlex.join(["make", "contract", f"DATA={args.data}", f"TARGET={name}"])
-            print(f"  {command}", file=sys.stderr)
-        return 1
-    except ExpectedError as error:  # anything else is a bug: its traceback stays
-        print(f"contract: {error}", file=sys.stderr)
-        return 1
+        commands = "\n".join(
+            "  " + shlex.join(["make", "contract", f"DATA={args.data}", f"TARGET={name}"])
+            for name in error.candidates
+        )
+        raise DataError(f"which column is the target? {error}. Choose one:\n{commands}") from None
+    contract = parse_contract(drafted.raw, source=str(args.data))
+    text = to_yaml(drafted, args.data.name)
+    gates = draft_gates(df, contract, args.params)
+    destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
+    params = with_gates(
+        with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
+    )
     # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)
     if args.data.resolve() != destination.resolve():
@@ -557,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         (CODES, "are whole numbers drafted as categories, as their names say codes (review them)"),
     ):
-        named = [c for c, text in drafted.notes.items() if text.startswith(note)]
+        named = [c for c, said in drafted.notes.items() if said.startswith(note)]
         if named:
             listed = ", ".join(named[:8]) + (
                 f" and {len(named) - 8} more" if len(named) > 8 else ""
@@ -566,8 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dvc_add:
         done = subprocess.run(["dvc", "add", "--quiet", str(destination)], check=False)
         if done.returncode != 0:
-            print(f"contract: `dvc add {destination}` failed", file=sys.stderr)
-            return 1
+            raise ServiceError(f"`dvc add {destination}` failed (its message is above)")
     record(destination)  # `validate` refuses this file replaced without `make data-update`
     print("contract: next, review both files, then run `dvc repro`")
     return 0

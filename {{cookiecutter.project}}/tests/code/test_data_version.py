@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package }}.data_version import record, record_path, unrecorded_change, update
-from {{ cookiecutter.package }}.errors import DataError
+from {{ cookiecutter.package }}.errors import DataError, RefusedError
 from {{ cookiecutter.package }}.pipeline import validate
 from tests.tiny_contract import tiny_table, write_project
 
@@ -37,16 +37,13 @@ def test_a_replaced_raw_file_is_named_with_both_ways_out(project: Path) -> None:
     assert unrecorded_change(raw) is None  # nothing recorded (sample data): nothing to check
 
 
-def test_validate_refuses_an_unrecorded_raw_file_and_writes_nothing(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_refuses_an_unrecorded_raw_file_and_writes_nothing(project: Path) -> None:
     """The validate stage stops before it writes: the previous validated table stays."""
     out = project / "validated.parquet"
     out.write_bytes(b"previous")
     tiny_table(200, seed=5).to_csv(project / "data.csv", index=False)
-    code = validate.main(["--report", str(project / "v.json"), "--out", str(out)])
-    assert code == 1
-    assert "nobody said this data should change" in capsys.readouterr().err
+    with pytest.raises(RefusedError, match="nobody said this data should change"):
+        validate.main(["--report", str(project / "v.json"), "--out", str(out)])
     assert out.read_bytes() == b"previous"
 
 
