@@ -23,7 +23,7 @@ from .data_version import record
 from .draft_gates import draft_gates, with_gates
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
-from .pipeline.validate import parse_datetimes
+from .suite import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input

@@ -15,7 +15,7 @@ from . import stats
 from .config import load_config
 from .contract import Contract
 from .data import conform, features_and_target
-from .pipeline.evaluate import single_feature_scores
+from .evaluation import single_feature_scores
 
 TOP = 0.05  # the top share of scores the lift gate looks at (evaluate's precision_at_5pct)
 POWER = 0.8  # the chance a gain of the detectable size shows in the interval

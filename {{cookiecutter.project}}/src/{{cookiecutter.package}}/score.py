@@ -71,7 +71,7 @@ def scoring_suite(contract: Contract) -> list[Any]:
     """The contract's row-level expectations for rows that have no label yet."""
     import great_expectations as gx
 
-    from .pipeline.validate import build_suite
+    from .suite import build_suite
 
     table_level = (gx.expectations.ExpectTableRowCountToBeBetween,
                    gx.expectations.ExpectColumnMeanToBeBetween)  # fmt: skip
@@ -85,7 +85,7 @@ def scoring_suite(contract: Contract) -> list[Any]:
 
 def chunk_failures(chunk: pd.DataFrame, contract: Contract, first_row: int) -> list[str]:
     """Why rows of this chunk cannot be scored (ids named), or nothing."""
-    from .pipeline.validate import explain_types, prepare, run_suite, summarize
+    from .suite import explain_types, prepare, run_suite, summarize
 
     frame, checks = prepare(chunk, contract)
     # a GE suite owns its expectations: each chunk's run gets fresh ones

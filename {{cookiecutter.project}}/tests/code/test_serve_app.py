@@ -225,7 +225,7 @@ def in_image_context(path: str) -> bool:
 
 def test_served_traffic_is_profiled_against_the_training_reference(predictor):
     """/drift judges what the server received with the same bins and PSI as a batch."""
-    from {{ cookiecutter.package }}.monitoring.drift import RunningProfile, build_reference
+    from {{ cookiecutter.package }}.drift import RunningProfile, build_reference
     from tests.tiny_contract import DRIFT
 
     contract = predictor.contract

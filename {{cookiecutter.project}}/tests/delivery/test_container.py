@@ -100,10 +100,10 @@ def pod_container(version: str) -> tuple[dict[str, Any], dict[str, str]]:
     if not (PROJECT / "deploy" / "k8s").is_dir():
         _, cmd = entrypoint_and_cmd()
         return {"args": cmd, "env": []}, {"role": "stable"}
-    from {{ cookiecutter.package }}.deploy import kubernetes
+    from {{ cookiecutter.package }}.rollout import argo
 
-    settings = kubernetes.load_settings(PROJECT)
-    rollout = kubernetes.rollout_manifest(settings, "model-server:test", version)
+    settings = argo.load_settings(PROJECT)
+    rollout = argo.rollout_manifest(settings, "model-server:test", version)
     rendered = yaml.safe_load(yaml.safe_dump(rollout))  # exactly what the YAML file says
     template = rendered["spec"]["template"]
     return template["spec"]["containers"][0], template["metadata"]["labels"]

@@ -19,13 +19,12 @@ from .. import stats
 from ..artifacts import write_json, write_text
 from ..config import Config, load_config
 from ..contract import Contract, load_contract
-from ..data import conform, load_table
+from ..data import conform, load_table, read_log_lines
 from ..errors import DataError
+from ..evaluation import headline_metrics, slice_metrics
 from ..paths import PERFORMANCE_DIR
-from ..pipeline.evaluate import headline_metrics, slice_metrics
 from ..records import Estimate, Slice
 from ..registry import Registry, RegistryError
-from ..serve.prediction_log import read_log_lines
 
 PREDICTIONS = Path("predictions")  # `make score` outputs
 LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)

@@ -20,10 +20,10 @@ from ..artifacts import write_json, write_parquet
 from ..config import Config, ModelConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
+from ..drift import build_reference
 from ..errors import ConfigError, DataError
 from ..features import build_preprocessor
 from ..model_io import save_model
-from ..monitoring.drift import build_reference
 from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
 
 ESTIMATORS: dict[str, type[ClassifierMixin]] = {

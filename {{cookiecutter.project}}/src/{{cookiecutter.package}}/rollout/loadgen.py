@@ -185,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args(argv)
     from ..artifacts import write_json
-    from ..contract import ContractError, load_contract
-    from ..errors import DataError
+    from ..contract import load_contract
 
     url = args.url
     if url is None:
@@ -195,15 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             print("loadgen: no --url and no local deployment (.deploy/state.json)", file=sys.stderr)
             return 2
         url = json.loads(state.read_text(encoding="utf-8"))["router"]["url"]
-    try:
-        contract = load_contract(args.contract)
-        if args.synthetic:
-            rows = synthetic_rows(args.contract, contract)
-        else:
-            rows = holdout_rows(args.holdout, contract)
-    except (ContractError, DataError) as error:
-        print(f"loadgen: {error}", file=sys.stderr)
-        return 2
+    contract = load_contract(args.contract)  # a ConfigError or DataError is its exit code
+    if args.synthetic:
+        rows = synthetic_rows(args.contract, contract)
+    else:
+        rows = holdout_rows(args.holdout, contract)
     generator = LoadGenerator(url, rows, args.rps, args.concurrency)
     report = asyncio.run(generator.run(asyncio.Event(), args.duration))
     summary = report.as_dict()

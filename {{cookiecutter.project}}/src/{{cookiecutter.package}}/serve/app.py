@@ -20,8 +20,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..config import Shadow
+from ..drift import RunningProfile
 from ..errors import run_main
-from ..monitoring.drift import RunningProfile
 from ..rollout.shadow import ShadowMetrics, ShadowMirror
 from .guard import RECEIVED_AT, Guard
 from .limits import MAX_HEAD_BYTES, ASGIApp, BodyLimit, LoopBudget, deadline_protocol
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None, wrap: Callable[[FastAPI], ASGIApp] | Non
     limit_threads()
     from ..config import Serve, load_config
     from ..contract import load_contract
-    from ..monitoring.drift import DriftError
+    from ..drift import DriftError
     from ..registry import Registry
     from .loading import load_pinned, read_bundle, resolve, served_drift_profile
 

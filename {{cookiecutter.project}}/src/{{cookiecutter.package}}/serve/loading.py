@@ -183,8 +183,7 @@ def served_drift_profile(
 ) -> tuple[Any, dict[str, Any]] | None:
     """A running profile of served rows against the version's training reference, if recorded."""
     from ..config import load_config
-    from ..monitoring.drift import RunningProfile
-    from ..monitoring.drift_report import load_reference
+    from ..drift import RunningProfile, load_reference
 
     if model_path is not None:
         reference_path = model_path.parent / REFERENCE_FILE

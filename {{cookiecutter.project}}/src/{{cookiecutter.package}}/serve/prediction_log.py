@@ -27,8 +27,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from ..errors import DataError
-
 REQUEST_ID_HEADER = "x-request-id"
 # a caller's id is echoed back and logged: bounded and plain, so it cannot forge log lines
 _CALLER_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
@@ -123,19 +121,3 @@ class PredictionLog:
                 "features": row,
             }
             self._logger.info(json.dumps(record, default=str))
-
-
-def read_log_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The records of one log file, and whether its last line was torn by a crash (skipped)."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    records, torn = [], 0
-    for number, line in enumerate(lines, start=1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines) and not text.endswith("\n"):
-                torn = 1  # the writer was killed mid-line
-                continue
-            raise DataError(f"{path}:{number}: not a JSON prediction record") from None
-    return records, torn
