@@ -135,6 +135,9 @@ class GatesConfig(Frozen):
     max_fpr_at_recall_80: float | None = Field(0.3, ge=0, le=1)
     min_slice_auc: float | None = Field(0.7, ge=0, le=1)
     beat_baseline: bool = True
+    # how far the model's ROC AUC may trail the best single feature's (non-inferiority);
+    # 0 demands a gain. `make contract` drafts it from what the holdout can detect.
+    baseline_margin: float = Field(0.0, ge=0, le=1)
     fairness: FairnessConfig = FairnessConfig()
 
 
