@@ -124,7 +124,7 @@ def _naive(validate, contract, path: Path) -> tuple[bool, int, int]:
 
 def _drift(path: Path, contract) -> tuple[bool, int, int]:
     """Profile the table and compare it with itself: the drift part of the validate stage."""
-    drift = __import__(f"{PACKAGE}.monitoring.drift", fromlist=["build_reference"])
+    drift = __import__(f"{PACKAGE}.drift", fromlist=["build_reference"])
     df = pd.read_parquet(path)
     reference = drift.build_reference(df, contract, 10)
     report = drift.compare(reference, df, contract, {})
@@ -154,7 +154,7 @@ def running_profile_us(workdir: Path) -> float:
     sys.path.insert(0, str(workdir))
     try:
         contract_mod = __import__(f"{PACKAGE}.contract", fromlist=["load_contract"])
-        drift = __import__(f"{PACKAGE}.monitoring.drift", fromlist=["RunningProfile"])
+        drift = __import__(f"{PACKAGE}.drift", fromlist=["RunningProfile"])
     finally:
         sys.path.remove(str(workdir))
     contract = contract_mod.load_contract(workdir / "contract.yaml")

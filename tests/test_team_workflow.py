@@ -1,8 +1,8 @@
 """Team mode, proven the way GitHub would run it: ml-pipeline.yml job by job on fresh clones.
 
 A baked project is committed, its data pushed to an S3 remote (moto's server on loopback),
-and a real `mlflow server` holds the registry. `scripts/run_workflow.py` (shipped in every
-bake) then runs the workflow for several events; each job is a fresh `git clone` with its
+and a real `mlflow server` holds the registry. `tests/run_workflow.py` (the template's
+workflow runner) then runs the workflow for several events; each job is a fresh `git clone` with its
 own HOME that knows only what the workflow gives it (secrets, artifacts, the DVC remote,
 the registry server). The decisions each run wrote and what it deployed are asserted.
 """

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "promote": ".pipeline.promote",
     "deploy-decision": ".pipeline.deploy_decision",
     "contract": ".draft_contract",
+    "data-update": ".data_version",
     "sample-data": ".sample_data",
     "data": ".data_sync",
     "push": ".data_push",

@@ -164,7 +164,8 @@ class Promotion(Frozen):
     reason: str
     version: str | None = None  # set when promoted
     comparison: Comparison | None = None
-    minimum_detectable_delta: float | None = None
+    minimum_detectable_delta: float | None = None  # includes min_delta
+    minimum_detectable_delta_power: float | None = None  # the chance it is promoted
     model: str
     evidence: Evidence
     model_card: CardRef | None = None

@@ -29,7 +29,15 @@ from . import procs
 from .aliases import authorise, sync_aliases
 from .journal import DEPLOY_DIR, Journal
 from .progress import Progress
-from .servers import DeployError, routing, set_routes, start_router, start_server, wait_server
+from .servers import (
+    DeployError,
+    routing,
+    set_routes,
+    start_router,
+    start_server,
+    startup_warnings,
+    wait_server,
+)
 from .state import DeployState, Role, RolloutPlan, RouterProc, Server
 
 BAD = {
@@ -72,6 +80,17 @@ class Context:
             procs.stop(server)
             raise
         return server
+
+    def report_warnings(self, server: Server) -> None:
+        """Print what a ready server warned about at start, so a deploy says it."""
+        for line in startup_warnings(server):
+            self.console.print(
+                f"{server.role} v{server.version}: {line}",
+                style="yellow",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def route(self, state: DeployState, weights: dict[str, int]) -> None:
         """Give the running router the state's servers with `weights`."""
@@ -229,6 +248,7 @@ def cmd_canary(
                 f"rolled back: canary v{canary_version} never became ready: {error}"
             ) from None
         ctx.console.print(f"canary ready in {seconds:.1f} s")
+        ctx.report_warnings(canary)
         progress = Progress(ctx.console)
         controller = Controller(
             ctx.rollout,
@@ -330,6 +350,7 @@ def cmd_staging(ctx: Context, version: str | None, port: int | None) -> int:
         staging = ctx.start("staging", ref.version, port)
         ctx.journal.save(state.model_copy(update={"staging": staging}))
         seconds = wait_server(staging, ctx.serve)
+        ctx.report_warnings(staging)
         write_json(ctx.journal.root / "golden.json", golden_rows(registry, ref))
         ctx.journal.log({"event": "staging", "version": ref.version, "url": staging.url})
         ctx.console.print(

@@ -22,7 +22,7 @@ from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
 from ..errors import RefusedError
-from ..model_io import ModelIntegrityError, load_model
+from ..model_io import ModelIntegrityError, load_model, recorded_versions
 from ..paths import CARD, GATE, HOLDOUT, META, METRICS, MODEL, PROMOTION, REFERENCE
 from ..records import (
     GateReport,
@@ -33,10 +33,15 @@ from ..records import (
 )
 from ..registry import ModelRef, Registry
 
+MDE_POWER = 0.8  # promotion.json's minimum_detectable_delta is detected with this chance
+# the versions are model.py's LIBRARIES and numpy/pandas/scipy (model_io.recorded_versions)
 TAGGED_META = (
-    "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
-    "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",
-)  # fmt: skip
+    "data_sha256",
+    "git_commit",
+    "contract_fingerprint",
+    "model_kind",
+    *recorded_versions(),
+)
 
 
 def refusal(
@@ -120,13 +125,20 @@ def decide(
     except ModelIntegrityError as error:
         return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
     comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
-    mde = stats.minimum_detectable_delta(comparison.se, comparison.alpha)
-    decision |= {"comparison": comparison.to_dict(), "minimum_detectable_delta": mde}
+    # the true improvement promoted with chance MDE_POWER: min_delta plus the test's margin
+    mde = stats.minimum_detectable_delta(
+        comparison.se, comparison.alpha, MDE_POWER, comparison.min_delta
+    )
+    decision |= {
+        "comparison": comparison.to_dict(),
+        "minimum_detectable_delta": mde,
+        "minimum_detectable_delta_power": MDE_POWER,
+    }
     max_mde = settings.max_detectable_delta
     if mde > max_mde:
         reason = (
-            f"holdout too small for the requested delta: it detects only differences above "
-            f"{mde:.4f} (promotion.max_detectable_delta is {max_mde})"
+            f"holdout too small for the requested delta: it detects (with power {MDE_POWER:g}) "
+            f"only improvements above {mde:.4f} (promotion.max_detectable_delta is {max_mde})"
         )
         return decision | {"decision": "refused", "reason": reason}
     summary = (
