@@ -209,7 +209,7 @@ def test_team_round_trip(tmp_path):
         assert make(c, "promotion-log", env=env_c).stdout.splitlines() == log_before
 
         commit_all(c, "learning rate 0.1")
-        git(c, "push", "--quiet", "origin", "HEAD:main")
+        git(c, "push", "--quiet", "origin", "HEAD")  # onto the hub's default branch
         make(c, "promote", env=env_c)
         real = promotion(c)
         assert real["dry_run"] is False and real["champion"] == "1", real
