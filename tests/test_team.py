@@ -217,7 +217,13 @@ def test_team_round_trip(tmp_path):
         same = {"would_promote": "promoted", "not_promoted": "not_promoted"}[dry["decision"]]
         assert real["decision"] == same, (dry, real)
         log = [json.loads(line) for line in make(c, "promotion-log", env=env_c).stdout.splitlines()]
-        assert [entry["decision"] for entry in log] == ["promoted", real["decision"]]
+        # A promoted v1; B's repro asked again (the challenger is the champion); C decided
+        assert [entry["decision"] for entry in log] == [
+            "promoted",
+            "not_promoted",
+            real["decision"],
+        ]
+        assert log[1]["reason"] == "the challenger is the champion", log[1]
 
 
 RACER = textwrap.dedent(
