@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "data-update": ".data_version",
     "sample-data": ".sample_data",
     "data": ".data_sync",
+    "push": ".data_push",
     "promotion-log": ".registry",
     "drift-check": ".monitoring.drift_check",
     "score": ".score",
