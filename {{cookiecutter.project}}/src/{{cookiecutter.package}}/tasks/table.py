@@ -180,7 +180,10 @@ def _binary_fairness(
     resamples: int,
     seed: int,
 ) -> GroupMeasure:
-    """The equalized-odds gap: the recall gap of both classes (TPR and 1 - FPR) at 0.5."""
+    """The equalized-odds gap: the recall gap of both classes (TPR and 1 - FPR) at 0.5.
+
+    Predicted labels are the larger column, so a score of exactly 0.5 counts as negative here.
+    """
     return recall_gap(
         y_true,
         _binary_columns(prediction),
@@ -213,8 +216,9 @@ BINARY = TaskStats(
         *baselines.best_single_feature_classes(frame, np.asarray(y, dtype=np.intp), 2)
     ),
     too_small=_binary_too_small,
+    # Labels as the server gives them: positive from a score of 0.5 up.
     disagreement=lambda a, b, rule, level: label_disagreement(
-        np.asarray(a) > 0.5, np.asarray(b) > 0.5, level
+        np.asarray(a) >= 0.5, np.asarray(b) >= 0.5, level
     ),
     fairness=_binary_fairness,
     outputs=outputs.BINARY,
