@@ -185,7 +185,8 @@ def drop_figures(sim: ModuleType, task: str, sizes: Sizes) -> list[dict[str, Any
             f"tasks.{task}.false_drop_alarm",
             same.dropped,
             "share",
-            f"the evaluated model itself (no true drop), must be <= alpha {ALPHA}; "
+            f"the evaluated model itself (no true drop), must be <= alpha {ALPHA} (the rule of "
+            f"`make performance`: the one-sided bound against the evaluated interval's far end); "
             f"{setting} {same.dropped_se:.4f} over {n}",
         ),
         figure(
