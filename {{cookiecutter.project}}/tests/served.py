@@ -19,13 +19,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import yaml
 
-from {{ cookiecutter.package }}.model_io import save_model
+from {{ cookiecutter.package }}.model_io import environment, save_model
 from tests.conftest import ROOT
 from tests.live_server import exchange, free_port
 from tests.tiny_contract import CONTRACT, TINY_ROW, tiny_contract, tiny_predictor
@@ -51,11 +50,7 @@ def write_bundle(folder: Path) -> None:
     """A one-version bundle of the tiny model, tagged like a registered version."""
     folder.mkdir(parents=True)
     sha256 = save_model(tiny_predictor().model, folder / "model.skops")
-    tags = {
-        "sklearn_version": version("scikit-learn"),
-        "skops_version": version("skops"),
-        "contract_fingerprint": tiny_contract().fingerprint,
-    }
+    tags = {**environment(), "contract_fingerprint": tiny_contract().fingerprint}
     meta = {"model_name": "tiny", "version": "1", "sha256": sha256, "tags": tags}
     (folder / "model.json").write_text(json.dumps({**meta, "model_file": "model.skops"}))
 

@@ -107,9 +107,19 @@ def null_label(tmp: Path) -> Path:
 CASES: dict[str, tuple[Writer, tuple[str, ...]]] = {
     "wrong_delimiter": (wrong_delimiter, ("';'-delimited", "comma-separated")),
     "header_only": (header_only, ("header but no rows",)),
-    "duplicate_ids": (duplicate_ids, ("'account'", "expect_column_values_to_be_unique", "A000003")),
-    "mixed_types": (mixed_types, ("'spend'", "type", "twelve")),
-    "renamed_column": (renamed_column, ("'plan'", "missing", "plan_name")),
+    "duplicate_ids": (
+        duplicate_ids,
+        ("'account'", "expect_column_values_to_be_unique", "A000003", "one row per id"),
+    ),
+    "mixed_types": (
+        mixed_types,
+        ("'spend'", "type", "twelve", "fix the data, or change contract.yaml: columns.spend.type"),
+    ),
+    # the new name alone, not every column of the file; and what to do about it
+    "renamed_column": (
+        renamed_column,
+        ("'plan'", "missing", "does not list: ['plan_name']", "rename contract.yaml: columns.plan"),
+    ),
     "numbers_as_strings": (
         numbers_as_strings,
         ("'visits'", "expect_column_values_to_be_in_type_list", "numbers stored as text"),
@@ -120,9 +130,17 @@ CASES: dict[str, tuple[Writer, tuple[str, ...]]] = {
     "missing_file": (missing_file, ("not found",)),
     "unknown_category": (
         unknown_category,
-        ("'plan'", "expect_column_values_to_be_in_set", "platinum"),
+        (
+            "'plan'",
+            "expect_column_values_to_be_in_set",
+            "platinum",
+            "contract.yaml: columns.plan.values",
+        ),
     ),
-    "null_label": (null_label, ("'left'", "expect_column_values_to_not_be_null", "A000005")),
+    "null_label": (
+        null_label,
+        ("'left'", "expect_column_values_to_not_be_null", "A000005", "fill the blanks"),
+    ),
 }
 
 
@@ -177,6 +195,16 @@ def test_loader_errors_name_the_file(tmp_path):
         path = writer(tmp_path)
         with pytest.raises(DataError, match=path.name):
             load_table(path)
+
+
+def test_an_out_of_range_value_says_which_key_would_accept_it(tmp_path):
+    """A value outside min/max: fix the data, or widen that column's min/max in contract.yaml."""
+    df = tiny_table(50)
+    df.loc[3, "spend"] = 10**9
+    report, _ = validate_file(_csv(df, tmp_path / "huge.csv"), tiny_contract())
+    (line,) = [f for f in report["failures"] if "expect_column_values_to_be_between" in f]
+    assert "'spend'" in line
+    assert "To fix: fix the data, or widen contract.yaml: columns.spend.min/max" in line
 
 
 def test_report_names_offending_rows(tmp_path):

@@ -37,12 +37,12 @@ from .predictor import Predictor, example_row
 from .protocol import MAX_HEAD_BYTES, READ_TIMEOUT_S, LimitedH11Protocol, limited_protocol
 from .schema import (
     ERROR_RESPONSES,
-    PredictResponse,
     RequestError,
     build_models,
     media_type_error,
     parse_rows,
     request_body_schema,
+    response_model,
 )
 
 JSON = "application/json"
@@ -228,7 +228,7 @@ def create_app(
 
     @app.post(
         "/predict",
-        response_model=PredictResponse,
+        response_model=response_model(predictor.contract),
         responses=ERROR_RESPONSES,
         openapi_extra={
             "requestBody": {"required": True, "content": {JSON: {"schema": body_schema}}}
