@@ -35,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.names) - set(available)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {available}")
-    if args.smoke:
-        os.environ["BENCH_SMOKE"] = "1"
     results: dict[str, list] = {}
     for name in args.names or available:
         module = importlib.import_module(f"bench_{name}")
