@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -21,11 +22,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("names", nargs="*", help="e.g. stats validate pipeline serving")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a second or two per stage, where a benchmark supports it (BENCH_SMOKE=1): "
+        "checks that the benchmarks run; the figures mean nothing",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        os.environ["BENCH_SMOKE"] = "1"
     available = sorted(p.stem.removeprefix("bench_") for p in BENCH.glob("bench_*.py"))
     unknown = set(args.names) - set(available)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {available}")
+    if args.smoke:
+        os.environ["BENCH_SMOKE"] = "1"
     results: dict[str, list] = {}
     for name in args.names or available:
         module = importlib.import_module(f"bench_{name}")
@@ -41,8 +52,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

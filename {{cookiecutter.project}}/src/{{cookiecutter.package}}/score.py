@@ -17,13 +17,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .artifacts import atomic_path, write_json
+from .config import load_config
 from .contract import Contract, load_contract
 from .data import READERS, conform, file_sha256
 from .errors import DataError, RefusedError
 from .registry import ModelRef, Registry
+from .serve.schema import target_labels
 
 CHUNK_ROWS = 100_000  # bounded memory: about 100 MB for a 20-column table
 OUT_DIR = Path("predictions")
@@ -113,6 +116,7 @@ def score_file(
     registry: Registry,
     version: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    threshold: float = 0.5,
 ) -> ScoreSummary:
     """Validate and score `data` chunk by chunk; write `out` (Parquet) and `<out>.json`."""
     import pyarrow as pa
@@ -122,6 +126,7 @@ def score_file(
     started = time.perf_counter()
     ref, model = load_champion(registry, version, contract)
     inputs = [contract.id, *contract.feature_columns]
+    negative, positive = target_labels(contract)  # labels in the table's own values
     data_sha256 = file_sha256(data)
     metadata = {"model_version": ref.version, "model_sha256": ref.sha256,
                 "data": str(data), "data_sha256": data_sha256}  # fmt: skip
@@ -138,9 +143,11 @@ def score_file(
             if failures:
                 continue  # keep checking, so one run reports every bad chunk; score nothing
             X = conform(chunk, contract, columns=inputs)
+            scores = model.predict_proba(X[contract.feature_columns])[:, 1]
             table = pa.table({
                 contract.id: X[contract.id].to_numpy(),
-                "score": model.predict_proba(X[contract.feature_columns])[:, 1],
+                "score": scores,
+                "label": np.where(scores >= threshold, positive, negative),
                 "model_version": [ref.version] * len(X),
             })  # fmt: skip
             if writer is None:
@@ -177,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     args = parser.parse_args(argv)
     out = args.out or OUT_DIR / f"{args.data.stem}.parquet"
+    threshold = load_config().evaluate.threshold
     summary = score_file(args.data, out, load_contract(args.contract), Registry(), args.version,
-                         args.chunk_rows)  # fmt: skip
+                         args.chunk_rows, threshold)  # fmt: skip
     print(
         f"score: {summary.rows} rows of {args.data} with {summary.model_name} "
         f"v{summary.model_version} -> {out} ({summary.rows / summary.seconds:,.0f} rows/s)"

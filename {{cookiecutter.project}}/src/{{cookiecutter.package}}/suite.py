@@ -61,7 +61,28 @@ class Check:
             seen += f" at ids {self.rows}" if self.rows else ""
         else:
             seen = f"observed {self.observed!r}"
-        return f"{where}: {self.expectation}({wanted}) failed: {seen}"
+        line = f"{where}: {self.expectation}({wanted}) failed: {seen}"
+        todo = self.fix()
+        return f"{line}. To fix: {todo}" if todo else line
+
+    def fix(self) -> str:
+        """What to do: fix the data, or the contract key that would accept it."""
+        key = f"contract.yaml: columns.{self.column}" if self.column else "contract.yaml"
+        return {
+            "expect_column_to_exist": f"give the data that column again, or rename {key} "
+            "to the new name (a renamed feature is a new model: retrain)",
+            "expect_column_values_to_be_in_type_list": f"fix the data, or change {key}.type",
+            "expect_column_values_to_not_be_null": f"fill the blanks, or allow them with "
+            f"{key}.nullable: true",
+            "expect_column_values_to_be_unique": "remove the repeated rows: one row per id",
+            "expect_column_values_to_be_between": f"fix the data, or widen {key}.min/max "
+            "if such values are real",
+            "expect_column_mean_to_be_between": f"check the batch (shifted or partial?), or "
+            f"widen {key}.mean if the population changed",
+            "expect_column_values_to_be_in_set": f"fix the data, or add the new values to "
+            f"{key}.values (a new category is unseen by the current model: retrain)",
+            "expect_column_values_to_match_strftime_format": f"fix the data, or change {key}",
+        }.get(self.expectation, "")
 
 
 def type_names(column: Column) -> list[str]:
@@ -71,9 +92,15 @@ def type_names(column: Column) -> list[str]:
         names.append("float64")  # a missing value makes pandas read integers as floats
     if column.type == "boolean" and column.nullable:
         names.append("object")  # a missing value makes pandas read True/False as objects
-    if column.type == "category" and all(isinstance(v, int) for v in column.values or ()):
+    if column.type == "category" and _integer_codes(column):
         names += _TYPE_NAMES["integer"]
     return names
+
+
+def _integer_codes(column: Column) -> bool:
+    """A category whose values are whole numbers (store 7, customer type 33)."""
+    values = column.values or ()
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 def build_suite(contract: Contract) -> list[Any]:
@@ -95,6 +122,8 @@ def build_suite(contract: Contract) -> list[Any]:
             suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]))
         if col.values is not None:
             allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
+            if col.type == "category" and _integer_codes(col):
+                allowed += list(col.values)  # codes read as numbers (CSV, Parquet) or as text
             suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
         if col.min is not None or col.max is not None:
             low, high = _bound(col, col.min), _bound(col, col.max)
@@ -253,7 +282,7 @@ def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> 
             continue
         column = contract.columns[check.column]
         if check.expectation == "expect_column_to_exist":
-            check.error = f"column is missing; the file has {list(df.columns)}"
+            check.error = _missing(df, contract)
         elif check.expectation == "expect_column_values_to_be_in_type_list" and check.column in df:
             values = df[check.column]
             if column.type in ("integer", "float"):
@@ -271,6 +300,16 @@ def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> 
                 check.error += f", e.g. {check.examples} at ids {check.rows}"
             else:
                 check.error += _type_hint(values, column)
+
+
+def _missing(df: pd.DataFrame, contract: Contract) -> str:
+    """Why a contract column is not in the file: name the file's columns the contract lacks
+    (a rename shows up as one of them) rather than listing every column."""
+    new = [str(c) for c in df.columns if c not in contract.columns]
+    if not new:
+        return f"column is missing; the file's {df.shape[1]} columns are all in the contract"
+    shown = new[:EXAMPLES] + ([f"... {len(new) - EXAMPLES} more"] if len(new) > EXAMPLES else [])
+    return f"column is missing; the file has columns the contract does not list: {shown}"
 
 
 def _type_hint(values: pd.Series, column: Column) -> str:
