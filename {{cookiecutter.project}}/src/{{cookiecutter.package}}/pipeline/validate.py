@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 from ..artifacts import write_json, write_parquet, write_text
 from ..config import PARAMS, DriftConfig, load_config
 from ..contract import Column, Contract, load_contract
+from ..contract_checks import suite_specs
 from ..data import conform, file_sha256, load_table
 from ..errors import DataError
 from ..monitoring.drift import DriftError
@@ -30,21 +30,6 @@ VALIDATED = Path("data/validated.parquet")
 REPORT = Path("reports/validation.json")
 DRIFT_REPORT = Path("reports/drift.json")  # written beside REPORT, with .html pages for both
 EXAMPLES = 5
-
-_TYPE_NAMES = {
-    "integer": ["int64", "int32", "int16", "int8", "Int64", "uint8", "uint16", "uint32", "uint64"],
-    "float": ["float64", "float32", "Float64", "int64", "int32", "Int64"],
-    "string": ["object", "str"],
-    "category": ["object", "str"],
-    "boolean": ["bool", "boolean"],
-    "datetime": [
-        "datetime64",
-        "datetime64[ns]",
-        "datetime64[us]",
-        "datetime64[ms]",
-        "datetime64[s]",
-    ],
-}
 
 
 @dataclass
@@ -79,56 +64,9 @@ class Check:
         return f"{where}: {self.expectation}({wanted}) failed: {seen}"
 
 
-def type_names(column: Column) -> list[str]:
-    """dtype names that satisfy the column's contract type."""
-    names = list(_TYPE_NAMES[column.type])
-    if column.type == "integer" and column.nullable:
-        names.append("float64")  # a missing value makes pandas read integers as floats
-    if column.type == "boolean" and column.nullable:
-        names.append("object")  # a missing value makes pandas read True/False as objects
-    if column.type == "category" and all(isinstance(v, int) for v in column.values or ()):
-        names += _TYPE_NAMES["integer"]
-    return names
-
-
 def build_suite(contract: Contract) -> list[Any]:
     """The Great Expectations 1.x expectations that the contract implies, in contract order."""
-    import great_expectations as gx
-
-    ex = gx.expectations
-    suite: list[Any] = [
-        ex.ExpectTableRowCountToBeBetween(min_value=1),
-    ]
-    for name, col in contract.columns.items():
-        suite.append(ex.ExpectColumnToExist(column=name))
-        suite.append(ex.ExpectColumnValuesToBeInTypeList(column=name, type_list=type_names(col)))
-        if not col.nullable or name in (contract.id, contract.target):
-            suite.append(ex.ExpectColumnValuesToNotBeNull(column=name))
-        if col.unique or name == contract.id:
-            suite.append(ex.ExpectColumnValuesToBeUnique(column=name))
-        if col.type == "boolean":
-            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]))
-        if col.values is not None:
-            allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
-            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
-        if col.min is not None or col.max is not None:
-            low, high = _bound(col, col.min), _bound(col, col.max)
-            suite.append(
-                ex.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high)
-            )
-        if col.mean is not None:
-            suite.append(
-                ex.ExpectColumnMeanToBeBetween(
-                    column=name, min_value=col.mean[0], max_value=col.mean[1]
-                )
-            )
-    return suite
-
-
-def _bound(column: Column, value: float | str | None) -> Any:
-    if value is None or column.type != "datetime":
-        return value
-    return datetime.fromisoformat(str(value))
+    return [spec.build() for spec in suite_specs(contract)]
 
 
 def parse_datetimes(values: pd.Series) -> pd.Series:
@@ -176,37 +114,50 @@ def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
     return ids
 
 
+class ContractSuite:
+    """A GE context, suite and validation definition built once, run on any number of frames."""
+
+    def __init__(self, contract: Contract, expectations: list[Any] | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.contract = contract
+        context = gx.get_context(mode="ephemeral")  # nothing on disk
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        batch = (
+            context.data_sources.add_pandas("contract")
+            .add_dataframe_asset("table")
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        suite = context.suites.add(
+            gx.ExpectationSuite(
+                name=contract.name,
+                expectations=build_suite(contract) if expectations is None else expectations,
+            )
+        )
+        self.definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+        )
+
+    def run(self, frame: pd.DataFrame) -> list[Check]:
+        """Every expectation's outcome on `frame`."""
+        result_format: dict[str, Any] = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": EXAMPLES,
+        }
+        if self.contract.id in frame.columns:
+            result_format["unexpected_index_column_names"] = [self.contract.id]
+        result = self.definition.run(
+            batch_parameters={"dataframe": frame}, result_format=result_format
+        )
+        return [_check(item, self.contract) for item in result.to_json_dict()["results"]]
+
+
 def run_suite(
     frame: pd.DataFrame, contract: Contract, expectations: list[Any] | None = None
 ) -> list[Check]:
-    """Run the contract's suite (or `expectations`) with an ephemeral context (nothing on disk)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("contract")
-        .add_dataframe_asset("table")
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite = context.suites.add(
-        gx.ExpectationSuite(
-            name=contract.name,
-            expectations=build_suite(contract) if expectations is None else expectations,
-        )
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="contract", data=batch, suite=suite)
-    )
-    result_format: dict[str, Any] = {
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": EXAMPLES,
-    }
-    if contract.id in frame.columns:
-        result_format["unexpected_index_column_names"] = [contract.id]
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-    return [_check(item, contract) for item in result.to_json_dict()["results"]]
+    """Run the contract's suite (or `expectations`) once on `frame`."""
+    return ContractSuite(contract, expectations).run(frame)
 
 
 def _check(item: dict[str, Any], contract: Contract) -> Check:
