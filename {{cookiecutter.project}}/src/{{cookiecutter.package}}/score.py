@@ -78,6 +78,8 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for chunk in chunks:
             if count == 0:
                 check_columns(path, kind, chunk)
+            if chunk.empty:  # a header alone reads as one chunk of no rows
+                continue
             count += len(chunk)
             yield chunk
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
