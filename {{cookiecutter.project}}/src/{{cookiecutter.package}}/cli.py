@@ -7,7 +7,7 @@ import importlib.util
 import os
 import sys
 
-from .errors import ExpectedError
+from .errors import run_main
 
 # command -> module (relative to this package) whose `main(argv) -> int` does the work.
 # Modules are imported only when their command runs: the stages need GE, MLflow or
@@ -69,10 +69,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{command!r} is not part of this project ({target} was not generated)", file=sys.stderr
         )
         return 2
-    try:
-        return int(importlib.import_module(target).main(rest) or 0)
-    except ExpectedError as error:
-        # something the user can fix: one line and the documented exit code (errors.py);
-        # any other exception is a bug and keeps its traceback
-        print(f"{command}: {error}", file=sys.stderr)
-        return error.exit_code
+    # something the user can fix is one line and its documented exit code (errors.py);
+    # any other exception is a bug and keeps its traceback
+    return run_main(command, importlib.import_module(target).main, rest)

@@ -12,22 +12,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .errors import ConfigError
-from .rollout.spec import Rollout, Serve
+from .paths import PARAMS
+from .typed import Frozen, parse
 
-PARAMS = Path("params.yaml")
 ModelKind = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
 
 
-class Section(BaseModel):
-    """A params.yaml section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(Section):
+class DataConfig(Frozen):
     """Where the raw table is and how the sample generator sizes it."""
 
     raw: str
@@ -35,14 +29,14 @@ class DataConfig(Section):
     seed: int = 20240601
 
 
-class SplitConfig(Section):
+class SplitConfig(Frozen):
     """The holdout: a seeded hash of the id, so rows stay put as new ones arrive."""
 
     test_size: float = Field(0.3, gt=0, lt=1)
     seed: int = 42
 
 
-class ModelConfig(Section):
+class ModelConfig(Frozen):
     """Which estimator to train and the hyperparameters of each."""
 
     kind: ModelKind
@@ -72,7 +66,7 @@ class ModelConfig(Section):
         return dict(getattr(self, self.kind))
 
 
-class EvaluateConfig(Section):
+class EvaluateConfig(Frozen):
     """Confidence intervals, slices and the decision threshold."""
 
     level: float = Field(0.95, gt=0, lt=1)
@@ -93,14 +87,14 @@ class EvaluateConfig(Section):
         return names
 
 
-class FairnessConfig(Section):
+class FairnessConfig(Frozen):
     """Bounds on group fairness across the contract's protected attributes."""
 
     min_disparate_impact: float = Field(0.8, ge=0, le=1)
     max_equalized_odds_gap: float = Field(0.15, ge=0, le=1)
 
 
-class GatesConfig(Section):
+class GatesConfig(Frozen):
     """Bounds a model must meet before it may be compared with the champion; null turns one off."""
 
     # whole_interval: fail only on evidence (see gate._judge); the paired promotion test,
@@ -115,7 +109,7 @@ class GatesConfig(Section):
     fairness: FairnessConfig = FairnessConfig()
 
 
-class PromotionConfig(Section):
+class PromotionConfig(Frozen):
     """The paired test that decides whether the challenger replaces the champion."""
 
     metric: str = "roc_auc"
@@ -136,7 +130,7 @@ class PromotionConfig(Section):
         return name
 
 
-class DriftConfig(Section):
+class DriftConfig(Frozen):
     """PSI drift limits for validate, drift-check and served traffic."""
 
     psi_threshold: float = Field(0.2, gt=0)
@@ -153,7 +147,7 @@ class DriftConfig(Section):
         return self.model_dump(exclude={"on_drift", "bins", "notify_cooldown_hours"})
 
 
-class PerformanceConfig(Section):
+class PerformanceConfig(Frozen):
     """Realised performance once labels arrive: when a drop from the evaluation counts."""
 
     alpha: float = Field(0.05, gt=0, lt=0.5)
@@ -161,7 +155,114 @@ class PerformanceConfig(Section):
     min_labels: int = Field(200, ge=10)
 
 
-class Config(Section):
+# --------------------------------------------------------------------------- delivery
+
+
+class Shadow(Frozen):
+    """Mirror live traffic to the canary before it gets any; compare the answers."""
+
+    enabled: bool = True
+    duration_s: float = Field(6.0, ge=0)
+    sample: float = Field(1.0, gt=0, le=1)
+    queue: int = Field(256, ge=1)
+    # a copy slower than this is given up and counted as slow; more than 1% slow copies
+    # fails the shadow phase, so it must be at least guardrails.max_p99_ms
+    timeout_ms: float = Field(250.0, gt=0)
+    max_disagreement: float = Field(0.2, ge=0, le=1)
+
+
+class Step(Frozen):
+    """One canary weight and how long to watch it."""
+
+    weight: int = Field(ge=0, le=100)
+    pause_s: float = Field(ge=0)
+
+
+class Analysis(Frozen):
+    """How often each engine looks, how much evidence it needs, and how it counts."""
+
+    interval_s: float = Field(0.25, gt=0)
+    min_requests: int = Field(40, ge=1)
+    # 4xx are the caller's mistake: left out of the judged requests, or counted as answered
+    client_errors: Literal["excluded", "ok"] = "excluded"
+    # repeated looks at a step: sequential and bonferroni both keep the step's false-fail
+    # rate at alpha (sequential with the smaller z: it knows each window holds the last)
+    correction: Literal["sequential", "bonferroni", "none"] = "sequential"
+
+
+class Guardrails(Frozen):
+    """Absolute limits on the canary."""
+
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    max_p99_ms: float = Field(250.0, gt=0)
+
+
+class Relative(Frozen):
+    """Limits on the canary relative to stable over the same window."""
+
+    max_error_rate_increase: float = Field(0.02, ge=0, le=1)
+    max_p99_ratio: float = Field(2.0, ge=1)
+    p99_floor_ms: float = Field(25.0, ge=0)
+    alpha: float = Field(0.01, gt=0, lt=1)
+
+
+class Inconclusive(Frozen):
+    """What a step without enough evidence does: extend, then roll back or promote."""
+
+    policy: Literal["rollback", "promote"] = "rollback"
+    max_extensions: int = Field(0, ge=0)
+
+
+class Loadgen(Frozen):
+    """The load generator that gives a laptop canary traffic to judge."""
+
+    enabled: bool = True
+    rps: float = Field(150.0, gt=0)
+    concurrency: int = Field(4, ge=1)
+
+
+class Rollout(Frozen):
+    """The whole rollout spec."""
+
+    shadow: Shadow = Shadow()
+    steps: tuple[Step, ...]
+    analysis: Analysis = Analysis()
+    guardrails: Guardrails = Guardrails()
+    relative: Relative = Relative()
+    inconclusive: Inconclusive = Inconclusive()
+    loadgen: Loadgen = Loadgen()
+
+    @model_validator(mode="after")
+    def _ends_at_full_weight(self) -> Rollout:
+        weights = [s.weight for s in self.steps]
+        if not weights or weights[-1] != 100:
+            raise ValueError("steps must end with weight 100")
+        if weights != sorted(weights):
+            raise ValueError(f"step weights must not decrease: {weights}")
+        if self.shadow.timeout_ms < self.guardrails.max_p99_ms:
+            raise ValueError(
+                f"shadow.timeout_ms ({self.shadow.timeout_ms:g}) must be at least "
+                f"guardrails.max_p99_ms ({self.guardrails.max_p99_ms:g}): a shadow copy cut "
+                "off sooner could never show the new model as too slow"
+            )
+        return self
+
+
+class Serve(Frozen):
+    """Where the local servers listen and how much one request may carry."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    router_port: int = Field(8000, ge=0, le=65535)
+    staging_port: int = Field(8001, ge=0, le=65535)
+    max_batch: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    ready_timeout_s: float = Field(60.0, gt=0)
+    # every prediction as a JSON line, one file per server process; `-` stdout, `off` none
+    prediction_log: str = "logs/predictions-{variant}-{pid}.jsonl"
+
+
+class Config(Frozen):
     """The whole of params.yaml."""
 
     data: DataConfig
@@ -176,28 +277,16 @@ class Config(Section):
     serve: Serve = Serve()
 
 
-def describe(error: ValidationError, source: str) -> str:
-    """One line per problem: the dotted key, the value given and what is allowed."""
-    lines = []
-    for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"])
-        if problem["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key (a typo?)")
-        elif problem["type"] == "missing":
-            lines.append(f"  {key}: missing")
-        else:
-            lines.append(f"  {key}: {problem['input']!r} is not allowed: {problem['msg']}")
-    return f"{source}:\n" + "\n".join(lines)
-
-
 def parse_config(raw: Any, source: str = str(PARAMS)) -> Config:
     """Validate a params mapping; ConfigError names every bad key."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(describe(error, source)) from None
+    return parse(Config, raw, source)
+
+
+def parse_rollout(raw: Any, source: str = str(PARAMS)) -> Rollout:
+    """Validate a `rollout` mapping alone (tests and tools that tune one spec)."""
+    return parse(Rollout, raw, source, at="rollout")
 
 
 def load_config(path: str | Path = PARAMS) -> Config:

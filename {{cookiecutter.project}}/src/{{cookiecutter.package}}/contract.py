@@ -10,9 +10,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from .errors import ConfigError
+from .typed import Frozen, parse
 
 ColumnType = Literal["string", "integer", "float", "category", "datetime", "boolean"]
 NUMERIC_TYPES = ("integer", "float")
@@ -22,11 +23,7 @@ class ContractError(ConfigError):
     """The contract file is missing or says something impossible."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Column(_Strict):
+class Column(Frozen):
     """What one column must look like."""
 
     name: str = ""
@@ -67,10 +64,10 @@ class Column(_Strict):
         return self.type in NUMERIC_TYPES and self.values is None
 
 
-class Invariance(_Strict):
+class Invariance(Frozen):
     """Changing `column` from `from_value` to `to_value` moves the score in `direction`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # merged with Frozen's
 
     name: str
     column: str
@@ -80,7 +77,7 @@ class Invariance(_Strict):
     min_share: float = Field(0.9, gt=0.0, le=1.0)
 
 
-class Contract(_Strict):
+class Contract(Frozen):
     """A validated `contract.yaml`."""
 
     name: str
@@ -89,7 +86,7 @@ class Contract(_Strict):
     target: str
     positive: Any = 1
     columns: dict[str, Column]
-    slices: dict[str, dict[str, Any]] = {}
+    slices: dict[str, dict[str, Any]] = Field(default_factory=dict)
     protected: tuple[str, ...] = ()
     invariances: tuple[Invariance, ...] = ()
 
@@ -146,14 +143,6 @@ class Contract(_Strict):
         return mask
 
 
-def _format_errors(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def parse_contract(raw: dict[str, Any], source: str = "contract") -> Contract:
     """Validate a contract given as a mapping; errors name the field."""
     if not isinstance(raw, dict):
@@ -161,10 +150,7 @@ def parse_contract(raw: dict[str, Any], source: str = "contract") -> Contract:
     columns = raw.get("columns")
     if isinstance(columns, dict):
         raw = {**raw, "columns": {n: {**(c or {}), "name": n} for n, c in columns.items()}}
-    try:
-        return Contract.model_validate(raw)
-    except ValidationError as error:
-        raise ContractError(f"{source} is not a valid contract:\n{_format_errors(error)}") from None
+    return parse(Contract, raw, f"{source} is not a valid contract", ContractError)
 
 
 def load_contract(path: str | Path = "contract.yaml") -> Contract:

@@ -8,7 +8,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,16 @@ import pandas as pd
 import yaml
 
 from .artifacts import write_text
-from .config import PARAMS
 from .contract import ContractError, parse_contract
 from .data import load_table
 from .draft_gates import draft_gates, with_gates
-from .errors import DataError, ExpectedError
+from .errors import DataError, RefusedError, ServiceError
+from .paths import PARAMS, RAW_DIR
 from .pipeline.validate import parse_datetimes
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input
 MARGIN = 0.10  # ranges are widened by this share of the observed span on each side
-RAW_DIR = Path("data/raw")
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
 _TARGET_NAME = re.compile(
     r"target|label|outcome|class|churn|default|fraud|^y$|^is_|flag", re.IGNORECASE
@@ -379,24 +377,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dvc-add", action="store_true", help="track the copied data with DVC")
     args = parser.parse_args(argv)
     if args.out.exists() and not args.force:
-        print(
-            f"contract: {args.out} exists; review it by hand, or pass --force (make: FORCE=1) to redraft",
-            file=sys.stderr,
+        raise RefusedError(
+            f"{args.out} exists; review it by hand, or pass --force (make: FORCE=1) to redraft"
         )
-        return 1
-    try:
-        df = load_table(args.data)
-        drafted = draft(df, args.data.stem, args.id or None, args.target or None)
-        contract = parse_contract(drafted.raw, source=str(args.data))
-        text = to_yaml(drafted, args.data.name)
-        gates = draft_gates(df, contract, args.params)
-        destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
-        params = with_gates(
-            with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
-        )
-    except ExpectedError as error:  # anything else is a bug: its traceback stays
-        print(f"contract: {error}", file=sys.stderr)
-        return 1
+    df = load_table(args.data)
+    drafted = draft(df, args.data.stem, args.id or None, args.target or None)
+    contract = parse_contract(drafted.raw, source=str(args.data))
+    text = to_yaml(drafted, args.data.name)
+    gates = draft_gates(df, contract, args.params)
+    destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
+    params = with_gates(
+        with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
+    )
     # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)
     if args.data.resolve() != destination.resolve():
@@ -411,7 +403,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.dvc_add:
         done = subprocess.run(["dvc", "add", "--quiet", str(destination)], check=False)
         if done.returncode != 0:
-            print(f"contract: `dvc add {destination}` failed", file=sys.stderr)
-            return 1
+            raise ServiceError(f"`dvc add {destination}` failed (its message is above)")
     print("contract: next, review both files, then run `dvc repro`")
     return 0

@@ -1,8 +1,10 @@
 """One family of expected failures, each with its documented exit code.
 
 An `ExpectedError` is something the user can fix (bad data, bad configuration, a refused
-promotion or deploy, an unreachable service): `cli.py` prints its one-line message and exits
-with its code. Anything else is a bug and keeps its traceback (exit code 1).
+promotion or deploy, an unreachable service): `run_main` (the one place, used by `cli.py` and
+every `python -m` entry point) prints its message and exits with its code. Anything else is
+a bug and keeps its traceback (exit code 1). Each module's own errors subclass one of these,
+so a caller catches the family it can act on, never a bare `RuntimeError`.
 
 | exit code | meaning |
 | --- | --- |
@@ -11,12 +13,14 @@ with its code. Anything else is a bug and keeps its traceback (exit code 1).
 | 2 | wrong command line (argparse) |
 | 3 | `ConfigError`: params.yaml or contract.yaml says something impossible |
 | 4 | `DataError`: a data file or a model file is not what the contract expects |
-| 5 | `RefusedError`: a gate, a promotion or a deploy was refused |
+| 5 | `RefusedError`: a gate, a drift check, a promotion or a deploy said no |
 | 6 | `ServiceError`: a registry, remote or server could not be reached or used |
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import ClassVar
 
 
@@ -48,3 +52,12 @@ class ServiceError(ExpectedError, RuntimeError):
     """A registry, DVC remote or server could not be reached or did not do what was asked."""
 
     exit_code = 6
+
+
+def run_main(name: str, main: Callable[[list[str]], int | None], argv: list[str]) -> int:
+    """Run a command's `main`; an ExpectedError becomes one line on stderr and its exit code."""
+    try:
+        return int(main(argv) or 0)
+    except ExpectedError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return error.exit_code

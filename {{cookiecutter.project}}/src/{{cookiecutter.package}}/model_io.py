@@ -11,6 +11,7 @@ import skops.io as sio
 from . import features
 from .artifacts import atomic_path
 from .data import file_sha256
+from .errors import DataError
 
 # Every type a trained pipeline may contain. Anything else in a model file is refused:
 # a skops file can name arbitrary callables, and we load models that CI produced.
@@ -40,7 +41,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-class ModelIntegrityError(RuntimeError):
+class ModelIntegrityError(DataError):
     """A model file is not the one that was recorded, or contains untrusted types."""
 
 

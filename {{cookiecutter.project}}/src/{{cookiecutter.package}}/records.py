@@ -11,27 +11,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from .artifacts import write_json
-from .config import describe
 from .errors import DataError
-
-METRICS = Path("metrics/metrics.json")
-GATE = Path("metrics/gate.json")
-PROMOTION = Path("metrics/promotion.json")
+from .typed import Frozen, parse
 
 JudgeOn = Literal["point", "lower_bound", "whole_interval"]
 Decision = Literal["promoted", "not_promoted", "refused", "would_promote"]
 
 
-class Record(BaseModel):
-    """A record file: unknown fields are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Estimate(Record):
+class Estimate(Frozen):
     """A point estimate with its confidence interval (null where it is not defined)."""
 
     value: float | None
@@ -40,7 +28,7 @@ class Estimate(Record):
     method: str = ""
 
 
-class Baseline(Record):
+class Baseline(Frozen):
     """The best single feature, and how much the model gains over it."""
 
     name: str
@@ -48,7 +36,7 @@ class Baseline(Record):
     auc_gain: Estimate
 
 
-class Slice(Record):
+class Slice(Frozen):
     """ROC AUC on one contract slice, or why the slice is too small to judge."""
 
     n: int
@@ -58,7 +46,7 @@ class Slice(Record):
     reason: str | None = None
 
 
-class GroupRates(Record):
+class GroupRates(Frozen):
     """Positive rate, TPR and FPR of one value of a protected attribute."""
 
     n: int
@@ -67,7 +55,7 @@ class GroupRates(Record):
     fpr: float | None
 
 
-class Fairness(Record):
+class Fairness(Frozen):
     """Fairness of one protected attribute at the decision threshold."""
 
     threshold: float
@@ -76,7 +64,7 @@ class Fairness(Record):
     groups: dict[str, GroupRates]
 
 
-class InvarianceShare(Record):
+class InvarianceShare(Frozen):
     """One behavioural rule of the contract and the share of rows that obey it."""
 
     column: str
@@ -86,7 +74,7 @@ class InvarianceShare(Record):
     min_share: float
 
 
-class Importance(Record):
+class Importance(Frozen):
     """Permutation importance of one feature: the mean ROC AUC drop and its spread."""
 
     feature: str
@@ -94,7 +82,7 @@ class Importance(Record):
     std: float
 
 
-class Metrics(Record):
+class Metrics(Frozen):
     """metrics/metrics.json, written by `evaluate`, judged by `gate`, read by reports and promote."""
 
     n: int
@@ -109,7 +97,7 @@ class Metrics(Record):
     importance: list[Importance]
 
 
-class CheckResult(Record):
+class CheckResult(Frozen):
     """One judged value: what it is, the bound, and whether it passed."""
 
     id: str
@@ -124,7 +112,7 @@ class CheckResult(Record):
     key: str = ""  # where the bound is set: the one place to edit to move it
 
 
-class GateReport(Record):
+class GateReport(Frozen):
     """metrics/gate.json, written by `gate`, read by `promote` and `gate --markdown`."""
 
     passed: bool
@@ -132,7 +120,7 @@ class GateReport(Record):
     checks: list[CheckResult]
 
 
-class Comparison(Record):
+class Comparison(Frozen):
     """The paired test of challenger against champion on the same rows (`stats.compare`)."""
 
     metric: str
@@ -151,7 +139,7 @@ class Comparison(Record):
     significant: bool
 
 
-class Evidence(Record):
+class Evidence(Frozen):
     """What the decision rests on: the data, the commit and the evaluated metrics."""
 
     data_sha256: str | None
@@ -159,14 +147,14 @@ class Evidence(Record):
     metrics: dict[str, Estimate]
 
 
-class CardRef(Record):
+class CardRef(Frozen):
     """Where the model card is: an artifact of the registered version."""
 
     version: str
     artifact: str
 
 
-class Promotion(Record):
+class Promotion(Frozen):
     """metrics/promotion.json, written by `promote`, read by the workflow's deploy decision."""
 
     challenger: str | None
@@ -182,7 +170,7 @@ class Promotion(Record):
     model_card: CardRef | None = None
 
 
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Frozen)
 
 
 def read_record(path: str | Path, kind: type[R]) -> R:
@@ -194,12 +182,9 @@ def read_record(path: str | Path, kind: type[R]) -> R:
         raise DataError(f"{path}: not found; run the stage that writes it (dvc repro)") from None
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not valid JSON: {error}") from None
-    try:
-        return kind.model_validate(raw)
-    except ValidationError as error:
-        raise DataError(describe(error, f"{path}: not a valid {kind.__name__} record")) from None
+    return parse(kind, raw, f"{path}: not a valid {kind.__name__} record", DataError)
 
 
-def write_record(path: str | Path, record: Record) -> Path:
+def write_record(path: str | Path, record: Frozen) -> Path:
     """Write a record atomically, indented, non-finite numbers as null."""
     return write_json(path, record.model_dump())

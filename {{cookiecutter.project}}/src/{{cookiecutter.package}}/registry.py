@@ -30,9 +30,13 @@ from urllib.parse import unquote, urlparse
 from filelock import FileLock
 
 from .data import file_sha256
+from .errors import ServiceError
+from .paths import MODEL, REFERENCE
 
 REGISTRY_DIR = Path("registry")
-MODEL_FILE = "model.skops"
+# the files kept with every registered version
+MODEL_FILE = MODEL.name
+REFERENCE_FILE = REFERENCE.name
 LOG_FILE = "event.json"  # each promotion-log entry: one run of `<model>.promotions`
 LOCAL_SCHEMES = ("sqlite", "file", "")  # tracking stores that live on this machine
 STALE_CLAIM_SECONDS = 600  # an alias move takes well under a second; a claim this old died
@@ -59,7 +63,7 @@ class ModelRef:
     run_id: str = ""
 
 
-class RegistryError(RuntimeError):
+class RegistryError(ServiceError):
     """The registry cannot do what was asked (unknown version, lost compare-and-set...)."""
 
 

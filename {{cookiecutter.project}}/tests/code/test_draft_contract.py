@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from {{ cookiecutter.package }}.contract import ContractError, load_contract, parse_contract
 from {{ cookiecutter.package }}.draft_contract import draft, main, to_yaml
+from {{ cookiecutter.package }}.errors import DataError, RefusedError, run_main
 from {{ cookiecutter.package }}.pipeline.validate import validate_file
 
 PARAMS = """\
@@ -92,7 +93,10 @@ def test_an_existing_contract_is_not_overwritten(project, capsys):
     """Redrafting needs --force: a reviewed contract is never replaced by accident."""
     (project / "contract.yaml").write_text("reviewed: true\n")
     own_table().to_csv(project / "orders.csv", index=False)
-    assert main(["--data", str(project / "orders.csv")]) == 1
+    assert (
+        run_main("contract", main, ["--data", str(project / "orders.csv")])
+        == RefusedError.exit_code
+    )
     assert "--force" in capsys.readouterr().err
     assert (project / "contract.yaml").read_text() == "reviewed: true\n"
 
@@ -144,7 +148,8 @@ def test_an_integer_id_and_a_boolean_target_keep_their_types(project, tmp_path):
 def test_roles_can_be_given_and_a_bad_one_is_named(project, capsys):
     """--id/--target override the guess; a column that does not exist is named with the choices."""
     own_table().to_csv(project / "orders.csv", index=False)
-    assert main(["--data", str(project / "orders.csv"), "--target", "nope"]) == 1
+    args = ["--data", str(project / "orders.csv"), "--target", "nope"]
+    assert run_main("contract", main, args) == DataError.exit_code
     assert "TARGET='nope' is not a column" in capsys.readouterr().err
     assert main(["--data", str(project / "orders.csv"), "--target=returned", "--id=order_id"]) == 0
     assert "(as given)" in capsys.readouterr().out
@@ -154,7 +159,7 @@ def test_roles_can_be_given_and_a_bad_one_is_named(project, capsys):
 def test_a_table_without_an_id_is_refused_with_the_make_variable(project, capsys):
     """No unique column: the message says how to choose one with make (ID=)."""
     pd.DataFrame({"a": [1, 1, 2], "y": [0, 1, 0]}).to_csv(project / "t.csv", index=False)
-    assert main(["--data", str(project / "t.csv")]) == 1
+    assert run_main("contract", main, ["--data", str(project / "t.csv")]) == DataError.exit_code
     assert "ID=name" in capsys.readouterr().err
     assert not (project / "contract.yaml").exists()
 

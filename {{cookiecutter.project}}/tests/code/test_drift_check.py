@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package }}.artifacts import write_json
+from {{ cookiecutter.package }}.errors import RefusedError, ServiceError, run_main
 from {{ cookiecutter.package }}.monitoring.drift import build_reference
 from {{ cookiecutter.package }}.monitoring.drift_check import main
 from tests.tiny_contract import tiny_contract, tiny_table, write_project
@@ -100,7 +101,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run(*extra: str, data: str = "batch.csv") -> int:
-    return main(["--data", data, "--reference", "reference_profile.json", *extra])
+    return run_main(
+        "drift-check", main, ["--data", data, "--reference", "reference_profile.json", *extra]
+    )
 
 
 def _use(github: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,10 +123,10 @@ def test_report_is_written_for_any_batch(project, capsys):
     assert "drift in 1 feature(s)" in capsys.readouterr().out
 
 
-def test_on_drift_fail_gives_exit_code_1(project):
+def test_on_drift_fail_is_a_refusal(project):
     """With drift.on_drift: fail the command fails, so a scheduled job shows red."""
     write_project(project, {"on_drift": "fail"})
-    assert _run() == 1
+    assert _run() == RefusedError.exit_code
     assert _run(data="same.csv") == 0
 
 
@@ -192,7 +195,7 @@ def test_rejected_dispatch_is_an_error_and_no_cooldown(project, github, monkeypa
     """A 401 from GitHub fails the command with GitHub's answer and records nothing."""
     _use(github, monkeypatch)
     github.status = 401
-    assert _run("--notify") == 1
+    assert _run("--notify") == ServiceError.exit_code
     assert "answered 401" in capsys.readouterr().err
     assert not (project / ".drift/last_notify.json").exists()
 
@@ -211,7 +214,7 @@ def test_a_redirect_is_a_failure_and_the_token_stays_home(
     """A 302 to another origin is not followed: nothing reaches it, no cool-down starts."""
     _use(github, monkeypatch)
     github.redirect_to = elsewhere.url
-    assert _run("--notify") == 1
+    assert _run("--notify") == ServiceError.exit_code
     assert "redirect" in capsys.readouterr().err
     assert len(github.requests) == 1
     assert elsewhere.requests == []
@@ -226,5 +229,5 @@ def test_plain_http_is_refused_except_on_loopback(project, monkeypatch, capsys, 
     monkeypatch.setenv("GITHUB_API_URL", api)
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn-model")
     monkeypatch.setenv("GITHUB_TOKEN", "test-token")
-    assert _run("--notify") == 1
+    assert _run("--notify") == ServiceError.exit_code
     assert "expected an https:// URL" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import pytest
 
 from {{ cookiecutter.package }}.config import GatesConfig
+from {{ cookiecutter.package }}.errors import RefusedError, run_main
 from {{ cookiecutter.package }}.pipeline.gate import CHECKS, run_checks, to_markdown
 from {{ cookiecutter.package }}.records import GateReport, Metrics
 
@@ -161,7 +162,7 @@ def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, cap
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     params["gates"] = GATES.model_dump()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert main([]) == 1
+    assert run_main("gate", main, []) == RefusedError.exit_code
     assert key in capsys.readouterr().err
     assert main(["--markdown"]) == 0
     assert key in capsys.readouterr().out

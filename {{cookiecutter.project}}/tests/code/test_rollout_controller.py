@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from {{ cookiecutter.package }}.config import parse_rollout
 from {{ cookiecutter.package }}.rollout.controller import Controller
-from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from {{ cookiecutter.package }}.rollout.window import VariantCounters
 
 BASE = {

@@ -1,4 +1,4 @@
-"""The rollout spec: params.yaml parses, typos and impossible values are named."""
+"""The rollout spec (config.py): params.yaml parses, typos and impossible values are named."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from {{ cookiecutter.package }}.rollout.spec import SpecError, parse_rollout, parse_serve
+from {{ cookiecutter.package }}.config import Serve, parse_rollout
+from {{ cookiecutter.package }}.errors import ConfigError
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -20,7 +21,7 @@ def test_the_project_params_yaml_is_a_valid_spec():
     """
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
     parse_rollout(params["rollout"])
-    parse_serve(params["serve"])
+    Serve.model_validate(params["serve"])
 
 
 @pytest.mark.parametrize(
@@ -34,5 +35,5 @@ def test_the_project_params_yaml_is_a_valid_spec():
 )
 def test_a_typo_or_impossible_value_names_the_key(patch, named):
     params = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["rollout"]
-    with pytest.raises(SpecError, match=named.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")):
         parse_rollout({**params, **patch})

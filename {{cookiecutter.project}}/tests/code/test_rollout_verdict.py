@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from {{ cookiecutter.package }}.config import parse_rollout
 from {{ cookiecutter.package }}.rollout.policy import (
     Counts,
     build_policy,
@@ -15,7 +16,6 @@ from {{ cookiecutter.package }}.rollout.policy import (
     rate_z,
     sequential_z,
 )
-from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from {{ cookiecutter.package }}.rollout.verdict import canary_counts, judge, shadow_counts
 from {{ cookiecutter.package }}.rollout.window import EDGES_S, Window
 

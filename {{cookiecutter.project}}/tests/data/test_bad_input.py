@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package }}.data import DataError, load_table
+from {{ cookiecutter.package }}.errors import run_main
 from {{ cookiecutter.package }}.pipeline.validate import main, validate_file
 from {{ cookiecutter.package }}.serve.app import create_app, server_config
 from tests.live_server import (
@@ -127,16 +128,16 @@ CASES: dict[str, tuple[Writer, tuple[str, ...]]] = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_file_is_rejected_with_a_clear_error(case, tmp_path, capsys):
-    """The stage exits 1, says what is wrong and where, and writes no validated table."""
+    """The stage exits with DataError's code, says what is wrong and where, and writes no validated table."""
     writer, words = CASES[case]
     contract_path, params_path = write_project(tmp_path)
     data = writer(tmp_path)
     out = tmp_path / "validated.parquet"
     report = tmp_path / "reports" / "validation.json"
     args = ["--data", str(data), "--contract", str(contract_path), "--params", str(params_path)]
-    code = main([*args, "--report", str(report), "--out", str(out)])
+    code = run_main("validate", main, [*args, "--report", str(report), "--out", str(out)])
     error = capsys.readouterr().err
-    assert code == 1
+    assert code == DataError.exit_code
     assert str(data) in error
     for word in words:
         assert word in error, f"{word!r} not in:\n{error}"
@@ -153,7 +154,8 @@ def test_failed_run_removes_a_stale_validated_table(tmp_path):
     out.write_bytes(b"from an earlier run")
     data = unknown_category(tmp_path)
     args = ["--data", str(data), "--contract", str(contract_path), "--params", str(params_path)]
-    assert main([*args, "--report", str(tmp_path / "v.json"), "--out", str(out)]) == 1
+    args += ["--report", str(tmp_path / "v.json"), "--out", str(out)]
+    assert run_main("validate", main, args) == DataError.exit_code
     assert not out.exists()
 
 

@@ -30,6 +30,7 @@ import yaml
 
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.serve.bundle import export
+from {{ cookiecutter.package }}.serve.loading import ServeStartError
 from tests.delivery.conftest import MODEL_NAME, PROJECT, SRC
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -267,7 +268,7 @@ def test_an_unreadable_bundle_file_is_a_clear_error_at_start(app_dir: Path):
             os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     _, cmd = entrypoint_and_cmd()
     process = start_pod(app_dir, "unreadable", cmd, {})
-    assert process.wait(timeout=60) == 2
+    assert process.wait(timeout=60) == ServeStartError.exit_code
     output = (app_dir / "unreadable.log").read_text()
     assert "not readable by uid 10001" in output, output
     assert "Traceback" not in output

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package }}.config import parse_rollout
 from {{ cookiecutter.package }}.rollout.policy import build_policy, looks_in
 from {{ cookiecutter.package }}.rollout.render import Target, analysis_spec
-from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from {{ cookiecutter.package }}.rollout.verdict import canary_counts, judge, shadow_counts
 from {{ cookiecutter.package }}.rollout.window import EDGES_S, Window
 from {{ cookiecutter.package }}.serve.metrics import LATENCY_BUCKETS

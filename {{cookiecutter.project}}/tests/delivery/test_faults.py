@@ -17,10 +17,11 @@ from typing import Any, ClassVar
 
 import pytest
 
+from {{ cookiecutter.package }}.config import parse_rollout
 from {{ cookiecutter.package }}.deploy import procs
+from {{ cookiecutter.package }}.errors import RefusedError
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.rollout.controller import Controller
-from {{ cookiecutter.package }}.rollout.spec import parse_rollout
 from tests.delivery.conftest import MODEL_NAME, ROLLOUT, write_params
 
 # MLflow's SQLite store warns about SQLAlchemy deprecations it has not caught up with yet
@@ -29,8 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationW
 
 def rolled_back(deployment, result, why: str) -> dict[str, Any]:
     """Common end state of a failed rollout: v1 serves, canary gone, champion back on v1."""
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "rolled back" in result.stdout
+    assert result.returncode == RefusedError.exit_code, result.stdout + result.stderr
+    assert "rolled back" in result.stdout + result.stderr
     events = deployment.events("rolled_back")
     assert events, deployment.events()
     assert why in events[-1]["reason"]
@@ -110,7 +111,7 @@ def test_a_tampered_model_file_is_refused(deployment):
     assert registry.move_alias("champion", third.version, "2")
     write_params(deployment.root)
     result = deployment.run("canary")
-    assert result.returncode == 1
+    assert result.returncode == RefusedError.exit_code
     assert "does not match the recorded" in result.stdout + result.stderr
     assert deployment.champion() == "1"
     assert set(deployment.answers()) == {(200, "1")}
@@ -126,10 +127,10 @@ def test_two_deploys_at_once_are_refused(deployment):
         lambda: holder.is_file() and json.loads(holder.read_text())["pid"] == first.pid
     )
     second = deployment.run("canary")
-    assert second.returncode == 1
+    assert second.returncode == RefusedError.exit_code
     assert "another deploy is running" in second.stderr
     assert f"pid {first.pid}" in second.stderr
-    assert deployment.run("rollback").returncode == 1
+    assert deployment.run("rollback").returncode == RefusedError.exit_code
     output, _ = first.communicate(timeout=180)
     assert first.returncode == 0, output
     assert set(deployment.answers()) == {(200, "2")}

@@ -13,12 +13,13 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from ..artifacts import write_json
+from ..errors import RefusedError
 from .state import DeployState
 
 DEPLOY_DIR = Path(".deploy")
 
 
-class DeployBusy(RuntimeError):
+class DeployBusy(RefusedError):
     """Another deploy command holds the lock."""
 
 

@@ -20,12 +20,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
+from pydantic import Field, StrictInt, field_validator, model_validator
 
-from ..rollout.render import RenderError, Target, analysis_spec, refuse_unrenderable, step_timing
-from ..rollout.spec import Rollout, SpecError, parse_rollout
+from ..config import Rollout, load_config
+from ..errors import ConfigError, RefusedError, ServiceError, run_main
+from ..rollout.render import Target, analysis_spec, refuse_unrenderable, step_timing
+from ..typed import Frozen, parse
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -35,81 +38,108 @@ PARAMS_FILE = Path("params.yaml")
 VERSION_ANNOTATION = "ml-cicd/model-version"  # on the pod template: the version it serves
 PREVIOUS_ANNOTATION = "ml-cicd/previous-version"  # on the Rollout: what served before stable
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"  # on each ReplicaSet of a Rollout
-TRAFFIC_ROUTERS = ("none", "nginx", "smi")
-LOG_TARGETS = ("stdout", "file", "off")
 LOG_VOLUME = "prediction-log"
 LOG_FLAG = "--prediction-log"
 VARIANT_PLACEHOLDER = "{variant}"  # the server fills in its variant (serve/app.py: log_target)
 ENVIRONMENTS = ("staging", "production")
 
 
-class K8sError(RuntimeError):
-    """A setting, a file or a kubectl call is not what delivery needs."""
+class K8sError(ServiceError):
+    """kubectl or the cluster did not do what delivery asked."""
 
 
-@dataclass(frozen=True)
-class LogSettings:
+class LogFile(Frozen):
+    """A rotated prediction-log file per pod on an emptyDir volume."""
+
+    directory: str
+    max_mb: StrictInt = Field(ge=1)
+    backups: StrictInt = Field(ge=0)
+    volume_size_mb: StrictInt = Field(ge=1)
+
+    @field_validator("directory")
+    @classmethod
+    def _absolute(cls, directory: str) -> str:
+        if not directory.startswith("/") or directory.rstrip("/") == "":
+            raise ValueError("expected an absolute path, not /")
+        return directory
+
+    @model_validator(mode="after")
+    def _rotations_fit(self) -> LogFile:
+        needed = self.max_mb * (self.backups + 1)
+        if self.volume_size_mb < needed:
+            raise ValueError(
+                f"volume_size_mb is {self.volume_size_mb}; expected at least "
+                f"max_mb x (backups + 1) = {needed}: the file and its rotated copies must fit"
+            )
+        return self
+
+
+class LogSettings(Frozen):
     """Where each pod's prediction log goes (profile.yaml: prediction_log)."""
 
-    target: str  # stdout | file | off
-    directory: str = ""
-    max_mb: int = 0
-    backups: int = 0
-    volume_size_mb: int = 0
+    target: Literal["stdout", "file", "off"] = "stdout"
+    file: LogFile | None = None
+
+    @model_validator(mode="after")
+    def _file_given(self) -> LogSettings:
+        if self.target == "file" and self.file is None:
+            raise ValueError(
+                "target file needs `file` (directory, max_mb, backups, volume_size_mb)"
+            )
+        return self
 
     @property
     def server_args(self) -> list[str]:
         """The server's flags: a file per pod (the variant in its name), rotated."""
-        if self.target != "file":
+        if self.file is None or self.target != "file":
             return [LOG_FLAG, "-" if self.target == "stdout" else "off"]
         return [
-            LOG_FLAG, self.directory.rstrip("/") + "/predictions-" + VARIANT_PLACEHOLDER + ".jsonl",
-            "--prediction-log-max-bytes", str(self.max_mb * 1_000_000),
-            "--prediction-log-backups", str(self.backups),
+            LOG_FLAG, self.file.directory.rstrip("/") + "/predictions-" + VARIANT_PLACEHOLDER + ".jsonl",
+            "--prediction-log-max-bytes", str(self.file.max_mb * 1_000_000),
+            "--prediction-log-backups", str(self.file.backups),
         ]  # fmt: skip
 
 
-def parse_log_settings(profile: dict[str, Any], mounts: list[str]) -> LogSettings:
-    """profile.yaml's `prediction_log`, checked; K8sError names the field and what it needs."""
-    section = profile.get("prediction_log", {"target": "stdout"})
-    where = "profile.yaml: prediction_log"
-    if not isinstance(section, dict):
-        raise K8sError(f"{where}: expected a mapping with `target`")
-    target = section.get("target")
-    if target not in LOG_TARGETS:
-        raise K8sError(f"{where}.target is {target!r}; use one of {', '.join(LOG_TARGETS)}")
-    if target != "file":
-        return LogSettings(target)
-    file = section.get("file")
-    if not isinstance(file, dict):
-        raise K8sError(
-            f"{where}.file: expected a mapping (directory, max_mb, backups, volume_size_mb)"
-        )
-    numbers = {}
-    for key, least in (("max_mb", 1), ("backups", 0), ("volume_size_mb", 1)):
-        value = file.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise K8sError(f"{where}.file.{key} is {value!r}; expected a whole number >= {least}")
-        numbers[key] = value
-    directory = file.get("directory")
-    if (
-        not isinstance(directory, str)
-        or not directory.startswith("/")
-        or directory.rstrip("/") == ""
-    ):
-        raise K8sError(f"{where}.file.directory is {directory!r}; expected an absolute path, not /")
-    taken = [m for m in mounts if directory.rstrip("/") == m.rstrip("/")]
-    if taken:
-        raise K8sError(
-            f"{where}.file.directory {directory!r} is already mounted in base/deployment.yaml"
-        )
-    needed = numbers["max_mb"] * (numbers["backups"] + 1)
-    if numbers["volume_size_mb"] < needed:
-        raise K8sError(
-            f"{where}.file.volume_size_mb is {numbers['volume_size_mb']}; expected at least "
-            f"max_mb x (backups + 1) = {needed}: the file and its rotated copies must fit"
-        )
-    return LogSettings(target, directory, **numbers)
+class Nginx(Frozen):
+    stable_ingress: str  # an Ingress the user owns that routes to the stable Service
+
+
+class Smi(Frozen):
+    root_service: str
+
+
+class Prometheus(Frozen):
+    address: str
+
+
+class Timing(Frozen):
+    """The cluster's time scale: Prometheus scrapes every 15-30 s."""
+
+    min_pause_s: float = Field(gt=0)
+    min_interval_s: float = Field(gt=0)
+
+
+class Profile(Frozen):
+    """deploy/k8s/profile.yaml: the cluster settings (the rollout itself is params.yaml's)."""
+
+    app: str
+    image: str
+    replicas: int = Field(ge=1)
+    traffic_router: Literal["none", "nginx", "smi"] = "none"
+    nginx: Nginx | None = None
+    smi: Smi | None = None
+    prometheus: Prometheus
+    timing: Timing
+    status_timeout_s: int = Field(1800, ge=1)
+    prediction_log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _router_configured(self) -> Profile:
+        if getattr(self, self.traffic_router, True) is None:
+            raise ValueError(
+                f"traffic_router {self.traffic_router} needs its `{self.traffic_router}:` section"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -117,50 +147,49 @@ class Settings:
     """Everything `render` needs, read from the project's files."""
 
     rollout: Rollout
-    profile: dict[str, Any]
+    profile: Profile
     deployment: dict[str, Any]
     namespaces: dict[str, str]
     root: Path
-    log: LogSettings = LogSettings("stdout")
 
     @property
     def app(self) -> str:
-        return str(self.profile["app"])
+        return self.profile.app
+
+    @property
+    def log(self) -> LogSettings:
+        return self.profile.prediction_log
 
 
 def load_settings(root: Path = Path(".")) -> Settings:
     """Read params.yaml, profile.yaml, the base Deployment and each overlay's namespace."""
-    params = _read_yaml(root / PARAMS_FILE)
-    if not isinstance(params.get("rollout"), dict):
-        raise K8sError(f"{root / PARAMS_FILE}: no `rollout:` section")
-    try:
-        rollout = parse_rollout(params["rollout"])  # the same typed spec local delivery reads
-        refuse_unrenderable(rollout)
-    except (SpecError, RenderError) as error:
-        raise K8sError(str(error)) from None
-    profile = _read_yaml(root / K8S_DIR / "profile.yaml")
-    router = profile.get("traffic_router", "none")
-    if router not in TRAFFIC_ROUTERS:
-        choices = ", ".join(TRAFFIC_ROUTERS)
-        raise K8sError(f"profile.yaml: traffic_router is {router!r}; use one of {choices}")
+    rollout = load_config(root / PARAMS_FILE).rollout  # the same typed spec local delivery reads
+    refuse_unrenderable(rollout)
+    profile_path = root / K8S_DIR / "profile.yaml"
+    profile = parse(Profile, _read_yaml(profile_path), str(profile_path))
     deployment = _read_yaml(root / K8S_DIR / "base" / "deployment.yaml")
     namespaces = {}
     for env in ENVIRONMENTS:
         kustomization = _read_yaml(root / K8S_DIR / "overlays" / env / "kustomization.yaml")
         namespaces[env] = str(kustomization.get("namespace") or "default")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    mounts = [str(m["mountPath"]) for m in container.get("volumeMounts", [])]
-    log = parse_log_settings(profile, mounts)
-    return Settings(rollout, profile, deployment, namespaces, root, log)
+    mounts = [str(m["mountPath"]).rstrip("/") for m in container.get("volumeMounts", [])]
+    log = profile.prediction_log
+    if log.target == "file" and log.file and log.file.directory.rstrip("/") in mounts:
+        raise ConfigError(
+            f"{profile_path}: prediction_log.file.directory {log.file.directory!r} is "
+            "already mounted in base/deployment.yaml"
+        )
+    return Settings(rollout, profile, deployment, namespaces, root)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise K8sError(f"{path}: missing") from None
+        raise ConfigError(f"{path}: missing") from None
     if not isinstance(data, dict):
-        raise K8sError(f"{path}: expected a mapping")
+        raise ConfigError(f"{path}: expected a mapping")
     return data
 
 
@@ -184,9 +213,9 @@ def realised_weight(weight: float, replicas: int) -> float:
 
 def weight_warnings(settings: Settings) -> list[str]:
     """A warning per step whose weight the replica count cannot realise without a router."""
-    if settings.profile.get("traffic_router", "none") != "none":
+    if settings.profile.traffic_router != "none":
         return []
-    replicas = int(settings.profile["replicas"])
+    replicas = settings.profile.replicas
     warnings = []
     for step in settings.rollout.steps:
         weight = float(step.weight)
@@ -205,12 +234,12 @@ def weight_warnings(settings: Settings) -> list[str]:
 
 def target(settings: Settings) -> Target:
     """Prometheus, the production namespace and the cluster's time scale, from the profile."""
-    timing = settings.profile["timing"]
+    timing = settings.profile.timing
     return Target(
-        str(settings.profile["prometheus"]["address"]),
+        settings.profile.prometheus.address,
         settings.namespaces["production"],
-        float(timing["min_interval_s"]),
-        float(timing["min_pause_s"]),
+        timing.min_interval_s,
+        timing.min_pause_s,
     )
 
 
@@ -290,10 +319,10 @@ def server_args(args: list[str], log: LogSettings) -> list[str]:
 
 def log_volume(log: LogSettings) -> tuple[dict[str, Any], dict[str, Any]]:
     """The volume and mount of a file log (empty dicts for stdout or off)."""
-    if log.target != "file":
+    if log.file is None or log.target != "file":
         return {}, {}
-    volume = {"name": LOG_VOLUME, "emptyDir": {"sizeLimit": f"{log.volume_size_mb}M"}}
-    return volume, {"name": LOG_VOLUME, "mountPath": log.directory}
+    volume = {"name": LOG_VOLUME, "emptyDir": {"sizeLimit": f"{log.file.volume_size_mb}M"}}
+    return volume, {"name": LOG_VOLUME, "mountPath": log.file.directory}
 
 
 def _hash_args() -> list[dict[str, Any]]:
@@ -355,15 +384,12 @@ def rollout_manifest(settings: Settings, image: str, version: str) -> dict[str, 
         "abortScaleDownDelaySeconds": 0,
         "steps": steps,
     }
-    router = profile.get("traffic_router", "none")
-    if router == "nginx":
-        canary["trafficRouting"] = {
-            "nginx": {"stableIngress": str(profile["nginx"]["stable_ingress"])}
-        }
+    if profile.nginx is not None and profile.traffic_router == "nginx":
+        canary["trafficRouting"] = {"nginx": {"stableIngress": profile.nginx.stable_ingress}}
         canary["dynamicStableScale"] = True
-    elif router == "smi":
+    elif profile.smi is not None and profile.traffic_router == "smi":
         canary["trafficRouting"] = {
-            "smi": {"rootService": str(profile["smi"]["root_service"]), "trafficSplitName": app}
+            "smi": {"rootService": profile.smi.root_service, "trafficSplitName": app}
         }
         canary["dynamicStableScale"] = True
     base = settings.deployment["spec"]
@@ -372,7 +398,7 @@ def rollout_manifest(settings: Settings, image: str, version: str) -> dict[str, 
         "kind": "Rollout",
         "metadata": {"name": app, "labels": {"app": "model-server"}},
         "spec": {
-            "replicas": int(profile["replicas"]),
+            "replicas": profile.replicas,
             "revisionHistoryLimit": int(base.get("revisionHistoryLimit", 3)),
             "selector": copy.deepcopy(base["selector"]),
             "template": pod_template(settings, image, version),
@@ -541,10 +567,12 @@ def _registry(model_name: str | None) -> Registry:
 
 
 def champion_version(model_name: str | None) -> str:
-    """The registry's champion version; K8sError if there is none."""
+    """The registry's champion version; RefusedError if there is none."""
     ref = _registry(model_name).get_alias("champion")
     if ref is None:
-        raise K8sError("the registry has no champion: run `make repro` (or pass --model-version)")
+        raise RefusedError(
+            "the registry has no champion: run `make repro` (or pass --model-version)"
+        )
     return ref.version
 
 
@@ -568,7 +596,7 @@ def sync_registry(
 
 
 def _image(args: argparse.Namespace, settings: Settings) -> str:
-    return args.image or os.environ.get("IMAGE") or str(settings.profile["image"])
+    return args.image or os.environ.get("IMAGE") or settings.profile.image
 
 
 def _render(args: argparse.Namespace, settings: Settings, version: str) -> None:
@@ -610,7 +638,7 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
     kubectl("apply", "-k", str(settings.root / K8S_DIR / "overlays" / "production"))
     if before is None:
         print(f"first production deploy: version {version} starts without a canary")
-    timeout = args.timeout or int(settings.profile.get("status_timeout_s", 1800))
+    timeout = args.timeout or settings.profile.status_timeout_s
     if wait_rollout(app, namespace, timeout, check=False):
         if before is not None and before.version == version:
             now = before  # a re-deploy of the serving version changes nothing
@@ -630,15 +658,14 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
         message = sync_registry(args.model_name, before, version, "canary aborted on Kubernetes")
         print(f"registry: {message}", file=sys.stderr)
     where = before.version if before else "nothing"
-    print(f"canary of version {version} aborted; production stays on {where}", file=sys.stderr)
-    return 1
+    raise RefusedError(f"canary of version {version} aborted; production stays on {where}")
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     namespace, app = settings.namespaces["production"], settings.app
     serving = live_serving(app, namespace)
     if serving is None or serving.previous is None:
-        raise K8sError(
+        raise RefusedError(
             f"no N-1 recorded on rollout/{app} ({PREVIOUS_ANNOTATION}): nothing to roll back to"
         )
     current = serving.version
@@ -646,7 +673,7 @@ def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
     # revision before the newest, which after an aborted canary is that canary
     revision = revision_running(app, namespace, serving.previous)
     if revision is None:
-        raise K8sError(
+        raise RefusedError(
             f"no revision of rollout/{app} runs version {serving.previous} any more (older than "
             f"revisionHistoryLimit): deploy it with `make deploy-canary VERSION={serving.previous}`"
         )
@@ -703,17 +730,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one k8s action; exit 1 with a message on any delivery error."""
+    """Run one k8s action; a refused or failed one raises its ExpectedError (errors.py)."""
     args = build_parser().parse_args(argv)
     if args.action in ("deploy-staging", "rollback") and not args.timeout:
         args.timeout = 300
-    try:
-        settings = load_settings(args.root)
-        return COMMANDS[args.action](args, settings)
-    except K8sError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return COMMANDS[args.action](args, load_settings(args.root))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main("k8s", main, sys.argv[1:]))

@@ -22,11 +22,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..artifacts import write_json
+from ..config import Rollout, Serve, load_config
+from ..errors import RefusedError, run_main
 from ..rollout.admin import AdminError, get_json
-from ..rollout.spec import Rollout, Serve, SpecError, load_specs
 from . import procs
 from .aliases import sync_aliases
-from .journal import DEPLOY_DIR, DeployBusy, Journal
+from .journal import DEPLOY_DIR, Journal
 from .progress import Progress
 from .servers import DeployError, routing, set_routes, start_router, start_server, wait_server
 from .state import DeployState, Role, RolloutPlan, RouterProc, Server
@@ -94,7 +95,7 @@ def ensure_production(
         else:
             ref = registry.get_alias("previous") or registry.get_alias("champion")
             if ref is None:
-                raise DeployError("no champion in the registry: run `dvc repro` first")
+                raise RefusedError("no champion in the registry: run `dvc repro` first")
             version = ref.version
         ctx.console.print(f"starting stable v{version}")
         state = ctx.journal.save(state.with_stable(ctx.start_ready("stable", version)))
@@ -194,7 +195,7 @@ def cmd_canary(
         registry = ctx.registry()
         champion = registry.get_alias("champion")
         if version is None and champion is None:
-            raise DeployError("no champion in the registry: run `dvc repro` first")
+            raise RefusedError("no champion in the registry: run `dvc repro` first")
         canary_version = version or champion.version
         state = ensure_production(ctx, state, registry, router_port)
         assert state.stable is not None
@@ -219,9 +220,9 @@ def cmd_canary(
             seconds = wait_server(canary, ctx.serve)
         except DeployError as error:
             abort_rollout(ctx, state, f"canary never became ready: {error}")
-            ctx.console.print(f"[red]rolled back[/]: canary v{canary_version} never became ready")
-            ctx.console.print(str(error), highlight=False)
-            return 1
+            raise RefusedError(
+                f"rolled back: canary v{canary_version} never became ready: {error}"
+            ) from None
         ctx.console.print(f"canary ready in {seconds:.1f} s")
         progress = Progress(ctx.console)
         controller = Controller(
@@ -248,8 +249,9 @@ def cmd_canary(
             abort_rollout(ctx, state, outcome.reason)
             took = f" in {outcome.switch_seconds:.3f} s" if outcome.switch_seconds else ""
             ctx.console.print(f"[red]rolled back{took}[/]: {outcome.reason}", highlight=False)
-            ctx.console.print(f"stable v{stable_version} is serving")
-            return 1
+            raise RefusedError(
+                f"canary v{canary_version} rolled back; stable v{stable_version} is serving"
+            )
         message = finish_promotion(ctx, state, registry, champion.version if champion else None)
         ctx.console.print(f"[green]promoted[/]: v{canary_version} serves 100% ({message})")
         return 0
@@ -278,9 +280,9 @@ def cmd_rollback(ctx: Context) -> int:
             return 0
         stable, previous = state.stable, state.previous
         if stable is None or not procs.alive(state.router):
-            raise DeployError("nothing is deployed: run `make deploy-canary` first")
+            raise RefusedError("nothing is deployed: run `make deploy-canary` first")
         if previous is None:
-            raise DeployError(f"no N-1 version to roll back to (v{stable.version} is the first)")
+            raise RefusedError(f"no N-1 version to roll back to (v{stable.version} is the first)")
         start = time.perf_counter()
         if not procs.alive(previous):
             ctx.console.print(f"v{previous.version} was not running: starting it")
@@ -405,31 +407,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one deploy command; exit 1 with a reason when it cannot be done."""
+    """Run one deploy command; a refused or failed one raises its ExpectedError (errors.py)."""
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
-    try:
-        rollout, serve = load_specs(args.params)
-    except (SpecError, ValueError) as error:
-        print(f"deploy: {error}", file=sys.stderr)
-        return 2
-    ctx = Context(Journal(args.dir), rollout, serve, args.registry, args.model_name, console)
-    try:
-        if args.command == "staging":
-            return cmd_staging(ctx, args.version, args.port)
-        if args.command == "canary":
-            fault = args.fault or (BAD[args.bad] if args.bad else None)
-            return cmd_canary(ctx, args.version, fault, not args.no_loadgen, args.router_port)
-        if args.command == "rollback":
-            return cmd_rollback(ctx)
-        if args.command == "status":
-            return cmd_status(ctx)
-        return cmd_undeploy(ctx)
-    except (DeployBusy, DeployError, AdminError, RuntimeError) as error:
-        # our errors (registry, model integrity, deploy) all say what to do: no traceback
-        print(f"deploy: {error}", file=sys.stderr)
-        return 1
+    config = load_config(args.params)
+    ctx = Context(
+        Journal(args.dir), config.rollout, config.serve, args.registry, args.model_name, console
+    )
+    if args.command == "staging":
+        return cmd_staging(ctx, args.version, args.port)
+    if args.command == "canary":
+        fault = args.fault or (BAD[args.bad] if args.bad else None)
+        return cmd_canary(ctx, args.version, fault, not args.no_loadgen, args.router_port)
+    if args.command == "rollback":
+        return cmd_rollback(ctx)
+    if args.command == "status":
+        return cmd_status(ctx)
+    return cmd_undeploy(ctx)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_main("deploy", main, sys.argv[1:]))

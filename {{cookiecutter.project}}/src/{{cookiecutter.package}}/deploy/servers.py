@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import write_json
+from ..config import Serve
+from ..errors import ServiceError
 from ..rollout.admin import AdminError, free_port, put_json, wait_ready
-from ..rollout.spec import Serve
 from . import procs
 from .state import DeployState, Role, RouterProc, Server
 
 HOST = "127.0.0.1"
 
 
-class DeployError(RuntimeError):
+class DeployError(ServiceError):
     """A deploy step cannot be done; the message says what to do."""
 
 

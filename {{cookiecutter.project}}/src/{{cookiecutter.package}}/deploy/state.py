@@ -11,17 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
+
+from ..errors import RefusedError
+from ..typed import Frozen
 
 Phase = Literal["idle", "rollout", "rolling_back"]
 Role = Literal["stable", "canary", "previous", "staging"]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Proc(_Record):
+class Proc(Frozen):
     """A process this tool started: recognised by pid and a tag on its command line."""
 
     pid: int
@@ -50,7 +49,7 @@ class RouterProc(Proc):
     admin_url: str
 
 
-class RolloutPlan(_Record):
+class RolloutPlan(Frozen):
     """A rollout in progress (so an interrupted one can be rolled back by the next command)."""
 
     stable_version: str
@@ -60,22 +59,22 @@ class RolloutPlan(_Record):
     fault: str | None = None
 
 
-class RollbackPlan(_Record):
+class RollbackPlan(Frozen):
     """A rollback in progress: traffic moves from `source` to `target`."""
 
     source: Server
     target: Server
 
 
-class TransitionError(RuntimeError):
+class TransitionError(RefusedError):
     """A command asked for a change the current state does not allow."""
 
 
-class DeployState(_Record):
+class DeployState(Frozen):
     """Everything `.deploy/state.json` holds."""
 
     phase: Phase = "idle"
-    servers: dict[Role, Server] = {}
+    servers: dict[Role, Server] = Field(default_factory=dict)
     staging: Server | None = None
     router: RouterProc | None = None
     rollout: RolloutPlan | None = None

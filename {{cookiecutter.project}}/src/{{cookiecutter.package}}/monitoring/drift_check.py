@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..config import load_config
 from ..contract import load_contract
 from ..data import load_table
+from ..errors import RefusedError
+from ..paths import DRIFT_CHECK_DIR
 from .drift_report import drift_report, find_reference, summary_line, write_report
 from .notify import NotifyError, build_payload, notify
-
-OUT_DIR = Path("reports/drift-check")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path, help="profile file (default: the champion's)")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help="report directory")
+    parser.add_argument("--out", type=Path, default=DRIFT_CHECK_DIR, help="report directory")
     args = parser.parse_args(argv)
     contract = load_contract(args.contract)
     settings = load_config(args.params).drift
@@ -43,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
                     settings.notify_cooldown_hours,
                 )
             except NotifyError as error:
-                print(f"drift-check: notification failed: {error}", file=sys.stderr)
-                return 1
+                raise NotifyError(f"notification failed: {error}") from None
             print(f"drift-check: {outcome.message}")
-    return 1 if report["status"] == "drift" and settings.on_drift == "fail" else 0
+    if report["status"] == "drift" and settings.on_drift == "fail":
+        raise RefusedError(
+            f"{args.data}: drift; failing because params.yaml drift.on_drift is fail"
+        )
+    return 0

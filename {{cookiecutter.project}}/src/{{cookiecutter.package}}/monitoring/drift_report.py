@@ -12,10 +12,8 @@ import pandas as pd
 from ..artifacts import write_json, write_text
 from ..config import DriftConfig
 from ..contract import Contract
-from ..registry import REGISTRY_DIR
+from ..registry import REFERENCE_FILE, REGISTRY_DIR
 from .drift import DriftError, check_reference, compare
-
-REFERENCE_FILE = "reference_profile.json"
 
 
 def load_reference(path: str | Path) -> dict[str, Any]:

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..artifacts import write_json
+from ..errors import ServiceError
 
 EVENT_TYPE = "drift-detected"
 STATE = Path(".drift/last_notify.json")
 DEFAULT_API = "https://api.github.com"
 
 
-class NotifyError(RuntimeError):
+class NotifyError(ServiceError):
     """The dispatch could not be sent (bad settings, network, or GitHub said no)."""
 
 

@@ -21,6 +21,7 @@ from ..config import Config, load_config
 from ..contract import Contract, load_contract
 from ..data import conform, load_table
 from ..errors import DataError
+from ..paths import PERFORMANCE_DIR
 from ..pipeline.evaluate import headline_metrics, slice_metrics
 from ..records import Estimate, Slice
 from ..registry import Registry, RegistryError
@@ -28,7 +29,6 @@ from ..serve.prediction_log import read_log_lines
 
 PREDICTIONS = Path("predictions")  # `make score` outputs
 LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)
-OUT_DIR = Path("reports/performance")
 PREDICTION_COLUMNS = ("score", "model_version")
 EXAMPLES = 5
 
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="the scored rows' features, for slices")
     parser.add_argument("--notify", action="store_true", help="repository_dispatch on a drop")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
-    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--out", type=Path, default=PERFORMANCE_DIR)
     args = parser.parse_args(argv)
     contract, config = load_contract(args.contract), load_config()
     paths = args.predictions or [

@@ -11,7 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ..records import PROMOTION, Promotion, read_record
+from ..paths import PROMOTION
+from ..records import Promotion, read_record
 
 # Events that retrain on a schedule or a drift alert, not on a push of new code.
 RETRAIN_EVENTS = ("schedule", "repository_dispatch", "workflow_dispatch")

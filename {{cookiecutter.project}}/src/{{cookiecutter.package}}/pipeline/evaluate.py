@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,13 @@ from ..artifacts import read_json, write_text
 from ..config import EvaluateConfig, load_config
 from ..contract import Column, Contract, Invariance, load_contract
 from ..data import features_and_target
+from ..errors import DataError
 from ..model_io import load_model
-from ..records import METRICS, Metrics, write_record
+from ..paths import CARD, HOLDOUT, META, METRICS, MODEL, MODEL_REPORT, PLOTS
+from ..records import Metrics, write_record
 from ..reports import model_report
 from ..reports.model_card import permutation_importances, render_card
 
-HOLDOUT = Path("data/holdout.parquet")
-MODEL = Path("models/model.skops")
-PLOTS = Path("plots")
-REPORT = Path("reports/model_report.html")
-CARD = Path("reports/model_card.md")
-META = Path("models/train_meta.json")
 HEADLINE = ("roc_auc", "precision_at_5pct", "fpr_at_recall_80")
 MAX_PLOT_POINTS = 400  # enough for a smooth curve; keeps the CSVs small in git diffs
 
@@ -344,13 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     model, contract = load_model(MODEL), load_contract(args.contract)
     try:
         result, y, scores = evaluate(model, pd.read_parquet(HOLDOUT), contract, settings)
-    except ValueError as error:
-        print(f"evaluate: {error}", file=sys.stderr)
-        return 1
+    except ValueError as error:  # a holdout the metrics cannot be computed on
+        raise DataError(f"{HOLDOUT}: {error}") from None
     tables = curve_tables(y, scores, settings.threshold)
     write_plots(tables)
     write_record(METRICS, result)
-    write_text(REPORT, model_report.render(result, tables))
+    write_text(MODEL_REPORT, model_report.render(result, tables))
     write_text(CARD, render_card(model, result, read_json(META), contract))
     auc = result.metrics["roc_auc"]
     print(f"evaluate: ROC AUC {auc.value:.4f} {model_report.interval_text(auc)} on {result.n} rows")

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Literal
 
 from ..config import GatesConfig, load_config
-from ..records import GATE, METRICS, Estimate, GateReport, Metrics, read_record, write_record
+from ..errors import RefusedError
+from ..paths import GATE, METRICS
 from ..records import CheckResult as Result
+from ..records import Estimate, GateReport, Metrics, read_record, write_record
 
 Op = Literal[">=", "<=", ">"]
 Gates = GatesConfig
@@ -205,10 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate: {describe(result)}", file=sys.stdout if result.passed else sys.stderr)
     if not passed:
         failed = [r for r in results if not r.passed]
-        print(f"gate: {len(failed)} of {len(results)} checks failed; see {GATE}", file=sys.stderr)
-        for r in failed:
-            about = f" [{r.subject}]" if r.subject else ""
-            print(f"  - {r.id}{about}: {fix(r)}", file=sys.stderr)
-        return 1
+        fixes = "".join(
+            f"\n  - {r.id}{f' [{r.subject}]' if r.subject else ''}: {fix(r)}" for r in failed
+        )
+        raise RefusedError(f"{len(failed)} of {len(results)} checks failed; see {GATE}{fixes}")
     print(f"gate: all {len(results)} checks passed")
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,10 @@ from ..artifacts import jsonable, read_json
 from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
+from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model
+from ..paths import CARD, GATE, HOLDOUT, META, METRICS, MODEL, PROMOTION, REFERENCE
 from ..records import (
-    GATE,
-    METRICS,
-    PROMOTION,
     GateReport,
     Metrics,
     Promotion,
@@ -33,11 +31,6 @@ from ..records import (
 )
 from ..registry import ModelRef, Registry
 
-MODEL = Path("models/model.skops")
-META = Path("models/train_meta.json")
-REFERENCE = Path("models/reference_profile.json")
-CARD = Path("reports/model_card.md")  # written by evaluate, kept with the version
-HOLDOUT = Path("data/holdout.parquet")
 TAGGED_META = (
     "data_sha256", "git_commit", "contract_fingerprint", "model_kind",
     "python_version", "sklearn_version", "skops_version", "numpy_version", "pandas_version", "scipy_version",
@@ -186,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not read_record(GATE, GateReport).passed:
-        print(f"promote: {GATE} says the gate failed; nothing to promote", file=sys.stderr)
-        return 1
+        raise RefusedError(f"{GATE} says the gate failed; nothing to promote")
     settings = load_config().promotion
     contract, meta = load_contract(args.contract), read_json(META)
     metrics = read_record(METRICS, Metrics)

@@ -24,12 +24,7 @@ from ..errors import ConfigError, DataError
 from ..features import build_preprocessor
 from ..model_io import save_model
 from ..monitoring.drift import build_reference
-
-VALIDATED = Path("data/validated.parquet")
-HOLDOUT = Path("data/holdout.parquet")
-MODEL = Path("models/model.skops")
-META = Path("models/train_meta.json")
-REFERENCE = Path("models/reference_profile.json")
+from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
 
 ESTIMATORS: dict[str, type[ClassifierMixin]] = {
     "hist_gradient_boosting": HistGradientBoostingClassifier,

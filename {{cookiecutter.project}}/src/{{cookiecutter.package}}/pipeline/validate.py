@@ -11,11 +11,11 @@ from typing import Any
 import pandas as pd
 
 from ..artifacts import write_json, write_parquet, write_text
-from ..config import PARAMS, DriftConfig, load_config
+from ..config import DriftConfig, load_config
 from ..contract import Column, Contract, load_contract
 from ..contract_checks import suite_specs
 from ..data import conform, file_sha256, load_table
-from ..errors import DataError
+from ..errors import DataError, RefusedError
 from ..monitoring.drift import DriftError
 from ..monitoring.drift_report import (
     drift_report,
@@ -24,11 +24,9 @@ from ..monitoring.drift_report import (
     summary_line,
     write_report,
 )
+from ..paths import DRIFT_REPORT, PARAMS, VALIDATED, VALIDATION_REPORT
 from ..reports.pages import render_validation
 
-VALIDATED = Path("data/validated.parquet")
-REPORT = Path("reports/validation.json")
-DRIFT_REPORT = Path("reports/drift.json")  # written beside REPORT, with .html pages for both
 EXAMPLES = 5
 
 
@@ -281,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="data file (default: params.yaml data.raw)")
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--report", type=Path, default=VALIDATION_REPORT)
     parser.add_argument("--out", type=Path, default=VALIDATED)
     parser.add_argument("--reference", type=Path, help="drift profile (default: the champion's)")
     args = parser.parse_args(argv)
@@ -297,16 +295,15 @@ def main(argv: list[str] | None = None) -> int:
         args.out.unlink(missing_ok=True)
         skipped = skipped_report("validation failed: drift was not computed", str(path))
         write_report(skipped, drift_json, drift_json.with_suffix(".html"))
-        print(f"validate: {path} does not meet {args.contract}:", file=sys.stderr)
-        for line in report["failures"]:
-            print(f"  - {line}", file=sys.stderr)
-        print(f"  (full report: {args.report})", file=sys.stderr)
-        return 1
+        failures = "".join(f"\n  - {line}" for line in report["failures"])
+        raise DataError(
+            f"{path} does not meet {args.contract}:{failures}\n  (full report: {args.report})"
+        )
     checked = len(report["checks"])
     print(f"validate: {path}: {report['rows']} rows meet {args.contract} ({checked} checks)")
     if not _drift_gate(table, contract, config.drift, args, drift_json, str(path)):
         args.out.unlink(missing_ok=True)
-        return 1
+        raise RefusedError(f"{path}: drift over params.yaml's limits (report: {drift_json})")
     write_parquet(args.out, table)
     return 0
 

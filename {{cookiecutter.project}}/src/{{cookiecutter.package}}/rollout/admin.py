@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from ..errors import ServiceError
 
-class AdminError(RuntimeError):
+
+class AdminError(ServiceError):
     """A local server did not answer as expected."""
 
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import Rollout
 from .admin import AdminError, get_json, put_json
 from .policy import Policy, StepJudge, build_policy, looks_in
-from .spec import Rollout
 from .verdict import Verdict, canary_counts, judge, shadow_counts, shadow_window
 from .window import window
 

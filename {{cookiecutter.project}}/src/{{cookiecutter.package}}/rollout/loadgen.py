@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 
 from ..contract import Contract
+from ..paths import HOLDOUT
 
 HEADERS = {"content-type": "application/json"}
-HOLDOUT = Path("data/holdout.parquet")  # written by the train stage
 
 
 def _jsonable(value: Any) -> Any:

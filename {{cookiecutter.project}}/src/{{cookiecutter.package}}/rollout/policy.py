@@ -28,7 +28,7 @@ from scipy.optimize import brentq
 from scipy.signal import fftconvolve
 from scipy.stats import norm
 
-from .spec import Rollout
+from ..config import Rollout
 
 Result = Literal["pass", "fail", "inconclusive"]
 Phase = Literal["canary", "shadow"]

@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import Rollout
+from ..errors import ConfigError
 from .policy import NEVER, Check, Policy, build_policy, looks_in
-from .spec import Rollout
 
 
-class RenderError(ValueError):
+class RenderError(ConfigError):
     """The spec asks for something Argo Rollouts cannot do; the message says what to change."""
 
 

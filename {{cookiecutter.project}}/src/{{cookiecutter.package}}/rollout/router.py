@@ -24,11 +24,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictInt,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -36,6 +33,7 @@ from pydantic import (
 from ..artifacts import write_json
 from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
 from ..serve.metrics import LATENCY_BUCKETS
+from ..typed import Frozen, parse
 from .shadow import ShadowMetrics, ShadowMirror
 from .upstream import Pool, UpstreamError
 from .window import VariantCounters
@@ -78,11 +76,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class UpstreamConfig(_Config):
+class UpstreamConfig(Frozen):
     """One model server: its base URL (loopback only) and the version it serves."""
 
     url: str
@@ -101,7 +95,7 @@ class UpstreamConfig(_Config):
         return url.rstrip("/")
 
 
-class ShadowConfig(_Config):
+class ShadowConfig(Frozen):
     """Mirror a sample of stable's requests to `target` and compare the answers."""
 
     target: str
@@ -110,7 +104,7 @@ class ShadowConfig(_Config):
     timeout_ms: float = Field(gt=0)
 
 
-class RouterConfig(_Config):
+class RouterConfig(Frozen):
     """The whole routing table; checked in full before it replaces the running one."""
 
     upstreams: dict[str, UpstreamConfig] = Field(min_length=1)
@@ -139,15 +133,8 @@ class RouterConfig(_Config):
 
 
 def validate_config(raw: Any) -> RouterConfig:
-    """Check a routing config; ValueError names every wrong field."""
-    try:
-        return RouterConfig.model_validate(raw)
-    except ValidationError as error:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
-            for e in error.errors()
-        ]
-        raise ValueError("invalid router config:\n" + "\n".join(lines)) from None
+    """Check a routing config; a ConfigError (a ValueError) names every wrong field."""
+    return parse(RouterConfig, raw, "invalid router config")
 
 
 @dataclass(frozen=True)

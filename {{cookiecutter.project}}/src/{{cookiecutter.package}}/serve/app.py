@@ -19,9 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from ..config import Shadow
+from ..errors import run_main
 from ..monitoring.drift import RunningProfile
 from ..rollout.shadow import ShadowMetrics, ShadowMirror
-from ..rollout.spec import Shadow
 from .guard import RECEIVED_AT, Guard
 from .limits import MAX_HEAD_BYTES, ASGIApp, BodyLimit, LoopBudget, deadline_protocol
 from .metrics import ServeMetrics
@@ -328,34 +329,32 @@ def main(argv: list[str] | None = None, wrap: Callable[[FastAPI], ASGIApp] | Non
     """
     args = build_parser().parse_args(argv)
     limit_threads()
-    from ..contract import ContractError, load_contract
+    from ..config import Serve, load_config
+    from ..contract import load_contract
     from ..monitoring.drift import DriftError
     from ..registry import Registry
-    from ..rollout.spec import Serve, SpecError, load_specs
-    from .loading import ServeStartError, load_pinned, read_bundle, resolve, served_drift_profile
+    from .loading import load_pinned, read_bundle, resolve, served_drift_profile
 
+    # an ExpectedError below (configuration, contract, model) is one line and its exit code
+    config = load_config(args.params) if args.params.is_file() else None
+    rollout, settings = (config.rollout, config.serve) if config else (None, Serve())
+    contract = load_contract(args.contract)
+    registry: Registry | None = None
+    if args.bundle is not None:
+        ref, model_path = read_bundle(args.bundle, args.version or None)
+        name = ref.tags.get("model_name", "model")
+    else:
+        registry = Registry(args.model_name, root=args.registry)
+        ref = resolve(registry, args.version or "champion")
+        model_path, name = None, registry.model_name
+    log = log_target(args.prediction_log or settings.prediction_log, args.variant)
+    writable_log(log)
+    predictor, warnings = load_pinned(registry, ref, contract, model_path)
     try:
-        rollout, settings = load_specs(args.params) if args.params.is_file() else (None, Serve())
-        contract = load_contract(args.contract)
-        registry: Registry | None = None
-        if args.bundle is not None:
-            ref, model_path = read_bundle(args.bundle, args.version or None)
-            name = ref.tags.get("model_name", "model")
-        else:
-            registry = Registry(args.model_name, root=args.registry)
-            ref = resolve(registry, args.version or "champion")
-            model_path, name = None, registry.model_name
-        log = log_target(args.prediction_log or settings.prediction_log, args.variant)
-        writable_log(log)
-        predictor, warnings = load_pinned(registry, ref, contract, model_path)
-        try:
-            drift = served_drift_profile(registry, ref, model_path, args.params)
-        except DriftError as error:  # drift is a report, not a reason to refuse traffic
-            warnings.append(f"no drift report on served traffic: {error}")
-            drift = None
-    except (SpecError, ContractError, ServeStartError) as error:
-        print(f"serve: {error}", file=sys.stderr)
-        return 2
+        drift = served_drift_profile(registry, ref, model_path, args.params)
+    except DriftError as error:  # drift is a report, not a reason to refuse traffic
+        warnings.append(f"no drift report on served traffic: {error}")
+        drift = None
     for warning in warnings:
         print(f"serve: warning: {warning}", file=sys.stderr)
     app = create_app(
@@ -380,4 +379,4 @@ def main(argv: list[str] | None = None, wrap: Callable[[FastAPI], ASGIApp] | Non
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_main("serve", main, sys.argv[1:]))

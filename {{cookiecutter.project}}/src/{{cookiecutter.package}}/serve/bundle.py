@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 from ..artifacts import write_json
@@ -37,11 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", type=Path, default=Path("registry"))
     parser.add_argument("--model-name", default=None)
     args = parser.parse_args(argv)
-    try:
-        mapping = export(Registry(args.model_name, root=args.registry), args.out)
-    except RegistryError as error:
-        print(f"bundle: {error}", file=sys.stderr)
-        return 1
+    mapping = export(Registry(args.model_name, root=args.registry), args.out)
     listed = ", ".join(f"{alias} v{version}" for alias, version in mapping.items())
     print(f"bundle: {listed} -> {args.out}/")
     return 0

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import Contract
+from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model
-from ..registry import MODEL_FILE, ModelRef, Registry, RegistryError
+from ..registry import MODEL_FILE, REFERENCE_FILE, ModelRef, Registry, RegistryError
 from .predictor import Predictor
 
 # A model pickled by another sklearn/skops minor release may load and predict differently:
@@ -18,7 +19,7 @@ MUST_MATCH = {"sklearn_version": "scikit-learn", "skops_version": "skops"}
 SHOULD_MATCH = {"numpy_version": "numpy", "pandas_version": "pandas"}
 
 
-class ServeStartError(RuntimeError):
+class ServeStartError(RefusedError):
     """The server must not start: the model or its environment is not what was recorded."""
 
 
@@ -98,7 +99,6 @@ def load_pinned(
 
 
 BUNDLE_META = "model.json"
-REFERENCE_FILE = "reference_profile.json"  # kept with each version by the promote stage
 BUNDLE_ALIASES = "aliases.json"
 
 

@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import ConfigError, run_main
 from ..serve.guard import RECEIVED_AT
 from ..serve.limits import ASGIApp, Receive, Scope, Send
 
 KINDS = ("errors", "slow", "crash", "never_ready")
 
 
-class FaultError(ValueError):
+class FaultError(ConfigError):
     """A fault spec that cannot be parsed."""
 
 
@@ -132,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fault", required=True, help="errors=0.3 | slow=400 | crash | never_ready [,after=N]"
     )
     args, serve_args = parser.parse_known_args(argv)
-    try:
-        fault = parse_fault(args.fault)
-    except FaultError as error:
-        print(f"faults: {error}", file=sys.stderr)
-        return 2
+    fault = parse_fault(args.fault)
     from ..serve import app as server
 
     print(f"faults: injecting {args.fault} (tests and demos only)", file=sys.stderr)
@@ -146,4 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_main("faults", main, sys.argv[1:]))
