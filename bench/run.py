@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: does each still run?")
     args = parser.parse_args(argv)
-    available = sorted(p.stem.removeprefix("bench_") for p in BENCH.glob("bench_*.py"))
+    # team last: it runs whole installs and workflows (tens of minutes), so every other
+    # figure is printed before it
+    available = sorted(
+        (p.stem.removeprefix("bench_") for p in BENCH.glob("bench_*.py")),
+        key=lambda name: (name == "team", name),
+    )
     unknown = set(args.names) - set(available)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {available}")
