@@ -42,7 +42,7 @@ def _worker(mode: str, package: str, path: Path) -> dict[str, Any]:
         success, checks = report["success"], len(report["checks"])
         rows = report["rows"]
     elif mode == "naive":
-        success, checks, rows = _naive(validate, contract, path)
+        success, checks, rows = _naive(package, contract, path)
     elif mode == "drift":
         success, checks, rows = _drift(package, path, contract)
     else:
@@ -58,13 +58,14 @@ def _worker(mode: str, package: str, path: Path) -> dict[str, Any]:
     }
 
 
-def _naive(validate: Any, contract: Any, path: Path) -> tuple[bool, int, int]:
+def _naive(package: str, contract: Any, path: Path) -> tuple[bool, int, int]:
     """One fresh context, suite and validator per expectation: what a first attempt does."""
     import great_expectations as gx
 
-    frame, _ = validate.prepare(validate.load_table(path), contract)
+    suite = _import(package, "suite")
+    frame, _ = suite.prepare(_import(package, "data").load_table(path), contract)
     success = True
-    expectations = validate.build_suite(contract)
+    expectations = suite.build_suite(contract)
     for i, expectation in enumerate(expectations):
         context = gx.get_context(mode="ephemeral")
         batch = (
@@ -83,7 +84,7 @@ def _naive(validate: Any, contract: Any, path: Path) -> tuple[bool, int, int]:
 
 def _drift(package: str, path: Path, contract: Any) -> tuple[bool, int, int]:
     """Profile the table and compare it with itself: the drift part of the validate stage."""
-    drift = _import(package, "monitoring.drift")
+    drift = _import(package, "drift")
     settings = _import(package, "config").load_config(Path("params.yaml")).drift
     df = _import(package, "data").conform(pd.read_parquet(path), contract)
     reference = drift.build_reference(df, contract, settings.bins)
@@ -107,7 +108,7 @@ import pandas as pd
 from {package}.config import load_config
 from {package}.contract import load_contract
 from {package}.data import conform
-from {package}.monitoring.drift import RunningProfile, build_reference
+from {package}.drift import RunningProfile, build_reference
 contract = load_contract(Path("contract.yaml"))
 table = conform(pd.read_parquet(sys.argv[1]), contract).head(20_000)
 running = RunningProfile(build_reference(table, contract, load_config(Path("params.yaml")).drift.bins))

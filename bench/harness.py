@@ -154,6 +154,7 @@ def run_standalone(run: Runner) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: does it still run?")
     args = parser.parse_args()
+    smoke = args.smoke or os.environ.get("BENCH_SMOKE") == "1"
     with tempfile.TemporaryDirectory() as tmp:
-        print(table(run(Path(tmp), args.smoke)))
+        print(table(run(Path(tmp), smoke)))
     return 0

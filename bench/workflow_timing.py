@@ -2,7 +2,7 @@
 
 The same runs tests/test_team_workflow.py asserts on: a baked project whose data is on an
 S3 remote (moto on loopback) and whose registry is a real `mlflow server`, run with the
-project's own `scripts/run_workflow.py` for a first push (5 jobs) and a weekly retrain
+template's `tests/run_workflow.py` for a first push (5 jobs) and a weekly retrain
 (3 jobs: nothing to deploy). Every job does a fresh `make install` from warm caches.
 """
 

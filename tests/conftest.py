@@ -135,10 +135,13 @@ MATRIX = pairwise(CHOICES)
 # do not reach the scheduler: the tests of one group ran on both workers.)
 LONGEST_FIRST = (
     "test_team_workflow",
+    "test_own_tables",
     "test_pipeline",
     "test_delivery",
     "test_monitoring_workflow",
-    "test_workflows",
+    "test_k8s_delivery",
+    "test_k8s_manifests",
+    "test_workflow_files",
     "test_own_data",
     "test_team",
 )
@@ -155,3 +158,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             else len(LONGEST_FIRST)
         )
     )
+
+
+VARIANTS = {"local": {"deploy_target": "local"}, "kubernetes": {"deploy_target": "kubernetes"}}
+
+
+# Bakes shared by the tests of one generated-file module (tests/test_workflow_files.py, ...).
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def baked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project baked for each delivery target."""
+    return bake(tmp_path_factory.mktemp(request.param), **VARIANTS[request.param])
+
+
+@pytest.fixture(scope="module")
+def baked_k8s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project baked for Kubernetes."""
+    return bake(tmp_path_factory.mktemp("k8s"), **VARIANTS["kubernetes"])

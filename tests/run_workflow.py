@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Run a GitHub Actions workflow on this machine, job by job, the way GitHub would.
+"""Run a baked project's GitHub Actions workflow here, job by job, the way GitHub would.
 
-    python scripts/run_workflow.py --event push --ref refs/heads/main \\
+The template's own harness for the workflows it generates (tests/workflow_runs.py drives it
+against moto S3 and a real `mlflow server`); it does not ship in a bake, whose README points
+users at `act`. From a baked project:
+
+    python path/to/template/tests/run_workflow.py --event push --ref refs/heads/main \\
         --secret MLFLOW_TRACKING_URI --secret AWS_ACCESS_KEY_ID --secret AWS_SECRET_ACCESS_KEY
 
 Every job runs in a fresh `git clone` of what is committed (uncommitted changes are not

@@ -7,9 +7,13 @@ import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from cookiecutter.environment import StrictEnvironment
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
 
 from .conftest import MATRIX, TEMPLATE, bake, variant_id
 
@@ -35,8 +39,22 @@ def files(project: Path) -> set[str]:
     }
 
 
-def expected_tree(package: str, dataset: str, k8s: bool) -> set[str]:
-    """The exact file tree a bake must produce, from the template's own listing."""
+def rendered_hook(answers: dict[str, str]) -> dict[str, Any]:
+    """hooks/post_gen_project.py rendered for `answers` and loaded as a module (main not run)."""
+    context = generate_context(str(TEMPLATE / "cookiecutter.json"), extra_context=answers)
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    source = (TEMPLATE / "hooks" / "post_gen_project.py").read_text(encoding="utf-8")
+    text = StrictEnvironment(context=context).from_string(source).render(**context)
+    namespace: dict[str, Any] = {"__name__": "post_gen_project"}
+    exec(compile(text, "post_gen_project.py", "exec"), namespace)  # our own hook, rendered
+    return namespace
+
+
+def expected_tree(answers: dict[str, str]) -> set[str]:
+    """The exact file tree a bake must produce: the template's listing less what the hook's
+    VARIANT_PATHS table removes for these answers (the rules are read, not re-typed)."""
+    hook = rendered_hook(answers)
+    package, dataset = hook["PACKAGE"], hook["DATASET"]
     source = TEMPLATE / "{{cookiecutter.project}}"
     tree = set()
     for path in source.rglob("*"):
@@ -44,10 +62,9 @@ def expected_tree(package: str, dataset: str, k8s: bool) -> set[str]:
         if not path.is_file() or SKIP_DIRS & set(path.parts) or relative.startswith("_variants/"):
             continue
         tree.add(relative.replace("{{cookiecutter.package}}", package))
-    if not k8s:
-        tree -= {p for p in tree if p.startswith("deploy/k8s/") or p.endswith("k8s-e2e.yml")}
-        tree.discard(f"src/{package}/deploy/kubernetes.py")
-        tree.discard("tests/code/test_monitoring_k8s.py")
+    for keep, removed in hook["VARIANT_PATHS"]:
+        if not keep:
+            tree -= {p for p in tree if p == removed or p.startswith(f"{removed}/")}
     if dataset != "own":
         tree |= {"contract.yaml", f"data/raw/{dataset}.csv", f"data/raw/{dataset}.csv.dvc"}
         tree |= {"data/raw/.gitignore"}  # `dvc add` keeps the data itself out of git
@@ -55,12 +72,20 @@ def expected_tree(package: str, dataset: str, k8s: bool) -> set[str]:
     return tree
 
 
+def test_the_variant_table_names_template_files():
+    """Every path the hook may remove exists in the template: a renamed file is not left in."""
+    source = TEMPLATE / "{{cookiecutter.project}}"
+    for _, removed in rendered_hook({})["VARIANT_PATHS"]:
+        assert (source / removed.replace("churn_model", "{{cookiecutter.package}}")).exists(), (
+            removed
+        )
+
+
 @pytest.mark.parametrize("answers", MATRIX, ids=variant_id)
 def test_tree_and_rendering(tmp_path, answers):
     """Exactly the expected files, nothing left unrendered, every config file parses."""
     project = bake(tmp_path, **answers)
-    k8s = answers["deploy_target"] == "kubernetes"
-    assert files(project) == expected_tree("churn_model", answers["dataset"], k8s=k8s)
+    assert files(project) == expected_tree(answers)
     for relative in files(project):
         path = project / relative
         if relative.startswith("data/raw/"):
@@ -70,9 +95,9 @@ def test_tree_and_rendering(tmp_path, answers):
             assert (
                 path.read_bytes() == (TEMPLATE / "{{cookiecutter.project}}" / source).read_bytes()
             )
-            if "{{" in path.read_text(encoding="utf-8") and path.suffix in (".html", ".py"):
+            if "{{" in path.read_text(encoding="utf-8") and path.suffix == ".html":
                 # copied on purpose (byte-identical, checked above): the report renderer's
-                # runtime Jinja templates, the workflow runner's `${{ }}` expression parser
+                # runtime Jinja templates
                 continue
         text = GITHUB_EXPRESSION.sub("", path.read_text(encoding="utf-8"))
         assert not UNRENDERED.search(text), f"{relative}: unrendered Jinja"
@@ -87,7 +112,7 @@ def test_tree_and_rendering(tmp_path, answers):
 def test_kubernetes_variant_keeps_its_files(tmp_path):
     """deploy_target=kubernetes bakes the manifests and the kind workflow as well."""
     project = bake(tmp_path, deploy_target="kubernetes")
-    assert files(project) == expected_tree("churn_model", "churn", k8s=True)
+    assert files(project) == expected_tree({"deploy_target": "kubernetes"})
 
 
 def test_adversarial_answers_survive(tmp_path):

@@ -21,8 +21,12 @@ from tests.conftest import TEMPLATE, tool_env
 BENCH = TEMPLATE / "bench"
 NAMES = sorted(p.stem.removeprefix("bench_") for p in BENCH.glob("bench_*.py"))
 # Figures every full or smoke run must write, by benchmark: the table and what the
-# rest of the template's docs quote. Each must be a finite number; `positive` ones above 0.
+# rest of the template's docs quote. Every figure must be a finite number; the required ones
+# (times, rates, sizes) above 0, the rest (rates of false alarms, differences) may be 0.
 REQUIRED: dict[str, list[str]] = {
+    "canary": ["every-look fail at the limit, shadow"],
+    "overload": ["predict peak throughput", "healthz p99 under a retry storm"],
+    "tasks": [],  # one figure per task, named after it: any figure will do
     "pipeline": ["dvc repro (sample data)", "dvc repro, nothing changed"],
     "score": ["score: rows per second", "score: peak memory"],
     "serving": [
@@ -70,14 +74,13 @@ def test_benchmark_smoke_run_writes_its_figures(name: str, tmp_path: Path) -> No
     figures = {f["name"]: f for f in report["results"][name]}
     missing = set(REQUIRED[name]) - set(figures)
     assert not missing, f"{name} did not write {sorted(missing)}; it wrote {sorted(figures)}"
+    assert figures, f"{name} wrote no figures"
     for f in figures.values():
         assert math.isfinite(f["value"]), f
-        if f["name"] not in MAY_BE_NEGATIVE:
+        if f["name"] in REQUIRED[name] and f["name"] not in MAY_BE_NEGATIVE:
             assert f["value"] > 0, f
         if f["baseline"] is not None:
             assert math.isfinite(f["baseline"]), f
-            assert f["baseline"] > 0, f
             assert f["ratio"] is not None, f
             assert math.isfinite(f["ratio"]), f
-            assert f["ratio"] > 0, f
     assert f"## {name}" in done.stdout  # the table `make bench` prints

@@ -31,7 +31,7 @@ import pandas as pd
 from {package}.config import load_config
 from {package}.contract import load_contract
 from {package}.data import conform, features_and_target, load_table
-from {package}.monitoring.drift import build_reference, compare
+from {package}.drift import build_reference, compare
 from {package}.pipeline.promote import compare_on_holdout
 from {package}.sample_data import generate
 from {package}.pipeline.train import build_pipeline, holdout_mask

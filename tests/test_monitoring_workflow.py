@@ -2,7 +2,7 @@
 
 A baked project's champion lives on a real `mlflow server`; new production batches and their
 labels are pushed to an S3 remote (moto on loopback) and tracked in git, as the workflow's
-header asks. `scripts/run_workflow.py` runs the scheduled workflow; its loopback GitHub API
+header asks. `tests/run_workflow.py` runs the scheduled workflow; its loopback GitHub API
 records the `repository_dispatch` requests drift-check and performance send. A drifted batch
 (the generator's `--drift`) must be reported and dispatch a retrain; a batch from the training
 distribution must not.

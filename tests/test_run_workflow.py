@@ -1,4 +1,4 @@
-"""The workflow runner's parts (scripts/run_workflow.py): expressions, command files, artifacts.
+"""The workflow runner's parts (tests/run_workflow.py): expressions, command files, artifacts.
 
 The runner is copied into every bake unrendered, so the template file is the shipped file.
 End-to-end use (every job of ml-pipeline.yml on fresh clones) is tests/test_team_workflow.py.
@@ -21,7 +21,7 @@ import yaml
 
 from .conftest import TEMPLATE, bake
 
-SCRIPT = TEMPLATE / "{{cookiecutter.project}}" / "scripts" / "run_workflow.py"
+SCRIPT = TEMPLATE / "tests" / "run_workflow.py"
 WORKFLOW = TEMPLATE / "{{cookiecutter.project}}" / ".github" / "workflows" / "ml-pipeline.yml"
 MONITORING = WORKFLOW.with_name("monitoring.yml")
 

@@ -1,4 +1,4 @@
-"""Run a baked project's workflow with the runner it ships, against shared engines on loopback.
+"""Run a baked project's workflow with the template's runner (run_workflow.py), against shared engines on loopback.
 
 Used by tests/test_team_workflow.py (the scenarios) and bench/bench_team.py (wall times).
 """
@@ -25,6 +25,7 @@ BUCKET = "team-data"
 CACHE = Path(
     os.environ.get("RUN_WORKFLOW_CACHE", Path.home() / ".cache" / "ml-cicd-template" / "runner")
 )
+RUNNER = Path(__file__).with_name("run_workflow.py")
 SECRETS = ("MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 # A quick first model (few shallow trees) and the better one a later commit brings: stumps,
 # which suit the sample data's additive signal (+0.014 ROC AUC, p < 0.001 by DeLong).
@@ -97,10 +98,10 @@ class Team:
         }
 
     def workflow(self, project: Path, label: str, event: str, *extra: str) -> Run:
-        """Run the project's committed workflow for `event` with the runner it ships."""
+        """Run the project's committed workflow for `event` with the template's runner."""
         workdir = self.root / "runs" / label
         command = [
-            sys.executable, str(project / "scripts" / "run_workflow.py"), "--event", event,
+            sys.executable, str(RUNNER), "--event", event,
             "--repo", str(project), "--workdir", str(workdir), "--cache-dir", str(CACHE),
             *[arg for name in SECRETS for arg in ("--secret", name)], *extra,
         ]  # fmt: skip

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,3 +110,19 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_log_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The records of one JSON-lines log (the server's prediction log), and whether its last line was torn by a crash (skipped)."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    records, torn = [], 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) and not text.endswith("\n"):
+                torn = 1  # the writer was killed mid-line
+                continue
+            raise DataError(f"{path}:{number}: not a JSON prediction record") from None
+    return records, torn

@@ -24,11 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from .artifacts import atomic_path, write_json
+from .config import load_config
 from .contract import Contract, load_contract
-from .contract_checks import passes, row_level_specs
+from .contract_checks import passes
 from .data import (
     check_columns,
     conform,
@@ -39,6 +41,8 @@ from .data import (
 )
 from .errors import DataError, RefusedError
 from .registry import ModelRef, Registry
+from .serve.schema import target_labels
+from .suite import row_level_specs
 
 CHUNK_ROWS = 20_000  # bounded memory: two or three chunks are in flight at once
 OUT_DIR = Path("predictions")
@@ -110,7 +114,7 @@ class ChunkChecker:
 
     def check(self, chunk: pd.DataFrame, first_row: int) -> CheckedChunk:
         """Check one chunk; when it passes, its rows conformed for the model."""
-        from .pipeline.validate import ContractSuite, explain_types, prepare, summarize
+        from .suite import ContractSuite, explain_types, prepare, summarize
 
         frame, checks = prepare(chunk, self.contract)
         if all(c.success for c in checks) and passes(frame, self.specs):
@@ -268,6 +272,7 @@ def score_file(
     registry: Registry,
     version: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    threshold: float = 0.5,
 ) -> ScoreSummary:
     """Check and score `data` chunk by chunk; write `out` (.parquet or .csv) and `<out>.json`."""
     import pyarrow as pa
@@ -278,6 +283,7 @@ def score_file(
     make_output = output_writer(out)  # before any work: a wrong OUT is a one-line error
     readable_kind(data)  # and so is a DATA that cannot be read
     ref, model = load_champion(registry, version, contract)
+    negative, positive = target_labels(contract)  # labels in the table's own values
     data_sha256 = file_sha256(data)
     metadata = {"model_version": ref.version, "model_sha256": ref.sha256,
                 "data": str(data), "data_sha256": data_sha256}  # fmt: skip
@@ -297,9 +303,11 @@ def score_file(
             if failures or checked.inputs is None:
                 continue  # keep checking, so one run reports every bad chunk; score nothing
             X = checked.inputs
+            scores = model.predict_proba(X[contract.feature_columns])[:, 1]
             output.write(pa.table({
                 contract.id: X[contract.id].to_numpy(),
-                "score": model.predict_proba(X[contract.feature_columns])[:, 1],
+                "score": scores,
+                "label": np.where(scores >= threshold, positive, negative),
                 "model_version": [ref.version] * len(X),
             }))  # fmt: skip
         progress.close()
@@ -331,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contract", type=Path, default=Path("contract.yaml"))
     args = parser.parse_args(argv)
     out = args.out or OUT_DIR / f"{args.data.stem}.parquet"
+    threshold = load_config().evaluate.threshold
     summary = score_file(args.data, out, load_contract(args.contract), Registry(), args.version,
-                         args.chunk_rows)  # fmt: skip
+                         args.chunk_rows, threshold)  # fmt: skip
     print(
         f"score: {summary.rows} rows of {args.data} with {summary.model_name} "
         f"v{summary.model_version} -> {out} ({summary.rows / summary.seconds:,.0f} rows/s)"

@@ -563,13 +563,17 @@ def unpaired_drop_test(
     return current.value - reference.value, z, p
 
 
-def minimum_detectable_delta(se: float, alpha: float, power: float = 0.8) -> float:
-    """Return the true improvement a one-sided level-alpha test detects with this power."""
+def minimum_detectable_delta(
+    se: float, alpha: float, power: float = 0.8, min_delta: float = 0.0
+) -> float:
+    """Return the true improvement that the one-sided level-alpha test of "better by more
+    than `min_delta`" detects with this power: `min_delta` plus the test's margin."""
     if not (_is_number(se) and se >= 0):
         raise ValueError(f"se must be a finite number >= 0; got {se!r}")
     _check_fraction(alpha, "alpha", upper=0.5)
     _check_fraction(power, "power")
-    return float(ndtri(1.0 - alpha) + ndtri(power)) * se
+    _check_min_delta(min_delta)
+    return min_delta + float(ndtri(1.0 - alpha) + ndtri(power)) * se
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from {{ cookiecutter.package }} import stats
 from {{ cookiecutter.package }}.config import EvaluateConfig
 from {{ cookiecutter.package }}.contract import parse_contract
-from {{ cookiecutter.package }}.pipeline.evaluate import baseline, lift, single_feature_scores
+from {{ cookiecutter.package }}.evaluation import baseline, lift, single_feature_scores
 
 ROWS = 400
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package }}.config import DriftConfig
-from {{ cookiecutter.package }}.monitoring.drift import (
+from {{ cookiecutter.package }}.drift import (
     RunningProfile,
     build_reference,
     compare,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package }}.artifacts import write_json
+from {{ cookiecutter.package }}.drift import build_reference
 from {{ cookiecutter.package }}.errors import RefusedError, ServiceError, run_main
-from {{ cookiecutter.package }}.monitoring.drift import build_reference
 from {{ cookiecutter.package }}.monitoring.drift_check import main
 from tests.tiny_contract import tiny_contract, tiny_table, write_project
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.package }}.config import EvaluateConfig
-from {{ cookiecutter.package }}.pipeline.evaluate import fairness
+from {{ cookiecutter.package }}.evaluation import fairness
 from tests.tiny_contract import tiny_contract
 
 SETTINGS = EvaluateConfig(threshold=0.5, bootstrap_resamples=300, bootstrap_seed=1, level=0.95)

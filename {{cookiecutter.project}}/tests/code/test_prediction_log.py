@@ -10,8 +10,9 @@ import textwrap
 import pytest
 from prometheus_client import CollectorRegistry
 
+from {{ cookiecutter.package }}.data import read_log_lines
 from {{ cookiecutter.package }}.errors import DataError
-from {{ cookiecutter.package }}.serve.prediction_log import PredictionLog, read_log_lines, request_id
+from {{ cookiecutter.package }}.serve.prediction_log import PredictionLog, request_id
 
 ROW = {"plan": "basic", "tenure": 3}
 ANSWER = {"id": "c-1", "score": 0.25, "label": 0}

@@ -5,8 +5,8 @@ import pytest
 
 from {{ cookiecutter.package }} import stats
 from {{ cookiecutter.package }}.data import features_and_target
+from {{ cookiecutter.package }}.evaluation import invariance_share
 from {{ cookiecutter.package }}.model_io import load_model
-from {{ cookiecutter.package }}.pipeline.evaluate import invariance_share
 
 from ..conftest import require_output
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package }}.contract_checks import passes, row_level_specs
+from {{ cookiecutter.package }}.contract_checks import passes
 from {{ cookiecutter.package }}.data import load_table
 from {{ cookiecutter.package }}.errors import DataError
 from {{ cookiecutter.package }}.model_io import save_model
-from {{ cookiecutter.package }}.pipeline.validate import prepare, run_suite
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.serve.loading import MUST_MATCH
+from {{ cookiecutter.package }}.suite import prepare, row_level_specs, run_suite
 from tests.data.test_bad_input import CASES
 from tests.tiny_contract import tiny_contract, tiny_predictor, tiny_table, write_project
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,23 +11,8 @@ import pandas as pd
 from ..artifacts import write_json, write_text
 from ..config import DriftConfig
 from ..contract import Contract
+from ..drift import compare, load_reference
 from ..registry import REFERENCE_FILE, REGISTRY_DIR
-from .drift import DriftError, check_reference, compare
-
-
-def load_reference(path: str | Path) -> dict[str, Any]:
-    """Read a reference profile file; DriftError naming the file if it is not one."""
-    path = Path(path)
-    try:
-        reference = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DriftError(f"{path}: cannot read a reference profile: {error}") from None
-    try:
-        check_reference(reference)
-    except DriftError as error:
-        raise DriftError(f"{path}: {error}") from None
-    profile: dict[str, Any] = reference
-    return profile
 
 
 def champion_reference(root: str | Path = REGISTRY_DIR) -> tuple[dict[str, Any] | None, str]:

@@ -1,8 +1,8 @@
 """The prediction log: every answered row, off the request path, bounded and rotated.
 
 Each line is one JSON object: request_id, time, model_version, variant, id (the contract's
-id of the row), score, label and the row's features. `make performance` joins these lines
-with labels that arrive later (by id).
+id of the row), score, label (the target's own value, e.g. `yes`) and the row's features.
+`make performance` joins these lines with labels that arrive later (by id).
 
 Records go through a bounded in-memory queue to one writer thread (stdlib logging's
 QueueHandler/QueueListener) and a RotatingFileHandler, or stdout for a container whose
@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
-
-from ..errors import DataError
 
 REQUEST_ID_HEADER = "x-request-id"
 # a caller's id is echoed back and logged: bounded and plain, so it cannot forge log lines
@@ -123,19 +121,3 @@ class PredictionLog:
                 "features": row,
             }
             self._logger.info(json.dumps(record, default=str))
-
-
-def read_log_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The records of one log file, and whether its last line was torn by a crash (skipped)."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    records, torn = [], 0
-    for number, line in enumerate(lines, start=1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines) and not text.endswith("\n"):
-                torn = 1  # the writer was killed mid-line
-                continue
-            raise DataError(f"{path}:{number}: not a JSON prediction record") from None
-    return records, torn

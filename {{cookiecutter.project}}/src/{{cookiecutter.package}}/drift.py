@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..contract import Column, Contract
-from ..errors import DataError
+from .contract import Column, Contract
+from .errors import DataError
 
 PROFILE_VERSION = 1
 OTHER = "(other)"
@@ -424,3 +426,18 @@ def _row_label(value: Any, int_labels: bool) -> str | None:
         if number.is_integer():
             return str(int(number))
     return str(value)
+
+
+def load_reference(path: str | Path) -> dict[str, Any]:
+    """Read a reference profile file; DriftError naming the file if it is not one."""
+    path = Path(path)
+    try:
+        reference = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DriftError(f"{path}: cannot read a reference profile: {error}") from None
+    try:
+        check_reference(reference)
+    except DriftError as error:
+        raise DriftError(f"{path}: {error}") from None
+    profile: dict[str, Any] = reference
+    return profile

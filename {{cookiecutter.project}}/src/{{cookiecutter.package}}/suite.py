@@ -1,0 +1,369 @@
+"""The contract as a Great Expectations suite: build it, run it on a table, word what failed.
+
+The validate stage runs it on the raw data; batch scoring runs its row-level part on each
+chunk, and the contract drafter reads dates the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from .contract import Column, Contract
+
+EXAMPLES = 5
+
+_TYPE_NAMES = {
+    "integer": ["int64", "int32", "int16", "int8", "Int64", "uint8", "uint16", "uint32", "uint64"],
+    "float": ["float64", "float32", "Float64", "int64", "int32", "Int64"],
+    "string": ["object", "str"],
+    "category": ["object", "str"],
+    "boolean": ["bool", "boolean"],
+    "datetime": [
+        "datetime64",
+        "datetime64[ns]",
+        "datetime64[us]",
+        "datetime64[ms]",
+        "datetime64[s]",
+    ],
+}
+
+
+@dataclass
+class Check:
+    """One expectation's outcome, in words a person can act on."""
+
+    column: str | None
+    expectation: str
+    success: bool
+    expected: dict[str, Any]
+    observed: Any = None
+    unexpected_count: int = 0
+    unexpected_percent: float = 0.0
+    examples: list[Any] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        """One line: column, expectation, what was expected, what was seen."""
+        where = f"column {self.column!r}" if self.column else "table"
+        wanted = ", ".join(f"{k}={v!r}" for k, v in self.expected.items())
+        if self.error:
+            seen = self.error
+        elif self.unexpected_count:
+            seen = (
+                f"{self.unexpected_count} rows ({self.unexpected_percent:.2f}%) outside; "
+                f"e.g. {self.examples}"
+            )
+            seen += f" at ids {self.rows}" if self.rows else ""
+        else:
+            seen = f"observed {self.observed!r}"
+        line = f"{where}: {self.expectation}({wanted}) failed: {seen}"
+        todo = self.fix()
+        return f"{line}. To fix: {todo}" if todo else line
+
+    def fix(self) -> str:
+        """What to do: fix the data, or the contract key that would accept it."""
+        key = f"contract.yaml: columns.{self.column}" if self.column else "contract.yaml"
+        return {
+            "expect_column_to_exist": f"give the data that column again, or rename {key} "
+            "to the new name (a renamed feature is a new model: retrain)",
+            "expect_column_values_to_be_in_type_list": f"fix the data, or change {key}.type",
+            "expect_column_values_to_not_be_null": f"fill the blanks, or allow them with "
+            f"{key}.nullable: true",
+            "expect_column_values_to_be_unique": "remove the repeated rows: one row per id",
+            "expect_column_values_to_be_between": f"fix the data, or widen {key}.min/max "
+            "if such values are real",
+            "expect_column_mean_to_be_between": f"check the batch (shifted or partial?), or "
+            f"widen {key}.mean if the population changed",
+            "expect_column_values_to_be_in_set": f"fix the data, or add the new values to "
+            f"{key}.values (a new category is unseen by the current model: retrain)",
+            "expect_column_values_to_match_strftime_format": f"fix the data, or change {key}",
+        }.get(self.expectation, "")
+
+
+def type_names(column: Column) -> list[str]:
+    """dtype names that satisfy the column's contract type."""
+    names = list(_TYPE_NAMES[column.type])
+    if column.type == "integer" and column.nullable:
+        names.append("float64")  # a missing value makes pandas read integers as floats
+    if column.type == "boolean" and column.nullable:
+        names.append("object")  # a missing value makes pandas read True/False as objects
+    if column.type == "category" and _integer_codes(column):
+        names += _TYPE_NAMES["integer"]
+    return names
+
+
+def _integer_codes(column: Column) -> bool:
+    """A category whose values are whole numbers (store 7, customer type 33)."""
+    values = column.values or ()
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+# Expectations about the whole table, not about each row: a chunk of a file cannot be judged
+# on them (its row count or its mean says nothing about the file's).
+TABLE_LEVEL = ("ExpectTableRowCountToBeBetween", "ExpectColumnMeanToBeBetween")
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One GE expectation as data: its class name in `gx.expectations` and its arguments."""
+
+    kind: str
+    column: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        """The Great Expectations object (imports GE: seconds, so only when it is needed)."""
+        import great_expectations as gx
+
+        make = getattr(gx.expectations, self.kind)
+        if self.column is None:
+            return make(**self.kwargs)
+        return make(column=self.column, **self.kwargs)
+
+
+def suite_specs(contract: Contract) -> list[ExpectationSpec]:
+    """The expectations that the contract implies, in contract order, as data."""
+    specs = [ExpectationSpec("ExpectTableRowCountToBeBetween", kwargs={"min_value": 1})]
+    for name, col in contract.columns.items():
+        specs.append(ExpectationSpec("ExpectColumnToExist", name))
+        type_list = {"type_list": type_names(col)}
+        specs.append(ExpectationSpec("ExpectColumnValuesToBeInTypeList", name, type_list))
+        if not col.nullable or name in (contract.id, contract.target):
+            specs.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", name))
+        if col.unique or name == contract.id:
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeUnique", name))
+        if col.type == "boolean":
+            booleans = {"value_set": [True, False]}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeInSet", name, booleans))
+        if col.values is not None:
+            allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
+            if col.type == "category" and _integer_codes(col):
+                allowed += list(col.values)  # codes read as numbers (CSV, Parquet) or as text
+            value_set = {"value_set": allowed}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeInSet", name, value_set))
+        if col.min is not None or col.max is not None:
+            bounds = {"min_value": _bound(col, col.min), "max_value": _bound(col, col.max)}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeBetween", name, bounds))
+        if col.mean is not None:
+            mean = {"min_value": col.mean[0], "max_value": col.mean[1]}
+            specs.append(ExpectationSpec("ExpectColumnMeanToBeBetween", name, mean))
+    return specs
+
+
+def row_level_specs(contract: Contract) -> list[ExpectationSpec]:
+    """The expectations each row of an unlabelled table must meet (what scoring checks)."""
+    return [
+        spec
+        for spec in suite_specs(contract)
+        if spec.kind not in TABLE_LEVEL and spec.column != contract.target
+    ]
+
+
+def build_suite(contract: Contract) -> list[Any]:
+    """The Great Expectations 1.x expectations that the contract implies, in contract order."""
+    return [spec.build() for spec in suite_specs(contract)]
+
+
+def _bound(column: Column, value: float | str | None) -> Any:
+    if value is None or column.type != "datetime":
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def parse_datetimes(values: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC, NaT where a value is no date: the one way dates are read."""
+    return pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+
+
+def prepare(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, list[Check]]:
+    """Parse datetime columns for the suite; report values that are not dates at all."""
+    frame = df.copy()
+    # GE 1.x compares dtypes by identity and does not know pandas 3's `str` dtype: hand it
+    # text columns as `object`, the type it does recognise.
+    for name in frame.columns:
+        if pd.api.types.is_string_dtype(frame[name].dtype) and frame[name].dtype != object:
+            frame[name] = frame[name].astype(object)
+    checks = []
+    for name, col in contract.columns.items():
+        if col.type != "datetime" or name not in frame.columns:
+            continue
+        raw = frame[name]
+        parsed = parse_datetimes(raw)
+        bad = raw.notna() & parsed.isna()
+        checks.append(
+            Check(
+                column=name,
+                expectation="expect_column_values_to_be_datetimes",
+                success=not bad.any(),
+                expected={"format": "ISO 8601"},
+                unexpected_count=int(bad.sum()),
+                unexpected_percent=100.0 * float(bad.mean()),
+                examples=raw[bad].head(EXAMPLES).tolist(),
+                rows=_ids(frame, contract, bad),
+            )
+        )
+        frame[name] = parsed
+    return frame, checks
+
+
+def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
+    if contract.id not in frame.columns:
+        # CSV line numbers (the header is line 1)
+        lines: list[Any] = (mask[mask].index[:EXAMPLES] + 2).tolist()
+        return lines
+    ids: list[Any] = frame.loc[mask, contract.id].head(EXAMPLES).tolist()
+    return ids
+
+
+class ContractSuite:
+    """A GE context, suite and validation definition built once, run on any number of frames."""
+
+    def __init__(self, contract: Contract, expectations: list[Any] | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.contract = contract
+        context = gx.get_context(mode="ephemeral")  # nothing on disk
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        batch = (
+            context.data_sources.add_pandas("contract")
+            .add_dataframe_asset("table")
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        suite = context.suites.add(
+            gx.ExpectationSuite(
+                name=contract.name,
+                expectations=build_suite(contract) if expectations is None else expectations,
+            )
+        )
+        self.definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+        )
+
+    def run(self, frame: pd.DataFrame) -> list[Check]:
+        """Every expectation's outcome on `frame`."""
+        result_format: dict[str, Any] = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": EXAMPLES,
+        }
+        if self.contract.id in frame.columns:
+            result_format["unexpected_index_column_names"] = [self.contract.id]
+        result = self.definition.run(
+            batch_parameters={"dataframe": frame}, result_format=result_format
+        )
+        return [_check(item, self.contract) for item in result.to_json_dict()["results"]]
+
+
+def run_suite(
+    frame: pd.DataFrame, contract: Contract, expectations: list[Any] | None = None
+) -> list[Check]:
+    """Run the contract's suite (or `expectations`) once on `frame`."""
+    return ContractSuite(contract, expectations).run(frame)
+
+
+def _check(item: dict[str, Any], contract: Contract) -> Check:
+    config, found = item["expectation_config"], item.get("result") or {}
+    kwargs = {k: v for k, v in config["kwargs"].items() if k not in ("column", "batch_id")}
+    exception = item.get("exception_info") or {}
+    error = None
+    if exception.get("raised_exception") or (not found and not item["success"]):
+        error = "could not be evaluated on this column"
+    rows = [
+        entry.get(contract.id)
+        for entry in found.get("partial_unexpected_index_list") or []
+        if isinstance(entry, dict)
+    ]
+    return Check(
+        column=config["kwargs"].get("column"),
+        expectation=config["type"],
+        success=bool(item["success"]),
+        expected=kwargs,
+        observed=found.get("observed_value"),
+        unexpected_count=int(found.get("unexpected_count") or 0),
+        unexpected_percent=float(found.get("unexpected_percent") or 0.0),
+        examples=list(found.get("partial_unexpected_list") or [])[:EXAMPLES],
+        rows=rows[:EXAMPLES],
+        error=error,
+    )
+
+
+_ROOT_CAUSES = ("expect_column_to_exist", "expect_column_values_to_be_in_type_list")
+
+# Checks that mean nothing once a column is mistyped (all of them once it is missing).
+_KNOCK_ON = (
+    "expect_column_values_to_be_between",
+    "expect_column_mean_to_be_between",
+    "expect_column_values_to_be_in_set",
+)
+
+
+def _is_knock_on(check: Check, broken: dict[str | None, str]) -> bool:
+    cause = broken.get(check.column)
+    if cause is None or cause == check.expectation:
+        return False
+    return cause == "expect_column_to_exist" or check.expectation in _KNOCK_ON
+
+
+def summarize(checks: list[Check]) -> list[str]:
+    """Failure lines, leaving out knock-on failures of a missing or mistyped column."""
+    broken: dict[str | None, str] = {}
+    for check in checks:
+        if not check.success and check.expectation in _ROOT_CAUSES:
+            broken.setdefault(check.column, check.expectation)
+    return [c.describe() for c in checks if not c.success and not _is_knock_on(c, broken)]
+
+
+def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> None:
+    """Give a failed type check the offending values, so the fix is obvious."""
+    for check in checks:
+        if check.success or check.column is None:
+            continue
+        column = contract.columns[check.column]
+        if check.expectation == "expect_column_to_exist":
+            check.error = _missing(df, contract)
+        elif check.expectation == "expect_column_values_to_be_in_type_list" and check.column in df:
+            values = df[check.column]
+            if column.type in ("integer", "float"):
+                numbers = pd.to_numeric(values, errors="coerce")
+                bad = values.notna() & numbers.isna()
+                if column.type == "integer":
+                    bad |= numbers.notna() & (numbers != numbers.round())
+            else:
+                bad = pd.Series(False, index=values.index)
+            check.expected = {"type": column.type}
+            check.error = f"column holds {values.dtype} values"
+            if bad.any():
+                check.examples = values[bad].head(EXAMPLES).tolist()
+                check.rows = _ids(df, contract, bad)
+                check.error += f", e.g. {check.examples} at ids {check.rows}"
+            else:
+                check.error += _type_hint(values, column)
+
+
+def _missing(df: pd.DataFrame, contract: Contract) -> str:
+    """Why a contract column is not in the file: name the file's columns the contract lacks
+    (a rename shows up as one of them) rather than listing every column."""
+    new = [str(c) for c in df.columns if c not in contract.columns]
+    if not new:
+        return f"column is missing; the file's {df.shape[1]} columns are all in the contract"
+    shown = new[:EXAMPLES] + ([f"... {len(new) - EXAMPLES} more"] if len(new) > EXAMPLES else [])
+    return f"column is missing; the file has columns the contract does not list: {shown}"
+
+
+def _type_hint(values: pd.Series, column: Column) -> str:
+    """Why a column whose every value reads as the right kind still has the wrong type."""
+    if column.type not in ("integer", "float"):
+        return ""
+    if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+        sample = values.dropna().head(EXAMPLES).tolist()
+        return f": numbers stored as text, e.g. {sample}; write them as numbers"
+    missing = int(values.isna().sum())
+    if column.type == "integer" and missing:
+        # pandas has no missing integer in a plain column, so one null turns all into floats
+        return f" because {missing} value(s) are missing (a missing value makes integers floats)"
+    return ""
