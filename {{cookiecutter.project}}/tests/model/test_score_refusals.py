@@ -11,21 +11,21 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.contract_checks import passes
-from {{ cookiecutter.package }}.data import load_table
+from {{ cookiecutter.package }}.data import conform, features_and_target, load_table
 from {{ cookiecutter.package }}.errors import DataError
-from {{ cookiecutter.package }}.model_io import save_model
+from {{ cookiecutter.package }}.model_io import environment, save_model
+from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry
-from {{ cookiecutter.package }}.serve.loading import MUST_MATCH
 from {{ cookiecutter.package }}.suite import prepare, row_level_specs, run_suite
 from tests.data.test_bad_input import CASES
-from tests.tiny_contract import tiny_contract, tiny_predictor, tiny_table, write_project
+from tests.tiny_contract import tiny_contract, tiny_table, write_project
 
 PROJECT = Path(__file__).resolve().parents[2]
 DATA_ERROR = 4  # errors.DataError's exit code
@@ -37,10 +37,14 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny-score")
     write_project(root)
     shutil.copy(PROJECT / "Makefile", root / "Makefile")
+    contract = tiny_contract()
+    # the project's own estimator (what the loader trusts), trained on the tiny table
+    x, y = features_and_target(conform(tiny_table(500), contract), contract)
     model = root / "model.skops"
-    save_model(tiny_predictor().model, model)
-    tags = {tag: version(dist) for tag, dist in MUST_MATCH.items()}
-    tags["contract_fingerprint"] = tiny_contract().fingerprint
+    save_model(
+        build_pipeline(contract, load_config(PROJECT / "params.yaml").model).fit(x, y), model
+    )
+    tags = environment() | {"contract_fingerprint": contract.fingerprint}
     registry = Registry(root=root / "registry")  # where `score` in `root` looks by default
     ref = registry.register(model, tags)
     registry.move_alias("champion", ref.version, expected=None)
