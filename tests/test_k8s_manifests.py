@@ -128,6 +128,23 @@ def test_pod_security_restricted(baked_k8s: Path) -> None:
         assert env["MODEL_VERSION"] == "7"
 
 
+def test_probe_timeouts_are_set_on_purpose(baked_k8s: Path) -> None:
+    """Every probe names its timeout (Kubernetes' default of 1 s is not left to chance):
+    readiness answers within its period, liveness gives a busy pod ~30 s before a restart."""
+    assert render(baked_k8s, "--model-version", "7").returncode == 0
+    for overlay, kind in (("staging", "Deployment"), ("production", "Rollout")):
+        (workload,) = [d for d in kustomize(baked_k8s, overlay) if d["kind"] == kind]
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        probes = {
+            name: container[name] for name in ("startupProbe", "readinessProbe", "livenessProbe")
+        }
+        assert all("timeoutSeconds" in probe for probe in probes.values()), probes
+        ready, live = probes["readinessProbe"], probes["livenessProbe"]
+        assert ready["timeoutSeconds"] < ready["periodSeconds"]
+        assert live["periodSeconds"] * live["failureThreshold"] >= 30
+        assert live["timeoutSeconds"] > ready["timeoutSeconds"]
+
+
 def test_each_pod_scraped_once_and_namespaces_enforce_restricted(baked_k8s: Path) -> None:
     """One Service feeds the ServiceMonitor (counts are not doubled); PSS labels; a PDB."""
     assert render(baked_k8s, "--model-version", "7").returncode == 0

@@ -6,6 +6,8 @@ constrained to the versions the files pin today, so nothing moves unless it is n
 `make lock UPGRADE="numpy pandas"` (or UPGRADE=all). serve <- train <- dev are layered:
 a file includes the one below it with `-r` and lists only what that one does not.
 Every file is compiled before any is written, so a failure leaves the previous files.
+`make add PKG=lightgbm [GROUP=serve|train|dev]` adds a requirement to pyproject.toml's group
+and re-locks; pyproject.toml is changed only if the lock succeeds.
 Standard library only: it runs before (and without) the project's environment.
 """
 
@@ -36,7 +38,9 @@ class Lock:
 
 
 LOCKS = (
-    Lock("serve", ("dependencies",), None, "serving"),
+    # the build backend too: `pip install --no-build-isolation .` (make install, the image)
+    # then builds the package with this hash-checked setuptools, never one fetched unchecked
+    Lock("serve", ("dependencies", "build-system"), None, "serving, and the build backend"),
     Lock("train", ("dependencies", "train"), "serve", "training: serving plus the pipeline tools"),
     Lock("dev", ("dependencies", "train", "dev"), "train", "development: training plus test tools"),
     Lock(
@@ -109,6 +113,8 @@ def requirements_of(pyproject: dict, groups: tuple[str, ...]) -> list[str]:
     for group in groups:
         if group == "dependencies":
             out += project["dependencies"]
+        elif group == "build-system":
+            out += pyproject["build-system"]["requires"]
         elif group in project.get("optional-dependencies", {}):
             out += project["optional-dependencies"][group]
         else:
@@ -197,6 +203,61 @@ def lock_files(
     return {out: compile_lock(uv, wanted, python, keep, below, header, ref)}
 
 
+# what `make add` accepts: a name, extras, a version range; no URL, path, quote or marker
+REQUIREMENT = re.compile(
+    r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(\[[A-Za-z0-9._,-]+\])?"
+    r"((?:\s*(?:==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!-]+\s*,?)*)"
+)
+# `make add GROUP=...` -> the pyproject array it writes to (serve: the image installs it too)
+GROUPS = {"serve": "dependencies", "train": "train", "dev": "dev"}
+
+
+def add_to_pyproject(text: str, requirements: list[str], group: str) -> str:
+    """pyproject.toml's text with `requirements` appended to `group`'s array, comments kept."""
+    if group not in GROUPS:
+        raise LockError(f"GROUP={group!r}: choose one of {', '.join(GROUPS)}")
+    key = GROUPS[group]
+    existing = {
+        normalise(REQUIREMENT.match(r).group(1))  # type: ignore[union-attr]
+        for r in requirements_of(tomllib.loads(text), tuple(GROUPS.values()))
+        if REQUIREMENT.match(r)
+    }
+    lines: list[str] = []
+    for requirement in requirements:
+        match = REQUIREMENT.fullmatch(requirement.strip())
+        if match is None:
+            raise LockError(
+                f"{requirement!r} is not a package requirement: give a name and optionally "
+                "a range, e.g. lightgbm or 'lightgbm>=4.5,<5'"
+            )
+        if normalise(match.group(1)) in existing:
+            raise LockError(f"{match.group(1)} is already in pyproject.toml")
+        lines.append(f'    "{match.group(0)}",\n')
+    section = "[project]" if key == "dependencies" else "[project.optional-dependencies]"
+    start = text.find(f"\n{section}\n")
+    opening = re.compile(rf"^{re.escape(key)}\s*=\s*\[", re.MULTILINE).search(text, start + 1)
+    if start < 0 or opening is None:
+        raise LockError(f"pyproject.toml: no {key} = [...] under {section}")
+    closing = text.find("\n]", opening.end())
+    if closing < 0:
+        raise LockError(f"pyproject.toml: the {key} array has no closing ] on a line of its own")
+    return text[: closing + 1] + "".join(lines) + text[closing + 1 :]
+
+
+def add(uv: str, requirements: list[str], group: str) -> dict[Path, str]:
+    """pyproject.toml with the requirements added, and the locks compiled from it."""
+    pyproject = Path("pyproject.toml")
+    before = pyproject.read_text(encoding="utf-8")
+    after = add_to_pyproject(before, requirements, group)
+    pyproject.write_text(after, encoding="utf-8")
+    try:
+        files = lock_project(uv, set())
+    except BaseException:
+        pyproject.write_text(before, encoding="utf-8")  # a failed lock changes nothing
+        raise
+    return files
+
+
 def kept(old: dict[str, str], upgrade: set[str]) -> dict[str, str]:
     """Today's pins less the ones to upgrade."""
     return {} if "all" in upgrade else {n: v for n, v in old.items() if n not in upgrade}
@@ -214,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, help="the lock they are layered on (-r)")
     parser.add_argument("--out", type=Path, help="the lock file to write")
     parser.add_argument("--python", default="3.11", help="the oldest Python to lock for")
+    parser.add_argument("--add", default="", help="requirements to add to pyproject.toml first")
+    parser.add_argument(
+        "--group", default="serve", help=f"where --add puts them: {', '.join(GROUPS)}"
+    )
     args = parser.parse_args(argv)
     uv = shutil.which("uv")
     if uv is None:
@@ -224,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     upgrade = {normalise(n) for n in args.upgrade.replace(",", " ").split()}
     try:
-        if args.inputs:
+        if args.add.strip():
+            files = add(uv, args.add.split(), args.group)
+        elif args.inputs:
             if args.base is None or args.out is None:
                 raise LockError("--inputs needs --base and --out")
             files = lock_files(uv, args.inputs, args.base, args.out, args.python, upgrade)
@@ -234,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make lock: {error}", file=sys.stderr)
         return 1
     write_all(files)
+    if args.add.strip():
+        print(f"added to pyproject.toml ({args.group}): {args.add.strip()}; now run `make install`")
     return 0
 
 

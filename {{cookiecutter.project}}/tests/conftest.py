@@ -10,6 +10,7 @@ import pytest
 
 from {{ cookiecutter.package }}.config import Config, load_config
 from {{ cookiecutter.package }}.contract import Contract, load_contract
+from {{ cookiecutter.package }}.model_io import recorded_versions
 from {{ cookiecutter.package }}.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +46,7 @@ def holdout() -> pd.DataFrame:
 
 
 # What promote records with a version that the serving and scoring checks read.
-TRAINING_TAGS = ("sklearn_version", "skops_version", "numpy_version", "pandas_version",
-                 "scipy_version", "python_version", "contract_fingerprint")  # fmt: skip
+TRAINING_TAGS = (*recorded_versions(), "contract_fingerprint")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from . import model as user_model
 from .errors import ConfigError
 from .paths import PARAMS
 from .typed import Frozen, parse
-
-ModelKind = Literal["hist_gradient_boosting", "random_forest", "logistic_regression"]
 
 
 class DataConfig(Frozen):
@@ -37,9 +36,15 @@ class SplitConfig(Frozen):
 
 
 class ModelConfig(Frozen):
-    """Which estimator to train and the hyperparameters of each."""
+    """Which estimator to train (a name in model.py's ESTIMATORS) and the settings of each.
 
-    kind: ModelKind
+    The shipped estimators' settings have their defaults here; an estimator you add to
+    model.py takes its settings from a params.yaml section of its own name.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
     hist_gradient_boosting: dict[str, Any] = Field(
         default_factory=lambda: {
             "max_iter": 200,
@@ -61,9 +66,33 @@ class ModelConfig(Frozen):
     )
     seed: int = 7
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in user_model.ESTIMATORS:
+            known = ", ".join(user_model.ESTIMATORS)
+            raise ValueError(f"model.py's ESTIMATORS has {known}; add yours there first")
+        return kind
+
+    @model_validator(mode="after")
+    def _sections_are_estimators(self) -> ModelConfig:
+        for name, value in (self.model_extra or {}).items():
+            if name not in user_model.ESTIMATORS:
+                known = ", ".join(user_model.ESTIMATORS)
+                raise ValueError(
+                    f"model.{name}: not an estimator in model.py's ESTIMATORS ({known}), "
+                    "nor seed (a typo?)"
+                )
+            if not isinstance(value, dict):
+                raise ValueError(f"model.{name}: expected a mapping of settings, got {value!r}")
+        return self
+
     def hyperparameters(self) -> dict[str, Any]:
-        """The settings of the chosen estimator."""
-        return dict(getattr(self, self.kind))
+        """The settings of the chosen estimator ({} when params.yaml gives none)."""
+        section = getattr(self, self.kind, None)
+        if section is None:
+            section = (self.model_extra or {}).get(self.kind, {})
+        return dict(section)
 
 
 class EvaluateConfig(Frozen):
@@ -106,6 +135,9 @@ class GatesConfig(Frozen):
     max_fpr_at_recall_80: float | None = Field(0.3, ge=0, le=1)
     min_slice_auc: float | None = Field(0.7, ge=0, le=1)
     beat_baseline: bool = True
+    # how far the model's ROC AUC may trail the best single feature's (non-inferiority);
+    # 0 demands a gain. `make contract` drafts it from what the holdout can detect.
+    baseline_margin: float = Field(0.0, ge=0, le=1)
     fairness: FairnessConfig = FairnessConfig()
 
 

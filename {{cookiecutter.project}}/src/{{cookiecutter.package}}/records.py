@@ -169,6 +169,10 @@ class Promotion(Frozen):
     model: str
     evidence: Evidence
     model_card: CardRef | None = None
+    registry: str | None = None  # the registry asked (no credentials): the record is its answer
+    compared_only: str | None = None  # why no alias could move here, and how to promote instead
+    experiment: str | None = None  # the DVC experiment this ran in: compared, never promoted
+    override: str | None = None  # the reason given for moving a shared alias from a non-release
 
 
 R = TypeVar("R", bound=Frozen)

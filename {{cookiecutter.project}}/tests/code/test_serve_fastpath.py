@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -87,4 +88,76 @@ def test_a_shortcut_that_disagrees_is_not_used(contract, table, monkeypatch):
     off_by_a_little = [lambda row: [v + 0.01 for v in honest.parts[0](row)], *honest.parts[1:]]
     broken = type(honest)(off_by_a_little, honest.model)
     monkeypatch.setattr(predictor_module, "compile_row_encoder", lambda _: broken)
-    assert Predictor(model, contract).fast is None
+    predictor = Predictor(model, contract)
+    assert predictor.fast is None
+    assert "scored the probe rows up to" in str(predictor.fast_path_off)
+
+
+class Clip(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
+    """A transformer of the encoded matrix, between the features and the model."""
+
+    def fit(self, x: np.ndarray, y: object = None) -> Clip:
+        self.low_, self.high_ = np.quantile(x, 0.05, axis=0), np.quantile(x, 0.95, axis=0)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.low_, self.high_)
+
+
+class SpendBands(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
+    """A feature of raw columns inside the ColumnTransformer; `encode_row` opts into the shortcut."""
+
+    def fit(self, x: pd.DataFrame, y: object = None) -> SpendBands:
+        return self
+
+    def transform(self, x: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([np.floor(np.log1p(pd.DataFrame(x).to_numpy(dtype="float64")))])
+
+    def encode_row(self, values: list[float]) -> list[float]:
+        return [float(np.floor(np.log1p(float(v)))) for v in values]
+
+
+class SpendBandsBatchOnly(SpendBands):
+    """The same feature without a one-row encoding."""
+
+    encode_row = None  # type: ignore[assignment]
+
+
+def _with_own_feature(contract, feature: object) -> ColumnTransformer:
+    features = build_preprocessor(contract)
+    features.transformers.append(("spend_bands", feature, ["spend"]))
+    return features
+
+
+def test_a_step_between_features_and_model_keeps_the_shortcut(contract, table):
+    """A transformer of the encoded matrix runs on the encoded row: same scores, still fast."""
+    X, y = features_and_target(table, contract)
+    steps = [("features", build_preprocessor(contract)), ("clip", Clip())]
+    model = Pipeline([*steps, ("model", LogisticRegression(max_iter=5000))]).fit(X, y)
+    predictor = Predictor(model, contract)
+    assert predictor.fast is not None, predictor.fast_path_off
+    rows = request_rows(table, contract)[:200]
+    one_at_a_time = np.array([predictor.scores([row])[0] for row in rows])
+    np.testing.assert_allclose(one_at_a_time, model.predict_proba(predictor.frame(rows))[:, 1])
+
+
+def test_a_feature_with_encode_row_keeps_the_shortcut(contract, table):
+    """A column transformer of yours with `encode_row` is encoded by it, and checked."""
+    X, y = features_and_target(table, contract)
+    features = _with_own_feature(contract, SpendBands())
+    model = Pipeline([("features", features), ("model", LogisticRegression(max_iter=5000))])
+    predictor = Predictor(model.fit(X, y), contract)
+    assert predictor.fast is not None, predictor.fast_path_off
+
+
+def test_a_feature_without_a_row_encoding_says_why_the_shortcut_is_off(contract, table):
+    """No shortcut, and the reason names the step and what to add (printed at start)."""
+    X, y = features_and_target(table, contract)
+    features = _with_own_feature(contract, SpendBandsBatchOnly())
+    model = Pipeline([("features", features), ("model", LogisticRegression(max_iter=5000))])
+    predictor = Predictor(model.fit(X, y), contract)
+    assert predictor.fast is None
+    assert predictor.fast_path_off is not None
+    assert "'spend_bands'" in predictor.fast_path_off
+    assert "SpendBandsBatchOnly" in predictor.fast_path_off
+    assert "encode_row" in predictor.fast_path_off

@@ -6,30 +6,27 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import yaml
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import Pipeline
 
 import {{ cookiecutter.package }} as package
 from {{ cookiecutter.package }}.artifacts import write_parquet
+from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.contract import load_contract
 from {{ cookiecutter.package }}.data import conform, features_and_target, load_table
 from {{ cookiecutter.package }}.deploy import procs
-from {{ cookiecutter.package }}.features import build_preprocessor
-from {{ cookiecutter.package }}.model_io import save_model
+from {{ cookiecutter.package }}.model import build_pipeline
+from {{ cookiecutter.package }}.model_io import environment, save_model
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.rollout.loadgen import holdout_rows
 from {{ cookiecutter.package }}.sample_data import generate
@@ -58,8 +55,9 @@ def train(root: Path, rows: int, seed: int) -> Path:
     raw = generate(root / "contract.yaml", root / "data" / f"raw-{seed}.csv", rows, seed)
     table = conform(load_table(raw), contract)
     x, y = features_and_target(table, contract)
-    classifier = HistGradientBoostingClassifier(max_iter=30, random_state=seed)
-    model = Pipeline([("prep", build_preprocessor(contract)), ("clf", classifier)]).fit(x, y)
+    # the project's own estimator (model.py, params.yaml: model): delivery is tested with it
+    settings = load_config(PROJECT / "params.yaml").model
+    model = build_pipeline(contract, settings.kind, settings.hyperparameters(), seed).fit(x, y)
     write_parquet(root / "data" / "holdout.parquet", table.tail(300))
     path = root / "models" / f"model-{seed}.skops"
     save_model(model, path)
@@ -73,14 +71,7 @@ def base_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("delivery")
     shutil.copy(PROJECT / "contract.yaml", root / "contract.yaml")
     contract = load_contract(root / "contract.yaml")
-    tags = {
-        "sklearn_version": version("scikit-learn"),
-        "skops_version": version("skops"),
-        "numpy_version": version("numpy"),
-        "pandas_version": version("pandas"),
-        "python_version": platform.python_version(),
-        "contract_fingerprint": contract.fingerprint,
-    }
+    tags = {**environment(), "contract_fingerprint": contract.fingerprint}
     registry = Registry(MODEL_NAME, root=root / "registry")
     first = registry.register(train(root, 1500, 1), tags)
     second = registry.register(train(root, 1500, 2), tags)

@@ -272,3 +272,103 @@ def test_an_unreadable_bundle_file_is_a_clear_error_at_start(app_dir: Path):
     output = (app_dir / "unreadable.log").read_text()
     assert "not readable by uid 10001" in output, output
     assert "Traceback" not in output
+
+
+# What python:3.x-slim-bookworm holds besides Debian's minimal base (Essential packages and
+# apt, with their dependencies): the runtime libraries of Python's own extension modules and
+# the three packages its Dockerfile installs (docker-library/python, slim-bookworm).
+PYTHON_IMAGE_PACKAGES = {
+    "ca-certificates", "netbase", "tzdata", "libbz2-1.0", "libexpat1", "libffi8", "libgdbm6",
+    "libncursesw6", "libnsl2", "libreadline8", "libsqlite3-0", "libssl3", "libtirpc3",
+    "libuuid1", "liblzma5", "zlib1g", "libdb5.3",
+}  # fmt: skip
+
+
+def debian_base_packages() -> set[str]:
+    """Essential packages and apt, closed over their dependencies, as installed here."""
+    lines = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\t${Essential}\t${Pre-Depends}, ${Depends}\n"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    depends, todo = {}, ["apt"]
+    for line in lines:
+        name, essential, needs = line.split("\t")
+        alternatives = [part.split("|")[0] for part in needs.split(",") if part.strip()]
+        depends[name] = {re.split(r"[\s:(]", a.strip())[0] for a in alternatives}
+        if essential == "yes":
+            todo.append(name)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(depends.get(name, ()))
+    return seen
+
+
+def system_libraries_needed() -> dict[str, set[str]]:
+    """Debian package -> the serving packages' shared objects that load a library from it."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    serve = (PROJECT / "requirements" / "serve.txt").read_text()
+    users: dict[str, set[str]] = {}  # system library path -> "distribution: object"
+    for name in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", serve, re.M):
+        try:
+            files = distribution(name).files or []
+        except PackageNotFoundError:  # a platform marker left it out here
+            continue
+        objects = [Path(str(f.locate())) for f in files if ".so" in Path(str(f)).name]
+        objects = [path for path in objects if path.is_file()]
+        bundled = {path.name for path in objects}  # a wheel's own copies (auditwheel's .libs)
+        if not objects:
+            continue
+        listing = subprocess.run(["ldd", *map(str, objects)], capture_output=True, text=True)
+        current = str(objects[0])  # ldd names each file only when given several
+        for line in listing.stdout.splitlines():
+            if not line.startswith(("\t", " ")):
+                current = line.rstrip(":")
+                continue
+            found = re.match(r"\s*(\S+) => (\S+)", line)
+            if found is None:
+                continue
+            library, target = found.groups()
+            if target == "not":  # a bundled library finds its siblings through its user's rpath
+                assert library in bundled, f"{current} needs {library}, not installed here"
+            elif target.startswith(("/lib", "/usr/lib")):
+                user = f"{name}: {Path(current).name}"
+                users.setdefault(str(Path(target).resolve()), set()).add(user)
+    # dpkg knows each file under the name its package ships it as: /lib or /usr/lib (usrmerge)
+    names = {alias: path for path in users for alias in (path, path.replace("/usr/lib/", "/lib/"))}
+    owners = subprocess.run(["dpkg", "-S", *names], capture_output=True, text=True).stdout
+    needed: dict[str, set[str]] = {}
+    owned = set()
+    for line in owners.splitlines():
+        packages, _, alias = line.partition(": ")
+        if alias in names:
+            owned.add(names[alias])
+            for package in packages.split(", "):
+                needed.setdefault(package.split(":")[0], set()).update(users[names[alias]])
+    assert owned == set(users), f"no Debian package owns {sorted(set(users) - owned)}"
+    return needed
+
+
+def test_the_image_installs_every_system_library_the_served_packages_link():
+    """A wheel that links a system library the slim base lacks (LightGBM: libgomp.so.1) finds
+    it in the image: it is in the base, or the runtime stage installs it (SYSTEM_PACKAGES)."""
+    if shutil.which("dpkg-query") is None or shutil.which("ldd") is None:
+        pytest.skip("needs a Debian system (dpkg, ldd) to map shared libraries to packages")
+    runtime = dict(dockerfile())
+    declared = re.fullmatch(r'SYSTEM_PACKAGES="([^"]*)"', runtime.get("ARG", ""))
+    assert declared, 'the runtime stage declares ARG SYSTEM_PACKAGES="..."'
+    installs = set(declared[1].split())
+    assert any(i == "RUN" and "${SYSTEM_PACKAGES}" in rest for i, rest in dockerfile())
+    available = debian_base_packages() | PYTHON_IMAGE_PACKAGES | installs
+    missing = {
+        pkg: users for pkg, users in system_libraries_needed().items() if pkg not in available
+    }
+    assert not missing, (
+        f"add to the Dockerfile's SYSTEM_PACKAGES: {sorted(missing)} (needed by {missing})"
+    )
+    for package in installs:  # each name is a real Debian package (installed here to be read)
+        known = subprocess.run(["dpkg-query", "-W", package], capture_output=True, text=True)
+        assert known.returncode == 0, f"SYSTEM_PACKAGES: {package} is not a Debian package here"

@@ -25,21 +25,22 @@ from ..conftest import ROOT, require_output
 
 
 @pytest.fixture(scope="module")
-def scored(champion_registry, holdout, contract, tmp_path_factory):
-    """The holdout scored as an unlabelled batch (labels arrive later)."""
+def scored(champion_registry, raw_holdout, contract, tmp_path_factory):
+    """The holdout's raw rows scored as an unlabelled batch (labels arrive later)."""
     tmp = tmp_path_factory.mktemp("perf")
     batch = tmp / "batch.parquet"
-    holdout.drop(columns=contract.target).to_parquet(batch, index=False)
+    raw_holdout.to_parquet(batch, index=False)
     out = tmp / "predictions.parquet"
     score_file(batch, out, contract, champion_registry)
     return out
 
 
-def labels_file(holdout, contract, path, flip_share=0.0, rows=None):
+def labels_file(holdout, contract, path, swap_label, flip_share=0.0, rows=None):
+    """The holdout's own labels in the target's own values, a share of them turned over."""
     frame = holdout[[contract.id, contract.target]].head(rows).copy()
     rng = np.random.default_rng(3)
     flip = rng.random(len(frame)) < flip_share
-    frame.loc[flip, contract.target] = 1 - frame.loc[flip, contract.target]
+    frame.loc[flip, contract.target] = frame.loc[flip, contract.target].map(swap_label)
     frame.to_csv(path, index=False)
     return path
 
@@ -52,12 +53,11 @@ def report_for(scored, labels, contract, registry, features=None):
 
 
 def test_labels_of_the_evaluated_rows_show_no_drop(
-    scored, holdout, contract, champion_registry, tmp_path
+    scored, holdout, contract, champion_registry, tmp_path, swap_label
 ):
     """The holdout's own labels reproduce the evaluated ROC AUC: no drop, full coverage."""
-    report = report_for(
-        scored, labels_file(holdout, contract, tmp_path / "l.csv"), contract, champion_registry
-    )
+    labels = labels_file(holdout, contract, tmp_path / "l.csv", swap_label)
+    report = report_for(scored, labels, contract, champion_registry)
     ((_, entry),) = report["versions"].items()
     metrics = json.loads(require_output("metrics/metrics.json").read_text(encoding="utf-8"))
     assert entry["metrics"]["roc_auc"]["value"] == pytest.approx(
@@ -69,10 +69,10 @@ def test_labels_of_the_evaluated_rows_show_no_drop(
 
 
 def test_degraded_labels_are_a_significant_drop(
-    scored, holdout, contract, champion_registry, tmp_path
+    scored, holdout, contract, champion_registry, tmp_path, swap_label
 ):
     """When a third of the outcomes turn against the model, the drop is significant."""
-    labels = labels_file(holdout, contract, tmp_path / "l.csv", flip_share=0.35)
+    labels = labels_file(holdout, contract, tmp_path / "l.csv", swap_label, flip_share=0.35)
     report = report_for(scored, labels, contract, champion_registry)
     ((version, entry),) = report["versions"].items()
     assert entry["drop"]["status"] == "drop"
@@ -82,12 +82,12 @@ def test_degraded_labels_are_a_significant_drop(
 
 
 def test_partial_coverage_unknown_and_duplicate_labels(
-    scored, holdout, contract, champion_registry, tmp_path
+    scored, holdout, contract, champion_registry, tmp_path, swap_label
 ):
     """Half the rows labelled, plus labels for ids never scored and repeated rows: all counted."""
     frame = holdout[[contract.id, contract.target]].head(len(holdout) // 2)
     strangers = pd.DataFrame({contract.id: ["never-scored-1", "never-scored-2"],
-                              contract.target: [0, 1]})  # fmt: skip
+                              contract.target: list(swap_label)})  # fmt: skip
     path = tmp_path / "labels.csv"
     pd.concat([frame, frame.head(10), strangers]).to_csv(path, index=False)
     _, duplicates = read_labels(path, contract)
@@ -99,22 +99,24 @@ def test_partial_coverage_unknown_and_duplicate_labels(
     assert "never-scored-1" in report["unknown_ids"]["examples"]
 
 
-def test_conflicting_labels_name_the_ids(holdout, contract, tmp_path):
+def test_conflicting_labels_name_the_ids(holdout, contract, tmp_path, swap_label):
     """One id with two different outcomes is an error that names it."""
     frame = holdout[[contract.id, contract.target]].head(20).copy()
-    clash = frame.head(1).assign(**{contract.target: 1 - frame[contract.target].iloc[0]})
+    clash = frame.head(1).assign(**{contract.target: swap_label[frame[contract.target].iloc[0]]})
     path = tmp_path / "labels.csv"
     pd.concat([frame, clash]).to_csv(path, index=False)
     with pytest.raises(DataError, match=str(frame[contract.id].iloc[0])):
         read_labels(path, contract)
 
 
-def test_slices_when_features_are_given(scored, holdout, contract, champion_registry, tmp_path):
+def test_slices_when_features_are_given(
+    scored, holdout, contract, champion_registry, tmp_path, swap_label
+):
     """With the scored rows' features, realised ROC AUC is reported per contract slice, in
     one table per version; the page charts each batch against the evaluated interval."""
     if not contract.slices:
         pytest.skip("this contract defines no slices")
-    labels = labels_file(holdout, contract, tmp_path / "l.csv")
+    labels = labels_file(holdout, contract, tmp_path / "l.csv", swap_label)
     features = holdout[[contract.id, *contract.slice_columns]].astype({contract.id: "str"})
     report = report_for(scored, labels, contract, champion_registry, features)
     ((version, entry),) = report["versions"].items()

@@ -29,6 +29,16 @@ def log_tail(log: str, lines: int = 8) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
 
 
+def startup_warnings(server: Server) -> list[str]:
+    """What a server warned about when it started (e.g. why single rows are slower)."""
+    try:
+        text = Path(server.log).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    prefix = "serve: warning: "
+    return [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]
+
+
 def port_for(port: int, setting: str) -> int:
     """`port`, or any free port for 0. A fixed port something already listens on is an error:
     readiness checks would reach that other server and take it for ours."""

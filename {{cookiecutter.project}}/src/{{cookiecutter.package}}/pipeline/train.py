@@ -4,54 +4,33 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
+from .. import model as user_model
 from ..artifacts import write_json, write_parquet
 from ..config import Config, ModelConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target
 from ..drift import build_reference
 from ..errors import ConfigError, DataError
-from ..features import build_preprocessor
-from ..model_io import save_model
+from ..model_io import environment, save_model
 from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
 
-ESTIMATORS: dict[str, type[ClassifierMixin]] = {
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
-    "random_forest": RandomForestClassifier,
-    "logistic_regression": LogisticRegression,
-}
-LIBRARIES = ("sklearn", "skops", "numpy", "pandas", "scipy")
 
-
-def build_estimator(settings: ModelConfig) -> ClassifierMixin:
-    """The classifier named by `model.kind`, with its hyperparameters from params.yaml."""
-    hyperparameters = settings.hyperparameters()
-    estimator_cls = ESTIMATORS[settings.kind]
-    if "random_state" in estimator_cls().get_params():
-        hyperparameters.setdefault("random_state", settings.seed)
+def build_pipeline(contract: Contract, settings: ModelConfig) -> Any:
+    """model.py's pipeline for `model.kind`; a bad setting is named by its params.yaml key."""
     try:
-        return estimator_cls(**hyperparameters)
+        return user_model.build_pipeline(
+            contract, settings.kind, settings.hyperparameters(), settings.seed
+        )
     except TypeError as error:
-        # scikit-learn names the bad keyword; the key to edit is ours to name
+        # the estimator names the bad keyword; the key to edit is ours to name
         raise ConfigError(f"params.yaml: model.{settings.kind}: {error}") from None
-
-
-def build_pipeline(contract: Contract, model_params: ModelConfig) -> Pipeline:
-    """Preprocessing and model as one object, so serving can never diverge from training."""
-    return Pipeline(
-        [("features", build_preprocessor(contract)), ("model", build_estimator(model_params))]
-    )
 
 
 def holdout_mask(ids: pd.Series, test_size: float, seed: int) -> np.ndarray:
@@ -80,15 +59,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def environment() -> dict[str, str]:
-    """Versions the model was trained with; the server refuses to load it with others."""
-    import importlib.metadata as md
-
-    names = {"sklearn": "scikit-learn"}
-    versions = {f"{lib}_version": md.version(names.get(lib, lib)) for lib in LIBRARIES}
-    return {"python_version": platform.python_version(), **versions}
 
 
 def train(contract: Contract, config: Config, table: pd.DataFrame) -> dict[str, Any]:

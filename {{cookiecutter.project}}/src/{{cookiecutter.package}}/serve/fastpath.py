@@ -3,8 +3,12 @@
 For a single row, scikit-learn's ColumnTransformer spends most of its time on pandas indexing
 and input validation, not arithmetic. The fitted parameters are plain arrays, so one row can
 be encoded with numpy directly. `compile_row_encoder` knows exactly the steps that
-`features.build_preprocessor` creates and returns None for anything else; `Predictor` checks
-the shortcut against the full pipeline before it uses it, so it can never silently diverge.
+`features.build_preprocessor` creates, plus any transformer of yours that says how to encode
+one row (an `encode_row(values) -> list[float]` method); steps between the features and the
+estimator run on the encoded row as they are. For anything else it returns None and
+`why_no_fast_path` says which step stopped it (the server prints it when it starts).
+`Predictor` checks the shortcut against the full pipeline before it uses it, so it can never
+silently diverge.
 """
 
 from __future__ import annotations
@@ -110,7 +114,18 @@ def _dates(parts: DateFeatures, scaler: StandardScaler | None, columns: list[str
     return encode
 
 
+def _own(transformer: Any, columns: list[str]) -> Encode:
+    encode_row = transformer.encode_row
+
+    def encode(row: Row) -> list[float]:
+        return [float(v) for v in encode_row([row[c] for c in columns])]
+
+    return encode
+
+
 def _part(transformer: Any, columns: list[str]) -> Encode | None:
+    if callable(getattr(transformer, "encode_row", None)):
+        return _own(transformer, columns)
     if isinstance(transformer, OneHotEncoder):
         return _onehot(transformer, columns)
     if isinstance(transformer, FrequencyEncoder):
@@ -127,38 +142,80 @@ def _part(transformer: Any, columns: list[str]) -> Encode | None:
     return None
 
 
+class NoFastPath(Exception):
+    """Why a pipeline cannot be scored one row at a time without pandas."""
+
+
 class RowEncoder:
     """Encode one row as the fitted ColumnTransformer would, then score it with the model."""
 
-    def __init__(self, parts: list[Encode], model: Any) -> None:
+    def __init__(self, parts: list[Encode], model: Any, between: tuple[Any, ...] = ()) -> None:
         self.parts = parts
         self.model = model
+        self.between = between  # transformers after the features, applied to the encoded row
 
     def encode(self, row: Row) -> np.ndarray:
         """The model's input for one row, shape (1, n_features)."""
         values: list[float] = []
         for part in self.parts:
             values += part(row)
-        return np.array([values], dtype="float64")
+        encoded = np.array([values], dtype="float64")
+        for step in self.between:
+            encoded = step.transform(encoded)
+        return encoded
 
     def score(self, row: Row) -> float:
         """Probability of the positive class for one row."""
         return float(self.model.predict_proba(self.encode(row))[0, 1])
 
 
-def compile_row_encoder(pipeline: Any) -> RowEncoder | None:
-    """A RowEncoder for a `features` + `model` pipeline, or None if any step is unfamiliar."""
-    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
-        return None
-    features, model = pipeline.steps[0][1], pipeline.steps[1][1]
-    if not isinstance(features, ColumnTransformer) or features.sparse_output_:
-        return None
+def _name(thing: Any) -> str:
+    return f"{type(thing).__module__}.{type(thing).__qualname__}"
+
+
+def _compile(pipeline: Any) -> RowEncoder:
+    """A RowEncoder for `features` [+ transformers] + `model`; NoFastPath says what stops it."""
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) < 2:
+        raise NoFastPath(
+            f"the model is a {_name(pipeline)}, not a Pipeline of the features and an estimator"
+        )
+    features, model = pipeline.steps[0][1], pipeline.steps[-1][1]
+    between = tuple(step for _, step in pipeline.steps[1:-1])
+    if not isinstance(features, ColumnTransformer):
+        raise NoFastPath(
+            f"the pipeline's first step is a {_name(features)}, not a ColumnTransformer"
+        )
+    if features.sparse_output_:
+        raise NoFastPath("the features ColumnTransformer gives a sparse matrix")
+    for name, step in pipeline.steps[1:-1]:
+        if not callable(getattr(step, "transform", None)):
+            raise NoFastPath(f"pipeline step {name!r} ({_name(step)}) has no transform")
     parts = []
     for name, transformer, columns in features.transformers_:
         if transformer == "drop" or name == "remainder":
             continue
         part = _part(transformer, [str(c) for c in columns])
         if part is None:
-            return None
+            raise NoFastPath(
+                f"feature step {name!r} ({_name(transformer)}) has no one-row encoding: give "
+                "it an `encode_row(values) -> list[float]` method (README: Your own model)"
+            )
         parts.append(part)
-    return RowEncoder(parts, model)
+    return RowEncoder(parts, model, between)
+
+
+def compile_row_encoder(pipeline: Any) -> RowEncoder | None:
+    """A RowEncoder for a `features` [+ transformers] + `model` pipeline, or None."""
+    try:
+        return _compile(pipeline)
+    except NoFastPath:
+        return None
+
+
+def why_no_fast_path(pipeline: Any) -> str | None:
+    """Which step keeps `pipeline` off the one-row shortcut, or None if none does."""
+    try:
+        _compile(pipeline)
+    except NoFastPath as reason:
+        return str(reason)
+    return None

@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from ..contract import Contract
 from ..errors import RefusedError
-from ..model_io import ModelIntegrityError, load_model
+from ..model_io import (
+    RECORDED_TOO,
+    ModelIntegrityError,
+    checked_libraries,
+    distribution,
+    installed_version,
+    load_model,
+    version_tag,
+)
 from ..registry import MODEL_FILE, REFERENCE_FILE, ModelRef, Registry, RegistryError
 from .predictor import Predictor
-
-# A model pickled by another sklearn/skops minor release may load and predict differently:
-# these must match. The others only warn, since their minor releases keep results stable.
-MUST_MATCH = {"sklearn_version": "scikit-learn", "skops_version": "skops"}
-SHOULD_MATCH = {"numpy_version": "numpy", "pandas_version": "pandas"}
 
 
 class ServeStartError(RefusedError):
     """The server must not start: the model or its environment is not what was recorded."""
-
-
-def _installed(distribution: str) -> str:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "not installed"
 
 
 def _major_minor(text: str) -> str:
@@ -53,16 +48,22 @@ def resolve(registry: Registry, version_or_alias: str) -> ModelRef:
 def check_environment(ref: ModelRef, contract: Contract) -> list[str]:
     """Raise ServeStartError on a mismatch that changes predictions; return softer warnings."""
     problems, warnings = [], []
-    for tag, dist in MUST_MATCH.items():
-        recorded, here = ref.tags.get(tag), _installed(dist)
+    # A model saved by another minor release of the libraries model.py declares (scikit-learn,
+    # skops, your estimator's) may load and predict differently: these must match. numpy,
+    # pandas and scipy only warn, since their minor releases keep results stable.
+    for module in checked_libraries():
+        tag, dist = version_tag(module), distribution(module)
+        recorded, here = ref.tags.get(tag), installed_version(module) or "not installed"
         if recorded is None:
-            problems.append(f"{tag} was not recorded at training time")
+            problems.append(f"{tag} ({dist}) was not recorded at training time; retrain")
         elif _major_minor(recorded) != _major_minor(here):
             problems.append(f"{dist} {here} is installed but the model was trained with {recorded}")
-    for tag, dist in SHOULD_MATCH.items():
-        recorded, here = ref.tags.get(tag), _installed(dist)
-        if recorded is not None and _major_minor(recorded) != _major_minor(here):
-            warnings.append(f"{dist} {here} here, {recorded} at training time")
+    for module in RECORDED_TOO:
+        soft, now = ref.tags.get(version_tag(module)), installed_version(module)
+        if module in checked_libraries() or soft is None or now is None:
+            continue
+        if _major_minor(soft) != _major_minor(now):
+            warnings.append(f"{distribution(module)} {now} here, {soft} at training time")
     recorded_python = ref.tags.get("python_version")
     if recorded_python and _major_minor(recorded_python) != _major_minor(platform.python_version()):
         warnings.append(f"python {platform.python_version()} here, {recorded_python} at training")
@@ -95,7 +96,12 @@ def load_pinned(
     except (ModelIntegrityError, RegistryError, OSError) as error:
         raise ServeStartError(f"refusing to serve version {ref.version}: {error}") from None
     threshold = float(ref.tags.get("threshold", 0.5))
-    return Predictor(model, contract, threshold), warnings
+    predictor = Predictor(model, contract, threshold)
+    if predictor.fast_path_off:
+        warnings.append(
+            f"single rows are scored through the whole pipeline (slower): {predictor.fast_path_off}"
+        )
+    return predictor, warnings
 
 
 BUNDLE_META = "model.json"

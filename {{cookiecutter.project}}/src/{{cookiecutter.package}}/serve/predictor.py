@@ -11,7 +11,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from ..contract import Column, Contract
-from .fastpath import RowEncoder, compile_row_encoder
+from .fastpath import RowEncoder, compile_row_encoder, why_no_fast_path
+from .schema import target_labels
 
 PROBE_ROWS = 12  # rows the one-row shortcut must reproduce exactly before it is used
 
@@ -23,18 +24,28 @@ class Predictor:
         self.model = model
         self.contract = contract
         self.threshold = threshold
+        self.labels = target_labels(contract)  # (other, positive): answers in the table's values
         self._columns = [(name, contract.columns[name]) for name in contract.feature_columns]
+        # why single rows go through the whole pipeline (slower), said when the server starts
+        self.fast_path_off: str | None = None
         self.fast = self._verified_fast_path()
 
     def _verified_fast_path(self) -> RowEncoder | None:
         """The one-row shortcut, only if it scores the probe rows exactly as the pipeline does."""
         encoder = compile_row_encoder(self.model)
         if encoder is None:
+            self.fast_path_off = why_no_fast_path(self.model) or "no shortcut for this pipeline"
             return None
         rows = probe_rows(self.contract)
         expected = self.model.predict_proba(self.frame(rows))[:, 1]
         got = [encoder.score(self._mapping(row)) for row in rows]
-        return encoder if np.allclose(got, expected, rtol=0.0, atol=1e-9) else None
+        if np.allclose(got, expected, rtol=0.0, atol=1e-9):
+            return encoder
+        worst = float(np.max(np.abs(np.asarray(got) - expected)))
+        self.fast_path_off = (
+            f"the one-row shortcut scored the probe rows up to {worst:.3g} away from the pipeline"
+        )
+        return None
 
     def _mapping(self, row: Any) -> dict[str, Any]:
         return {name: getattr(row, name) for name, _ in self._columns}
@@ -63,7 +74,7 @@ class Predictor:
                 {
                     "id": None if ident is None else str(ident),
                     "score": score,
-                    "label": int(score >= self.threshold),
+                    "label": self.labels[score >= self.threshold],
                 }
             )
         return out
