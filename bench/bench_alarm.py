@@ -41,7 +41,7 @@ class Plan:
     batches: int  # undrifted batches per bake; drifted ones get half
 
 
-FULL, SMOKE = Plan(20, 40), Plan(4, 20)
+FULL, SMOKE = Plan(20, 40), Plan(2, 10)
 
 
 def _modules(package: types.ModuleType) -> dict[str, types.ModuleType]:
