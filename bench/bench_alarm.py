@@ -41,7 +41,7 @@ class Plan:
     batches: int  # undrifted batches per bake; drifted ones get half
 
 
-FULL, SMOKE = Plan(20, 40), Plan(4, 20)
+FULL, SMOKE = Plan(20, 40), Plan(2, 10)
 
 
 def _modules(package: types.ModuleType) -> dict[str, types.ModuleType]:
@@ -107,6 +107,8 @@ def measure(package: types.ModuleType, plan: Plan, tmp: Path) -> list[Figure]:
     for b in range(plan.bakes):
         alarms = one_bake(package, 1000 + b, plan.batches, tmp)
         per_bake.append({key: float(np.mean(values)) for key, values in alarms.items()})
+        rates = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_bake[-1].items()))
+        print(f"bake {b + 1}/{plan.bakes}: {rates}", file=sys.stderr, flush=True)
     figures = []
     for rule, name in (("new", "upper bound below evaluated low"), ("old", "z-test vs point")):
         rates = np.array([b[f"{rule}@0.0"] for b in per_bake])
