@@ -110,8 +110,10 @@ def use_estimator(project: Path, kind: str, pipeline_steps: str, extra: str) -> 
             f'    "logistic_regression": LogisticRegression,\n    "{kind}": {name},\n',
         )
         text = text.replace('    "skops": (),', f'    "{kind}": ("*",),\n    "skops": (),')
-    start = text.index("    return Pipeline(\n        [\n")
-    end = text.index("    )\n", start) + len("    )\n")
+    # build_pipeline's body: from the end of its docstring to the end of its Pipeline(...)
+    docstring = text.index('"""', text.index("def build_pipeline("))
+    start = text.index('"""\n', docstring + 3) + len('"""\n')
+    end = text.index("    )\n", text.index("    return Pipeline(\n", start)) + len("    )\n")
     text = text[:start] + pipeline_steps + text[end:]
     text = re.sub(r"\n\nclass (ClipToTrainingRange|LogSpend)\(.*", "\n", text, flags=re.S)
     path.write_text(text.rstrip("\n") + "\n" + extra)
