@@ -135,6 +135,7 @@ MATRIX = pairwise(CHOICES)
 # do not reach the scheduler: the tests of one group ran on both workers.)
 LONGEST_FIRST = (
     "test_team_workflow",
+    "test_own_tables",
     "test_pipeline",
     "test_delivery",
     "test_monitoring_workflow",

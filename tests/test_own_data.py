@@ -27,10 +27,10 @@ def own_project(tmp_path: Path, **answers: str) -> Path:
 
 
 def make_contract(
-    project: Path, data: Path | str, **roles: str
+    project: Path, data: Path | str, check: bool = True, **roles: str
 ) -> subprocess.CompletedProcess[str]:
     extra = [f"{k}={v}" for k, v in roles.items()]
-    return run(["make", "contract", f"DATA={data}", f"VENV={VENV}", *extra], project)
+    return run(["make", "contract", f"DATA={data}", f"VENV={VENV}", *extra], project, check=check)
 
 
 def repro_is_green(project: Path) -> None:
@@ -109,12 +109,18 @@ def test_a_red_gate_names_the_key_and_editing_it_turns_green(tmp_path):
     single = tmp_path / "one_feature.csv"
     loans[["loan_id", "credit_score", "defaulted"]].to_csv(single, index=False)
     make_contract(project, single)
+    params = project / "params.yaml"
+    # 45 holdout positives cannot show a gain over credit_score: drafted as non-inferiority
+    assert yaml.safe_load(params.read_text())["gates"]["baseline_margin"] > 0
+    # a team that asks for a gain anyway (superiority) gets a red gate that names its key
+    params.write_text(
+        re.sub(r"(?m)^  baseline_margin: .*$", "  baseline_margin: 0.0", params.read_text())
+    )
     red = run(["dvc", "repro"], project, check=False)
     assert red.returncode != 0
     gate = json.loads((project / "metrics" / "gate.json").read_text())
     keys = [c["key"] for c in gate["checks"] if not c["passed"]]
     assert "params.yaml: gates.beat_baseline" in keys  # the model adds nothing to credit_score
-    params = project / "params.yaml"
     text = params.read_text()
     for key in keys:
         assert f"edit {key}." in red.stderr

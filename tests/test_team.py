@@ -150,10 +150,12 @@ def test_own_data_without_remote_says_what_to_configure(tmp_path):
 def test_team_round_trip(tmp_path):
     """Machine A (where the project was baked) runs the pipeline against the shared remote
     and registry, pushes, and is deleted. Machine B (a fresh clone) pulls: `dvc status` is
-    clean and a repro does nothing. Machine C changes a param: a pull request's
+    clean and a repro retrains nothing (only promote runs: it always asks the registry, and
+    finds its model is the champion). Machine C changes a param: a pull request's
     `make compare` moves nothing (its drift report uses the champion's reference profile,
-    from the server); then `make promote` loads A's champion from the server (A's files are
-    gone) and the paired test runs."""
+    from the server); `make promote` from that uncommitted change only compares too; once
+    the change is committed and on the hub's main, `make promote` loads A's champion from
+    the server (A's files are gone) and the paired test runs."""
     a = bake(tmp_path / "machine-a")
     commit_all(a, "baked")
     hub = tmp_path / "hub.git"  # the team's git server
@@ -162,6 +164,7 @@ def test_team_round_trip(tmp_path):
         make(a, "remote", "URL=s3://team-data/dvc", f"ENDPOINT={endpoint}", env=env_a)
         config = (a / ".dvc" / "config").read_text()
         assert "s3://team-data/dvc" in config and "testing" not in config  # no credentials
+        commit_all(a, "DVC remote")  # as the README says: a release is a clean commit
         make(a, "repro", env=env_a)
         first = promotion(a)
         assert first["decision"] == "promoted" and first["version"] == "1", first["reason"]
@@ -174,8 +177,11 @@ def test_team_round_trip(tmp_path):
         b = clone(hub, tmp_path / "machine-b")
         env_b = team_env(b, endpoint, uri)
         make(b, "pull", env=env_b)
-        assert UP_TO_DATE in run(["dvc", "status"], b, env=env_b).stdout
-        assert UP_TO_DATE in make(b, "repro", env=env_b).stdout
+        status = run(["dvc", "status"], b, env=env_b).stdout
+        assert status.split() == ["promote:", "always", "changed"], status
+        again = make(b, "repro", env=env_b).stdout
+        assert "Running stage 'train'" not in again and "Running stage 'promote'" in again
+        assert promotion(b)["reason"] == "the challenger is the champion", promotion(b)
         assert not (b / "registry" / "mlflow.db").exists()  # the server was the registry
 
         c = clone(hub, tmp_path / "machine-c")
@@ -194,6 +200,16 @@ def test_team_round_trip(tmp_path):
         assert "comparison" in dry and dry["challenger"] is None, dry  # nothing registered
         assert make(c, "promotion-log", env=env_c).stdout.splitlines() == log_before
 
+        make(c, "promote", env=env_c)  # uncommitted: compared only, and it says how to promote
+        laptop = promotion(c)
+        assert (
+            laptop["dry_run"] is True
+            and "uncommitted changes: params.yaml" in (laptop["compared_only"])
+        ), laptop
+        assert make(c, "promotion-log", env=env_c).stdout.splitlines() == log_before
+
+        commit_all(c, "learning rate 0.1")
+        git(c, "push", "--quiet", "origin", "HEAD")  # onto the hub's default branch
         make(c, "promote", env=env_c)
         real = promotion(c)
         assert real["dry_run"] is False and real["champion"] == "1", real

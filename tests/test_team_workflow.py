@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from . import workflow_runs
 from .conftest import TEMPLATE, bake, churn_generator, run
 from .workflow_runs import (
     BETTER_MODEL,
@@ -133,17 +134,29 @@ def test_better_model_is_promoted_and_canaried_over_v1(team: Team, churn: Path) 
     assert {"event": "promotion_complete", "version": version} in events
 
 
-def test_pull_request_moves_no_alias(team: Team, churn: Path) -> None:
-    """A pull request evaluates, compares and reports; nothing moves, nothing is pushed."""
+def test_pull_request_moves_no_alias(
+    team: Team, churn: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull request runs the `compare` job with the read-only secrets only (the write
+    secrets are not given to this run at all): it compares with the shared champion and
+    reports; nothing moves, nothing is registered or pushed, nothing deploys."""
     champion, versions = team.alias("churn_model", "champion"), team.versions("churn_model")
     keys = team.keys()
     git(churn, "checkout", "--quiet", "-b", "feature")
-    set_params(churn, BETTER_MODEL, BETTER_MODEL.replace("max_iter: 200", "max_iter: 150"))
-    commit(churn, "Fewer trees")
+    model = BETTER_MODEL if BETTER_MODEL in (churn / "params.yaml").read_text() else FIRST_MODEL
+    set_params(churn, model, model.replace("learning_rate: 0.05", "learning_rate: 0.04"))
+    commit(churn, "A smaller learning rate")
     git(churn, "checkout", "--quiet", "main")
+    read_only = {f"READONLY_{name}": value for name, value in team.secrets().items()}
+    for name in team.secrets():  # what a pull request's job can reach: READONLY_* only
+        monkeypatch.delenv(name, raising=False)
+    for name, value in read_only.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(Team, "secrets", lambda self: read_only)
+    monkeypatch.setattr(workflow_runs, "SECRETS", tuple(read_only))
     pr = team.workflow(churn, "4-pull-request", "pull_request", "--ref", "refs/heads/main",
                        "--head", "feature")  # fmt: skip
-    assert_succeeded(pr, ["pipeline"], ["staging", "canary"])
+    assert_succeeded(pr, ["compare"], ["pipeline", "staging", "image", "canary"])
     promotion = pr.promotion()
     assert promotion["dry_run"] is True and promotion["champion"] == champion, promotion
     assert promotion["decision"] in ("would_promote", "not_promoted"), promotion
@@ -151,7 +164,9 @@ def test_pull_request_moves_no_alias(team: Team, churn: Path) -> None:
     assert team.alias("churn_model", "champion") == champion
     assert team.versions("churn_model") == versions, "a pull request registered a model"
     assert team.keys() == keys, "a pull request pushed to the DVC remote"
-    assert "not the default branch" in pr.job("pipeline")["summary"]
+    summary = pr.job("compare")["summary"]
+    assert summary.startswith("Registry: the shared MLflow server, read-only"), summary
+    assert "not the default branch" in summary
 
 
 # --------------------------------------------------------------------------- own data

@@ -38,7 +38,9 @@ class Lock:
 
 
 LOCKS = (
-    Lock("serve", ("dependencies",), None, "serving"),
+    # the build backend too: `pip install --no-build-isolation .` (make install, the image)
+    # then builds the package with this hash-checked setuptools, never one fetched unchecked
+    Lock("serve", ("dependencies", "build-system"), None, "serving, and the build backend"),
     Lock("train", ("dependencies", "train"), "serve", "training: serving plus the pipeline tools"),
     Lock("dev", ("dependencies", "train", "dev"), "train", "development: training plus test tools"),
     Lock(
@@ -111,6 +113,8 @@ def requirements_of(pyproject: dict, groups: tuple[str, ...]) -> list[str]:
     for group in groups:
         if group == "dependencies":
             out += project["dependencies"]
+        elif group == "build-system":
+            out += pyproject["build-system"]["requires"]
         elif group in project.get("optional-dependencies", {}):
             out += project["optional-dependencies"][group]
         else:

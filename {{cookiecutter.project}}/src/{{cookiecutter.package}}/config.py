@@ -135,6 +135,9 @@ class GatesConfig(Frozen):
     max_fpr_at_recall_80: float | None = Field(0.3, ge=0, le=1)
     min_slice_auc: float | None = Field(0.7, ge=0, le=1)
     beat_baseline: bool = True
+    # how far the model's ROC AUC may trail the best single feature's (non-inferiority);
+    # 0 demands a gain. `make contract` drafts it from what the holdout can detect.
+    baseline_margin: float = Field(0.0, ge=0, le=1)
     fairness: FairnessConfig = FairnessConfig()
 
 
@@ -211,11 +214,15 @@ class Analysis(Frozen):
     """How often each engine looks, how much evidence it needs, and how it counts."""
 
     interval_s: float = Field(0.25, gt=0)
-    min_requests: int = Field(40, ge=1)
+    # requests a step needs before it can pass (see docs/canary.md for what 200 can see)
+    min_requests: int = Field(200, ge=1)
+    # how long a step short of min_requests after its pause keeps waiting for traffic
+    # (local delivery; Argo Rollouts judges a step at the end of its pause)
+    max_wait_s: float = Field(180.0, ge=0)
     # 4xx are the caller's mistake: left out of the judged requests, or counted as answered
     client_errors: Literal["excluded", "ok"] = "excluded"
     # repeated looks at a step: sequential and bonferroni both keep the step's false-fail
-    # rate at alpha (sequential with the smaller z: it knows each window holds the last)
+    # rate at a limit to alpha (sequential with the smaller z: each window holds the last)
     correction: Literal["sequential", "bonferroni", "none"] = "sequential"
 
 
@@ -236,10 +243,9 @@ class Relative(Frozen):
 
 
 class Inconclusive(Frozen):
-    """What a step without enough evidence does: extend, then roll back or promote."""
+    """What a step still short of its requests after `analysis.max_wait_s` does."""
 
     policy: Literal["rollback", "promote"] = "rollback"
-    max_extensions: int = Field(0, ge=0)
 
 
 class Loadgen(Frozen):

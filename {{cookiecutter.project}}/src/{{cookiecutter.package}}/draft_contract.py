@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import yaml
 from .artifacts import write_text
 from .contract import ContractError, parse_contract
 from .data import load_table
+from .data_version import record
 from .draft_gates import draft_gates, with_gates
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
@@ -27,9 +29,76 @@ MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input
 MARGIN = 0.10  # ranges are widened by this share of the observed span on each side
 _ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
-_TARGET_NAME = re.compile(
-    r"target|label|outcome|class|churn|default|fraud|^y$|^is_|flag", re.IGNORECASE
+# Words of a column name that say "this is what happened" (an outcome), as whole words of
+# the name (`passengerClass` -> passenger, class; `is_fraud` -> is, fraud), so an attribute
+# that merely has two values (`sex`, `student`) does not look like a target.
+_OUTCOME_WORDS = frozenset(
+    {
+        "target",
+        "label",
+        "outcome",
+        "result",
+        "response",
+        "y",
+        "class",
+        "churn",
+        "churned",
+        "default",
+        "defaulted",
+        "delinquent",
+        "fraud",
+        "fraudulent",
+        "survived",
+        "survival",
+        "died",
+        "death",
+        "dead",
+        "purchase",
+        "purchased",
+        "bought",
+        "buy",
+        "converted",
+        "conversion",
+        "subscribed",
+        "clicked",
+        "click",
+        "readmitted",
+        "attrition",
+        "cancelled",
+        "canceled",
+        "renewed",
+        "renewal",
+        "repaid",
+        "approved",
+        "accepted",
+        "won",
+        "success",
+        "diagnosis",
+        "malignant",
+        "event",
+    }
 )
+# Words of a name that say whole numbers are codes, not amounts (StoreID, customer_type).
+_CODE_WORDS = frozenset(
+    {
+        "id",
+        "code",
+        "type",
+        "kind",
+        "class",
+        "category",
+        "group",
+        "segment",
+        "region",
+        "zone",
+        "store",
+        "zip",
+    }
+)
+ZERO_ONE = "only 0 and 1 seen"  # the notes make contract prints a line about
+CODES = "codes"
+_FLAG_PREFIXES = frozenset({"is", "has", "was", "did", "will"})  # is_fraud, hasChurned
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # values that name the event a model is usually asked to predict
 _POSITIVE_WORDS = {"1", "true", "t", "yes", "y", "positive", "pos", "bad", "fraud", "default"}
 _POSITIVE_WORDS |= {"defaulted", "churn", "churned", "event", "fail", "failed"}
@@ -119,7 +188,11 @@ def _numeric(present: pd.Series, nullable_ints: bool) -> Drafted:
     )
     kind = "integer" if integral else "float"
     if integral and len(present) and set(present.unique()) <= {0, 1}:
-        return Drafted({"type": "integer", "values": [0, 1]}, "0/1 flag")
+        note = (
+            f"{ZERO_ONE}: drafted as a 0/1 flag; if it counts something, replace `values` "
+            "with `min: 0` and a `max`"
+        )
+        return Drafted({"type": "integer", "values": [0, 1]}, note)
     if not len(present):
         return Drafted({"type": "float"}, "no values seen: no range")
     low, high = float(present.min()), float(present.max())
@@ -170,10 +243,43 @@ def _text(present: pd.Series, rows: int) -> Drafted:
     return Drafted({"type": "string"}, note)
 
 
-def infer_column(values: pd.Series) -> Drafted:
+def named_like_a_code(name: str) -> bool:
+    """Whether a column's name says its numbers are codes (StoreID, customer_type, MOSTYPE)."""
+    words = _name_words(name)
+    if set(words) & _CODE_WORDS:
+        return True
+    # one upper-case word (MOSTYPE, STOREID): its ending is all the name says
+    return name.isupper() and len(words) == 1 and name.lower().endswith(tuple(_CODE_WORDS))
+
+
+def _codes(present: pd.Series, rows: int) -> Drafted | None:
+    """Whole numbers that name things (by the column's name) as a category, or None."""
+    distinct = int(present.nunique())
+    if distinct > MAX_LISTED or distinct > max(len(present) // 2, 2):
+        return None
+    values = sorted(int(v) for v in present.unique())
+    spec: dict[str, Any] = {"type": "category", "values": values}
+    if distinct > MAX_CATEGORIES:
+        spec = {"type": "category", "encoding": "frequency", "values": values}
+    note = (
+        f"{CODES}: {distinct} distinct whole numbers whose name says they are codes, so a "
+        "category (7 is not 'more' than 3); if they measure an amount, make it `type: integer` "
+        "with min/max"
+    )
+    return Drafted(spec, note)
+
+
+def infer_column(values: pd.Series, name: str = "") -> Drafted:
     """A column entry from observed values, chosen so the same data always validates."""
     present = values.dropna()
-    if _is_boolean(values, present):
+    codes = (
+        _codes(present, len(values))
+        if pd.api.types.is_integer_dtype(present.dtype) and named_like_a_code(name)
+        else None
+    )
+    if codes is not None:
+        drafted = codes
+    elif _is_boolean(values, present):
         drafted = Drafted({"type": "boolean"}, "true/false")
     elif pd.api.types.is_datetime64_any_dtype(values.dtype):
         drafted = _dates(parse_datetimes(present))
@@ -237,24 +343,54 @@ def _two_valued(values: pd.Series) -> bool:
     return not values.isna().any() and values.nunique() == 2
 
 
+def _name_words(name: str) -> list[str]:
+    """`passengerClass` -> [passenger, class]; `IS_FRAUD` -> [is, fraud]."""
+    return [w.lower() for w in _WORDS.findall(name)]
+
+
+def named_like_an_outcome(name: str) -> bool:
+    """Whether a column's name says it records an outcome (survived, default, is_fraud, y...)."""
+    words = _name_words(name)
+    return bool(words) and (bool(_OUTCOME_WORDS & set(words)) or words[0] in _FLAG_PREFIXES)
+
+
+class AmbiguousTarget(DataError):
+    """Several columns could be the target and nothing in the data says which one."""
+
+    def __init__(self, candidates: list[str], why: str) -> None:
+        self.candidates = candidates
+        super().__init__(f"{why}; training a model of the wrong column helps nobody")
+
+
 def guess_target(df: pd.DataFrame, id_column: str) -> Guess:
-    """The column to predict: two values, never blank; a target-like name wins, then the last."""
-    ranked = [
-        (-bool(_TARGET_NAME.search(str(name))), -position, str(name))
-        for position, name in enumerate(df.columns)
-        if name != id_column and _two_valued(df[name])
-    ]
-    if not ranked:
+    """The column to predict: two values, never blank, and either the only such column or the
+    only one named like an outcome. Otherwise AmbiguousTarget names the candidates."""
+    candidates = [str(name) for name in df.columns if name != id_column and _two_valued(df[name])]
+    if not candidates:
         raise DataError(
             "no target found: no column has exactly two values and no blanks. "
             "Choose it with `make contract DATA=... TARGET=name`"
         )
-    named, _, name = min(ranked)
-    why = "two values, never blank" + ("; its name says target" if named else "; the last such")
-    others = [r[2] for r in sorted(ranked) if r[2] != name]
-    if others:
-        why += f"; also possible: {', '.join(others[:3])}"
-    return Guess(name, why)
+    named = [name for name in candidates if named_like_an_outcome(name)]
+    if len(named) == 1:
+        why = "two values, never blank; its name says outcome"
+        chosen = named[0]
+    elif len(candidates) == 1:
+        why, chosen = "the only column with two values and no blanks", candidates[0]
+    elif named:
+        raise AmbiguousTarget(
+            named, f"{len(named)} columns are named like an outcome: {', '.join(named)}"
+        )
+    else:
+        raise AmbiguousTarget(
+            candidates,
+            f"{len(candidates)} columns have two values and none is named like an outcome "
+            f"(survived, default, churn, target, label, is_...): {', '.join(candidates)}",
+        )
+    rest = [name for name in candidates if name != chosen]
+    if rest:
+        why += f"; also possible: {', '.join(rest[:3])}"
+    return Guess(chosen, why)
 
 
 def guess_positive(values: pd.Series) -> Guess:
@@ -309,7 +445,7 @@ def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None
         )
     if df[id_column].isna().any() or not df[id_column].is_unique:
         raise DataError(f"id {id_column!r} is not unique and never blank; choose another with ID=")
-    drafted = {str(c): infer_column(df[c]) for c in df.columns}
+    drafted = {str(c): infer_column(df[c], str(c)) for c in df.columns}
     id_kind = _id_kind(df[id_column]) or (
         "float" if pd.api.types.is_float_dtype(df[id_column].dtype) else "string"
     )
@@ -381,7 +517,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.out} exists; review it by hand, or pass --force (make: FORCE=1) to redraft"
         )
     df = load_table(args.data)
-    drafted = draft(df, args.data.stem, args.id or None, args.target or None)
+    try:
+        drafted = draft(df, args.data.stem, args.id or None, args.target or None)
+    except AmbiguousTarget as error:
+        commands = "\n".join(
+            "  " + shlex.join(["make", "contract", f"DATA={args.data}", f"TARGET={name}"])
+            for name in error.candidates
+        )
+        raise DataError(f"which column is the target? {error}. Choose one:\n{commands}") from None
     contract = parse_contract(drafted.raw, source=str(args.data))
     text = to_yaml(drafted, args.data.name)
     gates = draft_gates(df, contract, args.params)
@@ -400,9 +543,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"contract: positive value {drafted.raw['positive']!r} ({drafted.reasons['positive']})")
     print(f"contract: drafted {args.out} ({len(contract.columns)} columns); data at {destination}")
     print(f"contract: drafted {args.params} `gates` ({gates.summary})")
+    for note, line in (
+        (
+            ZERO_ONE,
+            "hold only 0 and 1 and are drafted as 0/1 flags (if one counts something, give it min/max)",
+        ),
+        (CODES, "are whole numbers drafted as categories, as their names say codes (review them)"),
+    ):
+        named = [c for c, said in drafted.notes.items() if said.startswith(note)]
+        if named:
+            listed = ", ".join(named[:8]) + (
+                f" and {len(named) - 8} more" if len(named) > 8 else ""
+            )
+            print(f"contract: note: {listed} {line}; see contract.yaml")
     if args.dvc_add:
         done = subprocess.run(["dvc", "add", "--quiet", str(destination)], check=False)
         if done.returncode != 0:
             raise ServiceError(f"`dvc add {destination}` failed (its message is above)")
+    record(destination)  # `validate` refuses this file replaced without `make data-update`
     print("contract: next, review both files, then run `dvc repro`")
     return 0

@@ -164,10 +164,15 @@ class Promotion(Frozen):
     reason: str
     version: str | None = None  # set when promoted
     comparison: Comparison | None = None
-    minimum_detectable_delta: float | None = None
+    minimum_detectable_delta: float | None = None  # includes min_delta
+    minimum_detectable_delta_power: float | None = None  # the chance it is promoted
     model: str
     evidence: Evidence
     model_card: CardRef | None = None
+    registry: str | None = None  # the registry asked (no credentials): the record is its answer
+    compared_only: str | None = None  # why no alias could move here, and how to promote instead
+    experiment: str | None = None  # the DVC experiment this ran in: compared, never promoted
+    override: str | None = None  # the reason given for moving a shared alias from a non-release
 
 
 R = TypeVar("R", bound=Frozen)

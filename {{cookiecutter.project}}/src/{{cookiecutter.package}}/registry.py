@@ -1,7 +1,8 @@
 """The model registry: MLflow with aliases, embedded (a SQLite file) or a shared server.
 
-`MLFLOW_TRACKING_URI` picks the registry (unset: `registry/mlflow.db` on this machine);
-MLflow reads `MLFLOW_TRACKING_USERNAME`/`PASSWORD` or `MLFLOW_TRACKING_TOKEN` itself. Model
+`MLFLOW_TRACKING_URI` picks the registry (unset: `registry/mlflow.db` on this machine; inside
+a DVC stage, under the repository DVC runs for, so a queued experiment's temporary workspace
+uses the project's registry, not an empty one of its own); MLflow reads `MLFLOW_TRACKING_USERNAME`/`PASSWORD` or `MLFLOW_TRACKING_TOKEN` itself. Model
 files, reference profiles and the promotion log are kept IN the registry (run artifacts, a
 `<model>.promotions` experiment), so any clone that reaches the registry can use them.
 
@@ -9,7 +10,8 @@ Aliases `champion`, `challenger` and `previous` move only by compare-and-set. ML
 server-side compare-and-set, so each move first claims its sequence number by creating an
 experiment named `<model>.cas.<alias>.<n>`: experiment names are unique in the tracking
 database (deleted ones too), so of several movers only one creates it, on any number of
-machines; the others are told they lost. The move is then read back.
+machines; the others are told they lost. The move is then read back. Registering claims
+the model file's hash the same way, so racing promoters of one model register it once.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +44,8 @@ REFERENCE_FILE = REFERENCE.name
 LOG_FILE = "event.json"  # each promotion-log entry: one run of `<model>.promotions`
 LOCAL_SCHEMES = ("sqlite", "file", "")  # tracking stores that live on this machine
 STALE_CLAIM_SECONDS = 600  # an alias move takes well under a second; a claim this old died
+REGISTER_WAIT_SECONDS = 300  # how long a losing registrant waits for the winner's version
+VERSION = re.compile(r"[1-9][0-9]{0,8}")  # what MLflow numbers versions with
 
 
 def package_model_name() -> str:
@@ -49,7 +55,38 @@ def package_model_name() -> str:
 
 def default_tracking_uri(root: Path = REGISTRY_DIR) -> str:
     """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite registry under `root`."""
+    root = in_project(root)
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def in_project(root: Path) -> Path:
+    """A relative registry folder, under the repository a DVC stage runs for (`DVC_ROOT`).
+
+    DVC runs a queued experiment in a temporary copy of the workspace and names the real
+    repository in DVC_ROOT: its registry is the project's, never an empty one of its own.
+    """
+    project = os.environ.get("DVC_ROOT")
+    return Path(project) / root if project and not root.is_absolute() else root
+
+
+def check_version(text: str) -> str:
+    """A model version number as MLflow writes it; RegistryError naming what was given."""
+    if not VERSION.fullmatch(text):
+        raise RegistryError(
+            f"{text!r} is not a model version: give the number the registry assigned "
+            "(e.g. VERSION=2; `make promotion-log` lists them)"
+        )
+    return text
+
+
+def display_uri(uri: str) -> str:
+    """Where the registry is, safe to write down: no credentials, no query, no machine path."""
+    parsed = urlparse(uri)
+    if parsed.scheme in LOCAL_SCHEMES:
+        return f"embedded ({REGISTRY_DIR.as_posix()}/mlflow.db)"
+    host = parsed.hostname or ""
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{host}{port}{parsed.path}".rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -76,10 +113,11 @@ class Registry:
         tracking_uri: str | None = None,
         root: str | Path = REGISTRY_DIR,
     ) -> None:
-        self.root = Path(root)
+        self.root = in_project(Path(root))
         self.model_name = model_name or package_model_name()
         self.tracking_uri = tracking_uri or default_tracking_uri(self.root)
         self.is_local = urlparse(self.tracking_uri).scheme in LOCAL_SCHEMES
+        self.display_uri = display_uri(self.tracking_uri)
         self._client: Any = None
 
     @property
@@ -154,10 +192,39 @@ class Registry:
             )
         return _ref(version)
 
+    def register_once(
+        self, model_path: str | Path, tags: dict[str, Any], extra_files: tuple[Path, ...] = ()
+    ) -> ModelRef:
+        """The version holding this model file: registered now unless it already is.
+
+        Of several promoters racing with the same file (any machines), one claims its hash
+        (an experiment `<model>.register.<sha256>`, unique like the alias claims) and
+        registers; the others wait for that version and use it.
+        """
+        sha = file_sha256(Path(model_path))
+        found = self.find_by_sha256(sha)
+        if found is not None:
+            return found
+        if self._create_claim(f"{self.model_name}.register.{sha}", {"sha256": sha}):
+            return self.register(model_path, tags, extra_files)
+        deadline = time.monotonic() + REGISTER_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = self.find_by_sha256(sha)
+            if found is not None:
+                return found
+            time.sleep(0.5)
+        raise RegistryError(
+            f"another promoter claimed the registration of this model (sha256 {sha[:12]}...) "
+            f"and no version appeared within {REGISTER_WAIT_SECONDS} s (did it die?); "
+            f"the claim is the deleted experiment {self.model_name}.register.{sha}: remove it "
+            "for good (`mlflow gc`) and run promote again"
+        )
+
     def get_version(self, version: str) -> ModelRef:
         """Look up one version; RegistryError if it does not exist."""
         from mlflow.exceptions import MlflowException
 
+        check_version(str(version))
         try:
             mv = self.client.get_model_version(self.model_name, str(version))
         except MlflowException as error:
@@ -214,14 +281,20 @@ class Registry:
 
     def _claim(self, alias: str, number: int, version: str | None) -> bool:
         """Create the experiment that stands for move `number` of `alias`; False if taken."""
+        name = f"{self.model_name}.cas.{alias}.{number}"
+        if self._create_claim(name, {"to": str(version)}):
+            return True
+        self._refuse_stale_claim(alias, name, number)
+        return False
+
+    def _create_claim(self, name: str, what: dict[str, str]) -> bool:
+        """Create the experiment `name` (unique in the tracking store); False if it exists."""
         from mlflow.exceptions import MlflowException
 
-        name = f"{self.model_name}.cas.{alias}.{number}"
-        holder = {"to": str(version), "by": f"{socket.gethostname()}:{os.getpid()}", "at": _now()}
+        holder = what | {"by": f"{socket.gethostname()}:{os.getpid()}", "at": _now()}
         try:
             claim = self.client.create_experiment(name, tags={"claim": json.dumps(holder)})
         except MlflowException:
-            self._refuse_stale_claim(alias, name, number)
             return False
         # deleted experiments keep their name reserved and leave the UI's list
         self.client.delete_experiment(claim)

@@ -61,7 +61,28 @@ class Check:
             seen += f" at ids {self.rows}" if self.rows else ""
         else:
             seen = f"observed {self.observed!r}"
-        return f"{where}: {self.expectation}({wanted}) failed: {seen}"
+        line = f"{where}: {self.expectation}({wanted}) failed: {seen}"
+        todo = self.fix()
+        return f"{line}. To fix: {todo}" if todo else line
+
+    def fix(self) -> str:
+        """What to do: fix the data, or the contract key that would accept it."""
+        key = f"contract.yaml: columns.{self.column}" if self.column else "contract.yaml"
+        return {
+            "expect_column_to_exist": f"give the data that column again, or rename {key} "
+            "to the new name (a renamed feature is a new model: retrain)",
+            "expect_column_values_to_be_in_type_list": f"fix the data, or change {key}.type",
+            "expect_column_values_to_not_be_null": f"fill the blanks, or allow them with "
+            f"{key}.nullable: true",
+            "expect_column_values_to_be_unique": "remove the repeated rows: one row per id",
+            "expect_column_values_to_be_between": f"fix the data, or widen {key}.min/max "
+            "if such values are real",
+            "expect_column_mean_to_be_between": f"check the batch (shifted or partial?), or "
+            f"widen {key}.mean if the population changed",
+            "expect_column_values_to_be_in_set": f"fix the data, or add the new values to "
+            f"{key}.values (a new category is unseen by the current model: retrain)",
+            "expect_column_values_to_match_strftime_format": f"fix the data, or change {key}",
+        }.get(self.expectation, "")
 
 
 def type_names(column: Column) -> list[str]:
@@ -71,43 +92,81 @@ def type_names(column: Column) -> list[str]:
         names.append("float64")  # a missing value makes pandas read integers as floats
     if column.type == "boolean" and column.nullable:
         names.append("object")  # a missing value makes pandas read True/False as objects
-    if column.type == "category" and all(isinstance(v, int) for v in column.values or ()):
+    if column.type == "category" and _integer_codes(column):
         names += _TYPE_NAMES["integer"]
     return names
 
 
-def build_suite(contract: Contract) -> list[Any]:
-    """The Great Expectations 1.x expectations that the contract implies, in contract order."""
-    import great_expectations as gx
+def _integer_codes(column: Column) -> bool:
+    """A category whose values are whole numbers (store 7, customer type 33)."""
+    values = column.values or ()
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
-    ex = gx.expectations
-    suite: list[Any] = [
-        ex.ExpectTableRowCountToBeBetween(min_value=1),
-    ]
+
+# Expectations about the whole table, not about each row: a chunk of a file cannot be judged
+# on them (its row count or its mean says nothing about the file's).
+TABLE_LEVEL = ("ExpectTableRowCountToBeBetween", "ExpectColumnMeanToBeBetween")
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One GE expectation as data: its class name in `gx.expectations` and its arguments."""
+
+    kind: str
+    column: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        """The Great Expectations object (imports GE: seconds, so only when it is needed)."""
+        import great_expectations as gx
+
+        make = getattr(gx.expectations, self.kind)
+        if self.column is None:
+            return make(**self.kwargs)
+        return make(column=self.column, **self.kwargs)
+
+
+def suite_specs(contract: Contract) -> list[ExpectationSpec]:
+    """The expectations that the contract implies, in contract order, as data."""
+    specs = [ExpectationSpec("ExpectTableRowCountToBeBetween", kwargs={"min_value": 1})]
     for name, col in contract.columns.items():
-        suite.append(ex.ExpectColumnToExist(column=name))
-        suite.append(ex.ExpectColumnValuesToBeInTypeList(column=name, type_list=type_names(col)))
+        specs.append(ExpectationSpec("ExpectColumnToExist", name))
+        type_list = {"type_list": type_names(col)}
+        specs.append(ExpectationSpec("ExpectColumnValuesToBeInTypeList", name, type_list))
         if not col.nullable or name in (contract.id, contract.target):
-            suite.append(ex.ExpectColumnValuesToNotBeNull(column=name))
+            specs.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", name))
         if col.unique or name == contract.id:
-            suite.append(ex.ExpectColumnValuesToBeUnique(column=name))
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeUnique", name))
         if col.type == "boolean":
-            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]))
+            booleans = {"value_set": [True, False]}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeInSet", name, booleans))
         if col.values is not None:
             allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
-            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
+            if col.type == "category" and _integer_codes(col):
+                allowed += list(col.values)  # codes read as numbers (CSV, Parquet) or as text
+            value_set = {"value_set": allowed}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeInSet", name, value_set))
         if col.min is not None or col.max is not None:
-            low, high = _bound(col, col.min), _bound(col, col.max)
-            suite.append(
-                ex.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high)
-            )
+            bounds = {"min_value": _bound(col, col.min), "max_value": _bound(col, col.max)}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeBetween", name, bounds))
         if col.mean is not None:
-            suite.append(
-                ex.ExpectColumnMeanToBeBetween(
-                    column=name, min_value=col.mean[0], max_value=col.mean[1]
-                )
-            )
-    return suite
+            mean = {"min_value": col.mean[0], "max_value": col.mean[1]}
+            specs.append(ExpectationSpec("ExpectColumnMeanToBeBetween", name, mean))
+    return specs
+
+
+def row_level_specs(contract: Contract) -> list[ExpectationSpec]:
+    """The expectations each row of an unlabelled table must meet (what scoring checks)."""
+    return [
+        spec
+        for spec in suite_specs(contract)
+        if spec.kind not in TABLE_LEVEL and spec.column != contract.target
+    ]
+
+
+def build_suite(contract: Contract) -> list[Any]:
+    """The Great Expectations 1.x expectations that the contract implies, in contract order."""
+    return [spec.build() for spec in suite_specs(contract)]
 
 
 def _bound(column: Column, value: float | str | None) -> Any:
@@ -161,37 +220,50 @@ def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
     return ids
 
 
+class ContractSuite:
+    """A GE context, suite and validation definition built once, run on any number of frames."""
+
+    def __init__(self, contract: Contract, expectations: list[Any] | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.contract = contract
+        context = gx.get_context(mode="ephemeral")  # nothing on disk
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        batch = (
+            context.data_sources.add_pandas("contract")
+            .add_dataframe_asset("table")
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        suite = context.suites.add(
+            gx.ExpectationSuite(
+                name=contract.name,
+                expectations=build_suite(contract) if expectations is None else expectations,
+            )
+        )
+        self.definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+        )
+
+    def run(self, frame: pd.DataFrame) -> list[Check]:
+        """Every expectation's outcome on `frame`."""
+        result_format: dict[str, Any] = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": EXAMPLES,
+        }
+        if self.contract.id in frame.columns:
+            result_format["unexpected_index_column_names"] = [self.contract.id]
+        result = self.definition.run(
+            batch_parameters={"dataframe": frame}, result_format=result_format
+        )
+        return [_check(item, self.contract) for item in result.to_json_dict()["results"]]
+
+
 def run_suite(
     frame: pd.DataFrame, contract: Contract, expectations: list[Any] | None = None
 ) -> list[Check]:
-    """Run the contract's suite (or `expectations`) with an ephemeral context (nothing on disk)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("contract")
-        .add_dataframe_asset("table")
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite = context.suites.add(
-        gx.ExpectationSuite(
-            name=contract.name,
-            expectations=build_suite(contract) if expectations is None else expectations,
-        )
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="contract", data=batch, suite=suite)
-    )
-    result_format: dict[str, Any] = {
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": EXAMPLES,
-    }
-    if contract.id in frame.columns:
-        result_format["unexpected_index_column_names"] = [contract.id]
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-    return [_check(item, contract) for item in result.to_json_dict()["results"]]
+    """Run the contract's suite (or `expectations`) once on `frame`."""
+    return ContractSuite(contract, expectations).run(frame)
 
 
 def _check(item: dict[str, Any], contract: Contract) -> Check:
@@ -253,7 +325,7 @@ def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> 
             continue
         column = contract.columns[check.column]
         if check.expectation == "expect_column_to_exist":
-            check.error = f"column is missing; the file has {list(df.columns)}"
+            check.error = _missing(df, contract)
         elif check.expectation == "expect_column_values_to_be_in_type_list" and check.column in df:
             values = df[check.column]
             if column.type in ("integer", "float"):
@@ -271,6 +343,16 @@ def explain_types(checks: list[Check], df: pd.DataFrame, contract: Contract) -> 
                 check.error += f", e.g. {check.examples} at ids {check.rows}"
             else:
                 check.error += _type_hint(values, column)
+
+
+def _missing(df: pd.DataFrame, contract: Contract) -> str:
+    """Why a contract column is not in the file: name the file's columns the contract lacks
+    (a rename shows up as one of them) rather than listing every column."""
+    new = [str(c) for c in df.columns if c not in contract.columns]
+    if not new:
+        return f"column is missing; the file's {df.shape[1]} columns are all in the contract"
+    shown = new[:EXAMPLES] + ([f"... {len(new) - EXAMPLES} more"] if len(new) > EXAMPLES else [])
+    return f"column is missing; the file has columns the contract does not list: {shown}"
 
 
 def _type_hint(values: pd.Series, column: Column) -> str:

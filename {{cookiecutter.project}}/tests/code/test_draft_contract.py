@@ -383,3 +383,100 @@ def test_draft_then_validate_passes_for_any_table(table, suffix, guess, tmp_path
             # never across zero or the data's sign
             assert column.min >= 0 if present.min() >= 0 else column.min <= present.min()
             assert column.max <= 0 if present.max() <= 0 else column.max >= present.max()
+
+
+# --- the draft gets the table right and says what to do -------------------------------------
+
+
+def test_an_outcome_name_wins_over_a_two_valued_attribute(project, capsys):
+    """`survived` is the target, not `sex` (also two-valued, and later in the table)."""
+    rows = 300
+    pd.DataFrame(
+        {
+            "name": [f"Passenger {i}" for i in range(rows)],
+            "survived": ["yes" if i % 3 == 0 else "no" for i in range(rows)],
+            "age": [20 + i % 50 for i in range(rows)],
+            "sex": ["female" if i % 2 else "male" for i in range(rows)],
+        }
+    ).to_csv(project / "people.csv", index=False)
+    assert main(["--data", str(project / "people.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "target 'survived' (guessed: two values, never blank; its name says outcome" in out
+    assert "also possible: sex" in out
+
+
+def test_two_equally_plausible_targets_stop_with_the_commands(project, capsys):
+    """Neither named like an outcome: nothing is drafted, both are named with the exact command."""
+    rows = 200
+    pd.DataFrame(
+        {
+            "key": range(rows),
+            "married": [i % 2 == 0 for i in range(rows)],
+            "treat": [i % 3 == 0 for i in range(rows)],
+            "age": [30 + i % 20 for i in range(rows)],
+        }
+    ).to_csv(project / "jobs.csv", index=False)
+    code = run_main("contract", main, ["--data", str(project / "jobs.csv")])
+    assert code == DataError.exit_code
+    err = capsys.readouterr().err
+    assert "married, treat" in err
+    for name in ("married", "treat"):
+        assert f"make contract DATA={project / 'jobs.csv'} TARGET={name}" in err
+    assert not (project / "contract.yaml").exists()
+
+
+def test_integer_codes_are_categories_and_a_zero_one_column_is_said(project, capsys):
+    """Codes named so (StoreID, MOSTYPE) become categories; a 0/1 integer is a flag, said aloud."""
+    rows = 300
+    pd.DataFrame(
+        {
+            "key": range(rows),
+            "StoreID": [(1, 2, 3, 4, 7)[i % 5] for i in range(rows)],
+            "MOSTYPE": [1 + i % 41 for i in range(rows)],
+            "children": [i % 2 for i in range(rows)],
+            "income": [1000 + 37 * i for i in range(rows)],
+            "bought": ["yes" if i % 4 == 0 else "no" for i in range(rows)],
+        }
+    ).to_csv(project / "shop.csv", index=False)
+    assert main(["--data", str(project / "shop.csv")]) == 0
+    out = capsys.readouterr().out
+    contract = load_contract(project / "contract.yaml")
+    assert contract.columns["StoreID"].type == "category"
+    assert list(contract.columns["StoreID"].values) == [1, 2, 3, 4, 7]
+    assert contract.columns["MOSTYPE"].encoding == "frequency"  # 41 codes
+    assert contract.columns["income"].type == "integer"
+    assert "StoreID, MOSTYPE are whole numbers drafted as categories" in out
+    assert "children hold only 0 and 1 and are drafted as 0/1 flags" in out
+    text = (project / "contract.yaml").read_text()
+    assert "if it counts something, replace `values` with `min: 0` and a `max`" in text
+    report, _ = validate_file(project / "data" / "raw" / "dataset.csv", contract)
+    assert report["success"], report["failures"]
+
+
+def test_baseline_gate_is_drafted_as_the_holdout_allows(project):
+    """One feature with nearly all the signal: non-inferiority with a stated margin; room left:
+    superiority. The comment says which, and why."""
+    rng = np.random.default_rng(7)
+    rows = 3000
+    balance = rng.normal(0, 1, rows)
+    strong = pd.DataFrame(
+        {
+            "key": range(rows),
+            "balance": balance,
+            "noise": rng.normal(0, 1, rows),
+            "default": np.where(balance + rng.normal(0, 0.25, rows) > 1.6, "Yes", "No"),
+        }
+    )
+    strong.to_csv(project / "credit.csv", index=False)
+    assert main(["--data", str(project / "credit.csv")]) == 0
+    text = (project / "params.yaml").read_text()
+    gates = yaml.safe_load(text)["gates"]
+    assert gates["beat_baseline"] is True
+    assert gates["baseline_margin"] > 0
+    assert "no model could show a gain here" in text
+    assert f"baseline_margin: {gates['baseline_margin']}" in text
+    weak = strong.assign(default=np.where(balance + rng.normal(0, 2.0, rows) > 1.0, "Yes", "No"))
+    weak.to_csv(project / "credit.csv", index=False)
+    assert main(["--data", str(project / "credit.csv"), "--force"]) == 0
+    gates = yaml.safe_load((project / "params.yaml").read_text())["gates"]
+    assert gates["baseline_margin"] == 0.0  # room for a gain the holdout can show

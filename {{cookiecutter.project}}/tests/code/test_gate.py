@@ -4,7 +4,7 @@ import pytest
 
 from {{ cookiecutter.package }}.config import GatesConfig
 from {{ cookiecutter.package }}.errors import RefusedError, run_main
-from {{ cookiecutter.package }}.pipeline.gate import CHECKS, run_checks, to_markdown
+from {{ cookiecutter.package }}.pipeline.gate import CHECKS, describe, run_checks, to_markdown
 from {{ cookiecutter.package }}.records import GateReport, Metrics
 
 GATES = GatesConfig(
@@ -125,6 +125,33 @@ def test_baseline_must_be_beaten():
     judged = judged_on("lower_bound")
     assert ("beat_baseline", "single feature: x") in failed(run_checks(metrics(gain=0.02), judged))
     assert failed(run_checks(metrics(gain=0.02), GATES)) == set()
+
+
+def test_a_baseline_margin_asks_only_for_non_inferiority():
+    """With `baseline_margin`, a model may trail the best feature by less than the margin."""
+    margin = judged_on("lower_bound").model_copy(update={"baseline_margin": 0.05})
+    assert failed(run_checks(metrics(gain=-0.01), margin)) == set()  # low end -0.04 > -0.05
+    assert ("beat_baseline", "single feature: x") in failed(run_checks(metrics(gain=-0.03), margin))
+
+
+def test_a_failure_line_says_what_was_required_and_what_was_found():
+    """Never a false inequality such as `-0.0117 > 0.0000`: required, found, and which end."""
+    (result,) = [
+        r
+        for r in run_checks(metrics(gain=0.02), judged_on("lower_bound"))
+        if r.id == "beat_baseline"
+    ]
+    line = describe(result)
+    assert line.startswith(
+        "FAIL beat_baseline [single feature: x]: required > 0.0000, found -0.0100"
+    )
+    assert "lower end of [-0.0100, 0.0500]" in line
+    assert "estimate 0.0200" in line
+    assert "(bound: params.yaml: gates.beat_baseline)" in line
+    passed = [r for r in run_checks(metrics(), judged_on("lower_bound")) if r.passed]
+    assert all(
+        " >= " in describe(r) or " <= " in describe(r) or " > " in describe(r) for r in passed
+    )
 
 
 def test_a_null_bound_turns_its_gate_off():

@@ -11,14 +11,14 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from {{ cookiecutter.package }}.serve.app import create_app, server_config
+from {{ cookiecutter.package }}.serve.app import ServeSettings, create_app, server_config
 from tests.live_server import LiveServer, free_port
 from tests.tiny_contract import tiny_predictor
 
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[LiveServer]:
-    app = create_app(tiny_predictor(), "7", max_batch=20, max_body_bytes=65_536)
+    app = create_app(tiny_predictor(), ServeSettings("7", max_batch=20, max_body_bytes=65_536))
     with LiveServer(server_config(app, "127.0.0.1", free_port(), log_config=None)) as server:
         yield server
 

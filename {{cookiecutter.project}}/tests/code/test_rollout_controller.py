@@ -18,7 +18,7 @@ BASE = {
 }
 
 
-def spec(policy: str = "rollback", extensions: int = 1) -> Any:
+def spec(policy: str = "rollback", wait_s: float = 0.02) -> Any:
     return parse_rollout(
         {
             "shadow": {"enabled": False},
@@ -27,8 +27,8 @@ def spec(policy: str = "rollback", extensions: int = 1) -> Any:
                 {"weight": 25, "pause_s": 0.03},
                 {"weight": 100, "pause_s": 0},
             ],
-            "analysis": {"interval_s": 0.01, "min_requests": 20},
-            "inconclusive": {"policy": policy, "max_extensions": extensions},
+            "analysis": {"interval_s": 0.01, "min_requests": 20, "max_wait_s": wait_s},
+            "inconclusive": {"policy": policy},
         }
     )
 
@@ -88,27 +88,48 @@ def test_a_failing_canary_is_rolled_back_at_the_first_failed_look():
     assert failed["evidence"]["canary"]["errors"] >= 15
 
 
-def test_too_little_traffic_extends_then_applies_the_rollback_policy():
-    router = FakeRouter(spec("rollback", extensions=2), {"stable": (5, 0), "canary": (0, 0)})
+def test_too_little_traffic_waits_then_applies_the_rollback_policy():
+    router = FakeRouter(spec("rollback", wait_s=0.05), {"stable": (5, 0), "canary": (0, 0)})
     outcome = asyncio.run(router.run())
     assert not outcome.promoted
-    assert "inconclusive after 2 extensions" in outcome.reason
-    assert sum(e["event"] == "extended" for e in router.events) == 2
+    assert "inconclusive after" in outcome.reason
+    assert [e["event"] for e in router.events].count("waiting") == 1
 
 
-def test_the_promote_policy_tolerates_unsure_checks_but_never_missing_metrics():
-    # 1 error in 21 per look: above the 5% limit, never significant -> error checks wait
-    unsure = FakeRouter(spec("promote", extensions=0), {"stable": (200, 0), "canary": (20, 1)})
-    assert asyncio.run(unsure.run()).promoted
-    strict = FakeRouter(spec("rollback", extensions=0), {"stable": (200, 0), "canary": (20, 1)})
+def test_a_step_waits_for_the_requests_it_needs():
+    """2 canary requests a look: the 20 a step needs come after its 3-look pause, and the
+    step waits for them instead of giving up."""
+    router = FakeRouter(spec("rollback", wait_s=1.0), {"stable": (40, 0), "canary": (2, 0)})
+    outcome = asyncio.run(router.run())
+    assert outcome.promoted, outcome.reason
+    assert any(e["event"] == "waiting" for e in router.events)
+
+
+def test_the_promote_policy_needs_traffic_and_never_promotes_on_missing_metrics():
+    thin = FakeRouter(spec("promote"), {"stable": (5, 0), "canary": (1, 0)})
+    assert asyncio.run(thin.run()).promoted
+    strict = FakeRouter(spec("rollback"), {"stable": (5, 0), "canary": (1, 0)})
     assert not asyncio.run(strict.run()).promoted
-    thin = FakeRouter(spec("promote", extensions=0), {"stable": (5, 0), "canary": (1, 0)})
-    assert not asyncio.run(thin.run()).promoted
-    blind = FakeRouter(spec("promote", extensions=0), None)
+    blind = FakeRouter(spec("promote"), None)
     outcome = asyncio.run(blind.run())
     assert not outcome.promoted
     assert "no metrics" in outcome.reason
     assert weights(blind)[-1] == 0
+
+
+def test_the_full_weight_step_is_judged_before_the_rollout_ends():
+    """A canary that errs only once it takes every request is still caught at 100%."""
+
+    class FailsAtFull(FakeRouter):
+        async def _scrape(self) -> dict[str, Any] | None:
+            if self.configs and self.configs[-1]["weights"]["canary"] == 100:
+                self.per_look = {"stable": (0, 0), "canary": (20, 20)}
+            return await super()._scrape()
+
+    router = FailsAtFull(spec(), {"stable": (200, 0), "canary": (30, 0)})
+    outcome = asyncio.run(router.run())
+    assert not outcome.promoted
+    assert outcome.reason.startswith("step 3/3 at 100%")
 
 
 def test_a_dead_canary_fails_without_waiting_for_traffic():

@@ -1,12 +1,17 @@
-"""The router under real HTTP: a switch never fails a request, and its admin API is guarded."""
+"""The router under real HTTP: a switch never fails a request, its admin API is guarded, and
+in front of a real server it refuses, traces and lets go exactly as the server alone does."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,8 @@ import {{ cookiecutter.package }} as package
 from {{ cookiecutter.package }}.rollout.admin import free_port, request_json, wait_ready
 from {{ cookiecutter.package }}.rollout.router import Router
 from {{ cookiecutter.package }}.rollout.upstream import Pool, UpstreamError
+from tests.live_server import exchange, held_for, request_bytes
+from tests.served import Served, routing, row_body, serving
 
 ROUTER = [sys.executable, "-m", f"{package.__name__}.rollout.router"]
 ENV = {**os.environ, "PYTHONPATH": str(Path(package.__file__).resolve().parents[1])}
@@ -51,7 +58,13 @@ async def _call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "path": path, "method": method, "server": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": method,
+        "server": ("127.0.0.1", 1),
+        "headers": [(b"content-type", b"application/json")],
+    }
     await router(scope, receive, send)
     return sent[0]["status"], json.loads(sent[1]["body"])
 
@@ -245,6 +258,101 @@ def test_the_pool_resends_on_a_connection_the_server_closed_while_idle():
         return [first, second, third]
 
     first, second, third = asyncio.run(scenario())
-    assert first == (200, b'{"echo": "\\"a\\""}')
+    assert first[:2] == (200, b'{"echo": "\\"a\\""}')
     assert second[0] == 200
     assert isinstance(third, UpstreamError)
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Served]]:
+    """A real model server process and a real router process in front of it."""
+    root = tmp_path_factory.mktemp("routed")
+    with serving(root) as server, routing(root, server) as router:
+        yield server, router
+
+
+def test_the_router_refuses_what_the_server_refuses(routed):
+    """Content type is passed on unchanged: each body gets the same status through the
+    router as from the server alone (text/plain and form bodies: 415, not 200 or 422)."""
+    server, router = routed
+    body = row_body()
+    cases = {
+        "json": request_bytes(body),
+        "no content type": request_bytes(body, None),
+        "text/plain": request_bytes(body, "text/plain"),
+        "form": request_bytes(b"account=A1&spend=3", "application/x-www-form-urlencoded"),
+        "multipart": request_bytes(body, "multipart/form-data; boundary=x"),
+        "utf-16 charset": request_bytes(body, "application/json; charset=utf-16"),
+    }
+    direct = {name: exchange(server.port, raw)[0] for name, raw in cases.items()}
+    through = {name: exchange(router.port, raw)[0] for name, raw in cases.items()}
+    assert through == direct
+    assert direct["text/plain"] == direct["form"] == 415
+    assert direct["json"] == direct["no content type"] == 200
+
+
+def test_the_callers_request_id_survives_the_router(routed):
+    """The caller's X-Request-ID reaches the server (its answer and its log) and comes back."""
+    server, router = routed
+    raw = request_bytes(row_body(account="traced-1"), extra=[("X-Request-ID", "caller-id-42")])
+    with socket.create_connection(("127.0.0.1", router.port), timeout=20) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"x-request-id: caller-id-42" in head.lower()
+    assert json.loads(body)["request_id"] == "caller-id-42"
+    deadline = time.monotonic() + 10
+    while "traced-1" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logged = [
+        json.loads(line) for line in server.log.read_text().splitlines() if "traced-1" in line
+    ]
+    assert [record["request_id"] for record in logged] == ["caller-id-42"]
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """The most memory the process ever held (freed memory does not hide a spike)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+
+
+def test_the_router_refuses_a_64_mb_header_without_holding_it(routed):
+    """A head is capped as the server caps it: 431, memory not grown by the header, still serving."""
+    _, router = routed
+    before = _peak_rss_kb(router.process.pid)
+    status, _ = exchange(
+        router.port, request_bytes(row_body(), extra=[("X-Big", "a" * (64 << 20))])
+    )
+    assert status in (431, None)  # the answer may be lost when the router closes mid-upload
+    assert _peak_rss_kb(router.process.pid) - before < 16_384  # never held the 64 MB
+    assert exchange(router.port, request_bytes(row_body()))[0] == 200
+
+
+def test_the_router_lets_go_of_idle_and_trickling_connections(routed):
+    """Nothing sent, a head a byte a second, a body a byte a second: the router closes each
+    (the deadlines of serve/protocol.py), well before this test would give up on it."""
+    _, router = routed
+    body = row_body()
+    cases = {
+        "idle": (b"", b""),
+        "trickled head": (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\n",
+            b"X-Slow: 12345678901234567890",
+        ),
+        "trickled body": (request_bytes(body)[: -len(body)], body),
+    }
+    limit = 40.0
+    held: dict[str, float] = {}
+    threads = [
+        threading.Thread(
+            target=lambda n=name, c=case: held.update({n: held_for(router.port, *c, limit=limit)})
+        )
+        for name, case in cases.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(seconds < limit - 5 for seconds in held.values()), held

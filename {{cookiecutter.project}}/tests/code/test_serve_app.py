@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from {{ cookiecutter.package }}.data import conform
-from {{ cookiecutter.package }}.serve.app import create_app
+from {{ cookiecutter.package }}.serve.app import ServeSettings, create_app
 from {{ cookiecutter.package }}.serve.limits import BodyLimit, LoopBudget
 from {{ cookiecutter.package }}.serve.predictor import Predictor
 from {{ cookiecutter.package }}.testing.faults import FaultError, FaultInjector, parse_fault
@@ -52,7 +52,9 @@ class Client:
 
 @pytest.fixture
 def client(predictor) -> Client:
-    return Client(create_app(predictor, "7", "canary", max_batch=5, max_body_bytes=4096))
+    return Client(
+        create_app(predictor, ServeSettings("7", "canary", max_batch=5, max_body_bytes=4096))
+    )
 
 
 def test_ready_after_warm_up_and_scores_match_the_model(client, predictor):
@@ -135,7 +137,7 @@ def test_fault_specs_parse_and_errors_are_an_exact_share():
 
 def faulty(predictor, spec: str) -> Client:
     """The production app inside the test harness's fault injector, as `testing.faults` runs it."""
-    app = create_app(predictor, "7")
+    app = create_app(predictor, ServeSettings("7"))
     return Client(FaultInjector(app, parse_fault(spec), app.state.metrics.count), app)
 
 
@@ -177,13 +179,14 @@ def test_the_production_server_has_no_fault_path(predictor, monkeypatch):
     from tests.conftest import ROOT
 
     assert not any("fault" in name for name in inspect.signature(create_app).parameters)
+    assert not any("fault" in name for name in inspect.signature(ServeSettings).parameters)
     for flag in (["--fault", "errors=1"], ["--allow-faults"]):
         with pytest.raises(SystemExit) as refused:
             server.build_parser().parse_args(flag)
         assert refused.value.code == 2  # argparse: unrecognized arguments
     # the variable that used to enable faults does nothing: every answer is a 200
     monkeypatch.setenv("SERVE_ALLOW_FAULTS", "1")
-    client = Client(create_app(predictor, "7"))
+    client = Client(create_app(predictor, ServeSettings("7")))
     assert {client.post("/predict", json=ROW).status_code for _ in range(10)} == {200}
     # importing the production server loads no fault injection
     package = server.__name__.split(".")[0]
@@ -224,14 +227,15 @@ def in_image_context(path: str) -> bool:
 
 
 def test_served_traffic_is_profiled_against_the_training_reference(predictor):
-    """/drift judges what the server received with the same bins and PSI as a batch."""
+    """/drift judges what the server received with the same bins and PSI as a batch, and
+    reports the PSI without the reference's bins."""
     from {{ cookiecutter.package }}.drift import RunningProfile, build_reference
     from tests.tiny_contract import DRIFT
 
     contract = predictor.contract
     reference = build_reference(conform(tiny_table(800, seed=1), contract), contract, bins=10)
     profile = RunningProfile(reference)
-    client = Client(create_app(predictor, "7", drift=(profile, DRIFT)))
+    client = Client(create_app(predictor, ServeSettings("7"), drift=(profile, DRIFT)))
     for _ in range(3):
         assert client.post("/predict", json={"rows": [ROW, ROW]}).status_code == 200
     report = client.get("/drift").json()
@@ -239,6 +243,9 @@ def test_served_traffic_is_profiled_against_the_training_reference(predictor):
     assert profile.rows == 6
     assert report["status"] in ("ok", "drift", "too_few_rows")
     assert "spend" in {feature["feature"] for feature in report["features"]}
+    # the reference's bins are the training data's quantiles: the traffic port does not serve them
+    assert not any("bins" in feature for feature in report["features"])
+    assert "bins" in profile.compare(DRIFT)["features"][0]  # they are still judged with
     # the same numbers as Prometheus metrics: one PSI series per feature, rows and volume
     scraped = client.get("/metrics").text
     psi = {f["feature"]: f["psi"] for f in report["features"] if f["psi"] is not None}
@@ -278,7 +285,7 @@ class BlockingPredictor:
 def test_health_answers_while_a_prediction_is_running_and_excess_gets_503(predictor):
     """Scoring runs off the event loop; beyond max_inflight the server says 503 + Retry-After."""
     slow = BlockingPredictor(predictor)
-    app = create_app(slow, "7", max_inflight=1)
+    app = create_app(slow, ServeSettings("7", max_inflight=1))
 
     async def go():
         async with app.router.lifespan_context(app):
@@ -312,7 +319,7 @@ def test_an_unexpected_error_is_a_counted_clean_500(predictor, caplog):
                 raise RecursionError("deep inside the model")
             return self.inner.answer(rows)
 
-    client = Client(create_app(Broken(predictor), "7"))
+    client = Client(create_app(Broken(predictor), ServeSettings("7")))
     response = client.post("/predict", json=ROW)
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; the server log has the cause"}
@@ -354,7 +361,7 @@ def test_media_types(client, content_type, status):
 def test_every_answer_carries_a_request_id_and_is_logged(predictor, tmp_path):
     """A caller's X-Request-ID comes back and keys the logged row; without one, one is made."""
     log = tmp_path / "predictions.jsonl"
-    client = Client(create_app(predictor, "7", "canary", prediction_log=str(log)))
+    client = Client(create_app(predictor, ServeSettings("7", "canary", prediction_log=str(log))))
     given = client.post("/predict", json={"rows": [ROW]}, headers={"X-Request-ID": "abc-1"})
     assert given.headers["x-request-id"] == "abc-1"
     assert given.json()["request_id"] == "abc-1"

@@ -105,7 +105,7 @@ def test_a_boolean_feature_is_served_as_json_true_and_false():
     from {{ cookiecutter.package }}.contract import parse_contract
     from {{ cookiecutter.package }}.data import conform
     from {{ cookiecutter.package }}.pipeline.train import build_pipeline
-    from {{ cookiecutter.package }}.serve.app import create_app
+    from {{ cookiecutter.package }}.serve.app import ServeSettings, create_app
     from {{ cookiecutter.package }}.serve.predictor import Predictor
 
     contract = parse_contract(
@@ -131,7 +131,7 @@ def test_a_boolean_feature_is_served_as_json_true_and_false():
     model = build_pipeline(contract, ModelConfig(kind="logistic_regression")).fit(
         table[contract.feature_columns], table["y"]
     )
-    app = create_app(Predictor(model, contract), "1")
+    app = create_app(Predictor(model, contract), ServeSettings("1"))
 
     async def post(body):
         async with app.router.lifespan_context(app):

@@ -400,6 +400,12 @@ def test_minimum_detectable_delta_gives_the_stated_power():
     z_alpha = 1.6448536269514722
     detected = 0.5 * math.erfc((z_alpha - mdd / se) / math.sqrt(2))
     assert detected == pytest.approx(power)
+    # against "better by more than min_delta" the test needs min_delta more: without it, a
+    # reader assuming power 0.8 at the reported value would get 0.38 (min_delta 0.005)
+    shifted = minimum_detectable_delta(se, alpha, power, min_delta=0.005)
+    assert shifted == pytest.approx(mdd + 0.005)
+    detected = 0.5 * math.erfc((z_alpha - (shifted - 0.005) / se) / math.sqrt(2))
+    assert detected == pytest.approx(power)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from {{ cookiecutter.package }}.data import DataError, load_table
 from {{ cookiecutter.package }}.errors import run_main
 from {{ cookiecutter.package }}.pipeline.validate import main, validate_file
-from {{ cookiecutter.package }}.serve.app import create_app, server_config
+from {{ cookiecutter.package }}.serve.app import ServeSettings, create_app, server_config
 from tests.live_server import (
     LiveServer,
     exchange,
@@ -107,9 +107,19 @@ def null_label(tmp: Path) -> Path:
 CASES: dict[str, tuple[Writer, tuple[str, ...]]] = {
     "wrong_delimiter": (wrong_delimiter, ("';'-delimited", "comma-separated")),
     "header_only": (header_only, ("header but no rows",)),
-    "duplicate_ids": (duplicate_ids, ("'account'", "expect_column_values_to_be_unique", "A000003")),
-    "mixed_types": (mixed_types, ("'spend'", "type", "twelve")),
-    "renamed_column": (renamed_column, ("'plan'", "missing", "plan_name")),
+    "duplicate_ids": (
+        duplicate_ids,
+        ("'account'", "expect_column_values_to_be_unique", "A000003", "one row per id"),
+    ),
+    "mixed_types": (
+        mixed_types,
+        ("'spend'", "type", "twelve", "fix the data, or change contract.yaml: columns.spend.type"),
+    ),
+    # the new name alone, not every column of the file; and what to do about it
+    "renamed_column": (
+        renamed_column,
+        ("'plan'", "missing", "does not list: ['plan_name']", "rename contract.yaml: columns.plan"),
+    ),
     "numbers_as_strings": (
         numbers_as_strings,
         ("'visits'", "expect_column_values_to_be_in_type_list", "numbers stored as text"),
@@ -120,9 +130,17 @@ CASES: dict[str, tuple[Writer, tuple[str, ...]]] = {
     "missing_file": (missing_file, ("not found",)),
     "unknown_category": (
         unknown_category,
-        ("'plan'", "expect_column_values_to_be_in_set", "platinum"),
+        (
+            "'plan'",
+            "expect_column_values_to_be_in_set",
+            "platinum",
+            "contract.yaml: columns.plan.values",
+        ),
     ),
-    "null_label": (null_label, ("'left'", "expect_column_values_to_not_be_null", "A000005")),
+    "null_label": (
+        null_label,
+        ("'left'", "expect_column_values_to_not_be_null", "A000005", "fill the blanks"),
+    ),
 }
 
 
@@ -177,6 +195,16 @@ def test_loader_errors_name_the_file(tmp_path):
         path = writer(tmp_path)
         with pytest.raises(DataError, match=path.name):
             load_table(path)
+
+
+def test_an_out_of_range_value_says_which_key_would_accept_it(tmp_path):
+    """A value outside min/max: fix the data, or widen that column's min/max in contract.yaml."""
+    df = tiny_table(50)
+    df.loc[3, "spend"] = 10**9
+    report, _ = validate_file(_csv(df, tmp_path / "huge.csv"), tiny_contract())
+    (line,) = [f for f in report["failures"] if "expect_column_values_to_be_between" in f]
+    assert "'spend'" in line
+    assert "To fix: fix the data, or widen contract.yaml: columns.spend.min/max" in line
 
 
 def test_report_names_offending_rows(tmp_path):
@@ -273,9 +301,11 @@ REQUEST_CASES: dict[str, tuple[bytes, int, tuple[str, ...]]] = {
 @pytest.fixture(scope="module")
 def live() -> Iterator[LiveServer]:
     """The model server on a free port, with the default limits and a short read timeout."""
-    app = create_app(tiny_predictor(), "7", max_batch=MAX_BATCH, max_body_bytes=MAX_BODY)
+    settings = ServeSettings("7", max_batch=MAX_BATCH, max_body_bytes=MAX_BODY)
+    app = create_app(tiny_predictor(), settings)
+    refused = app.state.metrics.rejected.inc  # heads the protocol refuses are counted too
     config = server_config(
-        app, "127.0.0.1", free_port(), read_timeout=READ_TIMEOUT, log_config=None
+        app, "127.0.0.1", free_port(), refused, read_timeout=READ_TIMEOUT, log_config=None
     )
     with LiveServer(config) as server:
         yield server
@@ -292,17 +322,16 @@ def test_bad_request_gets_a_clean_4xx(live, case):
     assert b"Traceback" not in body
 
 
-def test_bad_request_matrix_has_no_5xx_and_every_app_answer_is_counted(live):
-    """The whole matrix: no 5xx, and the server still counts each /predict it answered."""
+def test_bad_request_matrix_has_no_5xx_and_every_answer_is_counted(live):
+    """The whole matrix: no 5xx, and the server counts every answer it gave."""
     before = _counted(live)
     statuses = [exchange(live.port, raw)[0] for raw, _, _ in REQUEST_CASES.values()]
     counts = status_counts(statuses)
-    # a head too large is refused before any endpoint sees the request, and is not counted
-    reached_app = sum(1 for status in statuses if status != 431)
     print(f"bad-input matrix: {len(statuses)} requests, {counts}")
     assert counts["5xx"] == 0
     assert counts["4xx"] == len(statuses)
-    assert _counted(live) - before == reached_app
+    # every answer is counted, a head refused by the protocol (431) too
+    assert _counted(live) - before == len(statuses)
     assert exchange(live.port, request_bytes(_row()))[0] == 200  # and it keeps serving
 
 

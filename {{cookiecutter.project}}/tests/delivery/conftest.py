@@ -41,9 +41,9 @@ ROLLOUT: dict[str, Any] = {
         {"weight": 50, "pause_s": 2},
         {"weight": 100, "pause_s": 0},
     ],
-    "analysis": {"interval_s": 0.5, "min_requests": 20},
+    "analysis": {"interval_s": 0.5, "min_requests": 20, "max_wait_s": 20},
     "guardrails": {"max_error_rate": 0.05, "max_p99_ms": 250},
-    "inconclusive": {"policy": "rollback", "max_extensions": 1},
+    "inconclusive": {"policy": "rollback"},
     "loadgen": {"enabled": True, "rps": 80, "concurrency": 4},
 }
 SERVE = {"router_port": 0, "staging_port": 0, "ready_timeout_s": 30}

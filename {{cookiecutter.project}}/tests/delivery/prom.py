@@ -166,6 +166,7 @@ def condition(expression: str, value: float) -> bool:
         expression.replace("&&", " and ")
         .replace("||", " or ")
         .replace("!isNaN(", " not isnan(")
+        .replace("isNaN(", "isnan(")
         .replace("!(", " not (")
         .replace("result[0]", "value")
     )

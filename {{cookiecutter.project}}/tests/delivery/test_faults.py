@@ -94,10 +94,12 @@ def test_a_canary_that_never_becomes_ready_is_refused(deployment):
 
 
 def test_not_enough_traffic_applies_the_inconclusive_policy(deployment):
-    write_params(deployment.root)
+    """No traffic: the step waits max_wait_s for its requests, then the policy rolls back."""
+    write_params(deployment.root, analysis={**ROLLOUT["analysis"], "max_wait_s": 2})
     result = deployment.run("canary", "--no-loadgen")
-    event = rolled_back(deployment, result, "inconclusive after 1 extensions")
+    event = rolled_back(deployment, result, "inconclusive after")
     assert "policy rollback" in event["reason"]
+    assert any(e["phase"] == "step 1/3" for e in deployment.events("waiting"))
 
 
 def test_a_tampered_model_file_is_refused(deployment):
@@ -217,8 +219,8 @@ def test_missing_or_empty_metrics_never_promote(mode):
             {
                 **ROLLOUT,
                 "steps": [{"weight": 10, "pause_s": 0.2}, {"weight": 100, "pause_s": 0}],
-                "analysis": {"interval_s": 0.05, "min_requests": 20},
-                "inconclusive": {"policy": "promote", "max_extensions": 1},
+                "analysis": {"interval_s": 0.05, "min_requests": 20, "max_wait_s": 0.2},
+                "inconclusive": {"policy": "promote"},
             }
         )
         base = {

@@ -5,10 +5,60 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..provenance import override_reason, who
 from .journal import Journal
 from .state import DeployState
 
 Log = Callable[[dict[str, Any]], None]  # where an alias move is recorded besides the registry
+
+
+def why_not_champion(registry: Any, version: str) -> str | None:
+    """None if a deploy may make `version` champion, else why not and how to do it anyway.
+
+    It may when `version` is the champion or `previous` already, or promote promoted it (the
+    registry's promotion log): a deploy must not skip the paired test promote refused.
+    """
+    for alias in ("champion", "previous"):
+        ref = registry.get_alias(alias)
+        if ref is not None and ref.version == version:
+            return None
+    log = registry.read_log()
+    if any(
+        (entry.get("decision") == "promoted" and entry.get("version") == version)
+        or (entry.get("event") == "champion_moved" and entry.get("to") == version)
+        for entry in log
+    ):
+        return None
+    decided = [e for e in log if e.get("decision") and e.get("challenger") == version]
+    said = (
+        f"promote decided {decided[-1]['decision']}: {decided[-1].get('reason')}"
+        if decided
+        else "promote never decided on it"
+    )
+    return (
+        f"v{version} is neither champion nor previous and was never promoted ({said}); "
+        "deploying it would make it champion without the paired test. To deploy it anyway, "
+        f"say why: `make deploy-canary VERSION={version} OVERRIDE='reason'` (recorded in the "
+        "promotion log)"
+    )
+
+
+def authorise(registry: Any, version: str, by: str) -> tuple[bool, str | None]:
+    """(may deploy `version`, what to say): `why_not_champion`, unless an override is given.
+
+    An override is recorded in the promotion log before anything is deployed.
+    """
+    refused = why_not_champion(registry, version)
+    if refused is None:
+        return True, None
+    override = override_reason()
+    if override is None:
+        return False, refused
+    registry.append_log(
+        {"event": "override", "version": version, "reason": override,
+         "by": f"{by} ({who()})", "bypassed": refused}
+    )  # fmt: skip
+    return True, f"OVERRIDE ({override}): {refused}"
 
 
 def move_champion(registry: Any, log: Log, expected: str | None, target: str, why: str) -> str:
@@ -16,14 +66,16 @@ def move_champion(registry: Any, log: Log, expected: str | None, target: str, wh
     if expected == target:
         return f"champion stays v{target}"
     moved = registry.move_alias("champion", target, expected)
+    override = override_reason()
     registry.append_log(
         {
             "event": "champion_moved" if moved else "champion_not_moved",
             "from": expected,
             "to": target,
             "reason": why,
-            "by": "deploy",
+            "by": f"deploy ({who()})",
         }
+        | ({"override": override} if override else {})
     )
     log({"event": "champion", "moved": moved, "from": expected, "to": target})
     if moved:

@@ -214,6 +214,13 @@ def cmd_deploy_canary(args: argparse.Namespace, settings: Settings) -> int:
     namespace, app = settings.namespaces["production"], settings.app
     version = args.model_version or champion_version(args.model_name)
     champion = _registry(args.model_name).get_alias("champion")
+    from .aliases import authorise
+
+    allowed, note = authorise(_registry(args.model_name), version, "k8s deploy-canary")
+    if not allowed:  # never a version promote refused, unless an override (logged) says why
+        raise K8sError(str(note))
+    if note:
+        print(note)
     before = live_serving(app, namespace)
     _render(args, settings, version)
     kubectl("apply", "-k", str(settings.root / K8S_DIR / "overlays" / "production"))

@@ -26,7 +26,7 @@ from ..config import Rollout, Serve, load_config
 from ..errors import RefusedError, run_main
 from ..rollout.admin import AdminError, get_json
 from . import procs
-from .aliases import sync_aliases
+from .aliases import authorise, sync_aliases
 from .journal import DEPLOY_DIR, Journal
 from .progress import Progress
 from .servers import (
@@ -216,6 +216,11 @@ def cmd_canary(
         if version is None and champion is None:
             raise RefusedError("no champion in the registry: run `dvc repro` first")
         canary_version = version or champion.version
+        allowed, note = authorise(registry, canary_version, "deploy canary")
+        if not allowed:
+            raise RefusedError(str(note))
+        if note:
+            ctx.console.print(note, highlight=False)
         state = ensure_production(ctx, state, registry, router_port)
         assert state.stable is not None
         assert state.router is not None
@@ -239,9 +244,8 @@ def cmd_canary(
             seconds = wait_server(canary, ctx.serve)
         except DeployError as error:
             abort_rollout(ctx, state, f"canary never became ready: {error}")
-            raise RefusedError(
-                f"rolled back: canary v{canary_version} never became ready: {error}"
-            ) from None
+            ctx.console.print(f"[red]rolled back[/]: canary v{canary_version} never became ready")
+            raise RefusedError(f"canary v{canary_version} never became ready: {error}") from None
         ctx.console.print(f"canary ready in {seconds:.1f} s")
         ctx.report_warnings(canary)
         progress = Progress(ctx.console)
@@ -269,9 +273,8 @@ def cmd_canary(
             abort_rollout(ctx, state, outcome.reason)
             took = f" in {outcome.switch_seconds:.3f} s" if outcome.switch_seconds else ""
             ctx.console.print(f"[red]rolled back{took}[/]: {outcome.reason}", highlight=False)
-            raise RefusedError(
-                f"canary v{canary_version} rolled back; stable v{stable_version} is serving"
-            )
+            ctx.console.print(f"stable v{stable_version} is serving")
+            raise RefusedError(f"canary v{canary_version} rolled back: {outcome.reason}")
         message = finish_promotion(ctx, state, registry, champion.version if champion else None)
         ctx.console.print(f"[green]promoted[/]: v{canary_version} serves 100% ({message})")
         return 0
@@ -404,6 +407,16 @@ def cmd_undeploy(ctx: Context) -> int:
         return 0
 
 
+def version_number(text: str) -> str:
+    """A registry version number, or argparse's clear error (a version names log files)."""
+    from ..registry import RegistryError, check_version
+
+    try:
+        return check_version(text)
+    except RegistryError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `deploy`."""
     parser = argparse.ArgumentParser(prog="deploy", description=__doc__.splitlines()[0])
@@ -413,10 +426,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dir", type=Path, default=DEPLOY_DIR, help="state and event log")
     commands = parser.add_subparsers(dest="command", required=True)
     staging = commands.add_parser("staging", help="serve the champion on the staging port")
-    staging.add_argument("--version", default=None)
+    staging.add_argument("--version", type=version_number, default=None)
     staging.add_argument("--port", type=int, default=None, help="0 picks a free port")
     canary = commands.add_parser("canary", help="shadow, then 5 -> 25 -> 100 with rollback")
-    canary.add_argument("--version", default=None, help="default: the champion")
+    canary.add_argument(
+        "--version",
+        type=version_number,
+        default=None,
+        help="default: the champion; another version only if promote promoted it, or with "
+        "a reason in PROMOTION_OVERRIDE (make deploy-canary VERSION=n OVERRIDE='why')",
+    )
     canary.add_argument("--bad", choices=sorted(BAD), default=None, help="inject a fault")
     canary.add_argument("--fault", default=None, help="raw fault spec, e.g. errors=0.5,after=100")
     canary.add_argument("--no-loadgen", action="store_true", help="no generated traffic")

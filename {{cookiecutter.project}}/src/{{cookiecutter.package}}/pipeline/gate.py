@@ -104,10 +104,11 @@ def min_slice_auc(metrics: Metrics, gates: Gates) -> Iterator[Result]:
 
 @check
 def beat_baseline(metrics: Metrics, gates: Gates) -> Iterator[Result]:
-    """No better than the best single feature (paired ROC AUC gain): check the pipeline for a bug, or add signal."""
+    """Not shown better than the best single feature (paired ROC AUC gain; within gates.baseline_margin): check the pipeline for a bug, or add signal."""
     if gates.beat_baseline:
         baseline = metrics.baseline
-        yield _judge("beat_baseline", baseline.auc_gain, 0.0, ">", gates, baseline.name)
+        bound = 0.0 - gates.baseline_margin  # not -0.0, which prints as "-0.0000"
+        yield _judge("beat_baseline", baseline.auc_gain, bound, ">", gates, baseline.name)
 
 
 @check
@@ -178,15 +179,29 @@ def fix(result: Result) -> str:
     return f"{result.hint} Or, if the bound is wrong for your data, edit {result.key}."
 
 
+def _judged_as(result: Result) -> str:
+    """What was compared with the bound: the estimate, or which end of its interval."""
+    if result.interval is None or result.judged == result.value:
+        return "estimate"
+    low, high = result.interval
+    end = "lower" if result.judged == low else "upper"
+    return f"{end} end of [{low:.4f}, {high:.4f}] (gates.judge_on); estimate {result.value:.4f}"
+
+
 def describe(result: Result) -> str:
-    """One line for the terminal; a failure names the key that sets its bound."""
+    """One line for the terminal, a true statement: what was required and what was found.
+
+    A failure names the key that sets its bound.
+    """
     about = f" [{result.subject}]" if result.subject else ""
-    verdict = "pass" if result.passed else "FAIL"
-    line = f"{verdict:4} {result.id}{about}: {result.judged:.4f} {result.op} {result.bound:.4f}"
-    if result.judged != result.value and result.interval:
-        low, high = result.interval
-        line += f" (an end of [{low:.4f}, {high:.4f}], gates.judge_on; estimate {result.value:.4f})"
-    return line if result.passed else f"{line} (bound: {result.key})"
+    judged = f"{result.judged:.4f}"
+    how = _judged_as(result)
+    if result.passed:
+        return f"pass {result.id}{about}: {judged} {result.op} {result.bound:.4f} ({how})"
+    return (
+        f"FAIL {result.id}{about}: required {result.op} {result.bound:.4f}, found {judged} "
+        f"({how}) (bound: {result.key})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

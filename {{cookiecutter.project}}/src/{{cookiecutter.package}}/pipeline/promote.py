@@ -1,7 +1,9 @@
 """The promote stage: register the challenger; make it champion only if it truly wins.
 
 "Not promoted" is a decision, not an error: this stage exits 0 unless it could not decide.
-`--dry-run` (pull requests) compares the same way but registers nothing and moves no alias.
+`--dry-run` (pull requests) compares the same way but registers nothing and moves no alias;
+so does every run that may not move a shared alias (`provenance.py`: a dirty tree, a commit
+not on the default branch, a DVC experiment), and it says how to promote instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import stats
+from .. import provenance, stats
 from ..artifacts import jsonable, read_json
 from ..config import PromotionConfig, load_config
 from ..contract import Contract, load_contract
@@ -31,6 +33,7 @@ from ..records import (
 )
 from ..registry import ModelRef, Registry
 
+MDE_POWER = 0.8  # promotion.json's minimum_detectable_delta is detected with this chance
 # the versions are model.py's LIBRARIES and numpy/pandas/scipy (model_io.recorded_versions)
 TAGGED_META = (
     "data_sha256",
@@ -122,13 +125,20 @@ def decide(
     except ModelIntegrityError as error:
         return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
     comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
-    mde = stats.minimum_detectable_delta(comparison.se, comparison.alpha)
-    decision |= {"comparison": comparison.to_dict(), "minimum_detectable_delta": mde}
+    # the true improvement promoted with chance MDE_POWER: min_delta plus the test's margin
+    mde = stats.minimum_detectable_delta(
+        comparison.se, comparison.alpha, MDE_POWER, comparison.min_delta
+    )
+    decision |= {
+        "comparison": comparison.to_dict(),
+        "minimum_detectable_delta": mde,
+        "minimum_detectable_delta_power": MDE_POWER,
+    }
     max_mde = settings.max_detectable_delta
     if mde > max_mde:
         reason = (
-            f"holdout too small for the requested delta: it detects only differences above "
-            f"{mde:.4f} (promotion.max_detectable_delta is {max_mde})"
+            f"holdout too small for the requested delta: it detects (with power {MDE_POWER:g}) "
+            f"only improvements above {mde:.4f} (promotion.max_detectable_delta is {max_mde})"
         )
         return decision | {"decision": "refused", "reason": reason}
     summary = (
@@ -184,21 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not read_record(GATE, GateReport).passed:
         raise RefusedError(f"{GATE} says the gate failed; nothing to promote")
-    settings = load_config().promotion
+    config = load_config()
+    settings = config.promotion
     contract, meta = load_contract(args.contract), read_json(META)
     metrics = read_record(METRICS, Metrics)
     registry = Registry()
+    authority = provenance.authority(shared=not registry.is_local, raw=Path(config.data.raw))
+    dry_run = args.dry_run or not authority.may_move
     tags = {key: meta.get(key) for key in TAGGED_META} | {
         "roc_auc": json.dumps(jsonable(metrics.metrics["roc_auc"].model_dump())),
         "contract": contract.name,
     }
-    challenger = registry.find_by_sha256(meta["model_sha256"])
-    if args.dry_run:
+    if dry_run:
+        challenger = registry.find_by_sha256(meta["model_sha256"])
         challenger = challenger or ModelRef("", meta["model_sha256"])
     else:
-        challenger = challenger or registry.register(
-            MODEL, tags, extra_files=(META, REFERENCE, CARD)
-        )
+        challenger = registry.register_once(MODEL, tags, extra_files=(META, REFERENCE, CARD))
         registry.move_alias(
             "challenger", challenger.version, expected=_alias_version(registry, "challenger")
         )
@@ -210,20 +221,34 @@ def main(argv: list[str] | None = None) -> int:
         pd.read_parquet(HOLDOUT),
         settings,
         accept_schema_change=args.accept_schema_change,
-        dry_run=args.dry_run,
+        dry_run=dry_run,
     )
     evidence = {
         "data_sha256": meta.get("data_sha256"),
         "git_commit": meta.get("git_commit"),
         "metrics": metrics.metrics,
     }
-    fields = decision | {"model": registry.model_name, "evidence": evidence}
+    fields = decision | {
+        "model": registry.model_name,
+        "evidence": evidence,
+        "registry": registry.display_uri,  # the record comes from this registry, every run
+        "compared_only": None if args.dry_run else authority.compared_only(),
+        "experiment": provenance.experiment(),
+        "override": authority.override,
+    }
     if challenger.version:  # the card registered with this version (no machine paths here)
         fields["model_card"] = {"version": challenger.version, "artifact": CARD.name}
     record = Promotion.model_validate(fields)
-    if not args.dry_run:
-        registry.append_log(record.model_dump(mode="json"))
+    if not dry_run:
+        entry = record.model_dump(mode="json") | {"by": provenance.who()}
+        if authority.override:
+            entry |= {"commit": provenance.head_commit(), "override_bypassed": authority.bypassed}
+        registry.append_log(entry)
     write_record(PROMOTION, record)
-    name = f"v{challenger.version}" if challenger.version else "unregistered model (dry run)"
+    name = f"v{challenger.version}" if challenger.version else "unregistered model (compared only)"
     print(f"promote: {name}: {decision['decision']}: {decision['reason']}")
+    if authority.override:
+        print(f"promote: OVERRIDE ({authority.override}) moved past: {authority.bypassed}")
+    if record.compared_only:
+        print(f"promote: {record.compared_only}")
     return 0

@@ -14,6 +14,7 @@ from ..artifacts import write_json, write_parquet, write_text
 from ..config import DriftConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import conform, file_sha256, load_table
+from ..data_version import unrecorded_change
 from ..drift import DriftError
 from ..errors import DataError, RefusedError
 from ..monitoring.drift_report import (
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     contract = load_contract(args.contract)
     config = load_config(args.params)
     path = args.data or Path(config.data.raw)
+    changed = None if args.data else unrecorded_change(path)
+    if changed:  # before anything is written: the previous outputs stay as they were
+        raise RefusedError(changed)
     report, table = validate_file(path, contract)
     write_json(args.report, report)
     write_text(args.report.with_suffix(".html"), render_validation(report))

@@ -50,6 +50,7 @@ def _environment() -> Any:
     # the SVG helpers escape every label themselves, so their output is safe markup
     env.globals["paired_bars"] = lambda *a, **k: Markup(svg.paired_bars(*a, **k))  # noqa: S704
     env.globals["line_chart"] = lambda *a, **k: Markup(svg.line_chart(*a, **k))  # noqa: S704
+    env.globals["interval_chart"] = lambda *a, **k: Markup(svg.interval_chart(*a, **k))  # noqa: S704
     return env
 
 
@@ -69,6 +70,10 @@ def render_drift(report: dict[str, Any]) -> str:
     return render("drift.html", report=report, title=f"Drift: {report.get('data', '')}")
 
 
-def render_model_report(report: dict[str, Any]) -> str:
-    """A generic report page from a dict (see `reports/model_report.html` for the keys)."""
-    return render("model_report.html", report=report, title=report.get("title", "Model report"))
+def render_model_report(report: dict[str, Any], generator: str | None = None) -> str:
+    """A generic report page from a dict (see `reports/model_report.html` for the keys);
+    `generator` is the command that wrote it, named in the footer."""
+    extra = {} if generator is None else {"generator": generator}
+    return render(
+        "model_report.html", report=report, title=report.get("title", "Model report"), **extra
+    )

@@ -129,3 +129,72 @@ def line_chart(
     parts += _legend(list(lines), left, 14, offset=1)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def interval_chart(
+    points: Sequence[tuple[str, float, float, float]],
+    band: tuple[float, float, float] | None = None,
+    y_label: str = "",
+    width: int = 560,
+    height: int = 260,
+) -> str:
+    """One point with its interval per (label, value, low, high), in order (batches over
+    time), over a shaded `band` (value, low, high): what was promised, and what came true."""
+    values = [v for _, *triple in points for v in triple if math.isfinite(v)]
+    if band is not None:
+        values += [v for v in band if math.isfinite(v)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = max((high - low) * 0.1, 0.005)
+    y0, y1 = low - pad, high + pad
+    left, right, top, bottom = 52, 12, 24, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(points), 1)
+
+    def y(value: float) -> float:
+        return top + plot_h * (1.0 - (value - y0) / (y1 - y0))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#cbd2d9"/>',
+    ]
+    if band is not None:
+        centre, band_low, band_high = band
+        parts.append(
+            f'<rect x="{left}" y="{y(band_high):.1f}" width="{plot_w}" '
+            f'height="{y(band_low) - y(band_high):.1f}" fill="{COLOURS[0]}" fill-opacity="0.25">'
+            f"<title>evaluated {centre:.4f} [{band_low:.4f}, {band_high:.4f}]</title></rect>"
+        )
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(centre):.1f}" y2="{y(centre):.1f}" '
+            f'stroke="{COLOURS[0]}" stroke-dasharray="4 3"/>'
+        )
+    for tick in _ticks(y0, y1):
+        parts.append(
+            f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" {_FONT}>{tick:.3f}</text>'
+        )
+    parts.append(
+        f'<text x="12" y="{top + plot_h / 2}" text-anchor="middle" {_FONT} '
+        f'transform="rotate(-90 12 {top + plot_h / 2})">{escape(y_label)}</text>'
+    )
+    colour = COLOURS[1]
+    for i, (label, value, lo, hi) in enumerate(points):
+        x = left + step * (i + 0.5)
+        if math.isfinite(lo) and math.isfinite(hi):
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" '
+                f'stroke="{colour}" stroke-width="1.5"/>'
+            )
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y(value):.1f}" r="3.5" fill="{colour}"><title>'
+            f"{escape(label)}: {value:.4f} [{lo:.4f}, {hi:.4f}]</title></circle>"
+        )
+        text = escape(label if len(label) <= 14 else label[:13] + "…")
+        parts.append(
+            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="end" {_FONT} '
+            f'transform="rotate(-30 {x:.1f} {top + plot_h + 14})">{text}</text>'
+        )
+    parts += _legend(["evaluated", "per batch"], left, 14)
+    parts.append("</svg>")
+    return "".join(parts)

@@ -3,9 +3,8 @@
 `render` writes `deploy/k8s/overlays/*/generated/` from three inputs: the pod template in
 `deploy/k8s/base/deployment.yaml`, the cluster settings in `deploy/k8s/profile.yaml` (typed
 here as `Profile`), and the rollout spec that the local engine also runs. The steps and
-AnalysisTemplates come from the same policy as the local verdicts (`render.py`); an option
-Argo cannot honour is refused before anything is written. Talking to a cluster is
-`deploy/kubernetes.py`'s job.
+AnalysisTemplates come from the same policy as the local verdicts (`render.py`). Talking to
+a cluster is `deploy/kubernetes.py`'s job.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from pydantic import Field, StrictInt, field_validator, model_validator
 from ..config import Rollout, load_config
 from ..errors import ConfigError
 from ..typed import Frozen, parse
-from .render import Target, analysis_spec, refuse_unrenderable, step_timing
+from .render import Target, analysis_spec, step_timing
 
 K8S_DIR = Path("deploy") / "k8s"
 PARAMS_FILE = Path("params.yaml")
@@ -150,7 +149,6 @@ class Settings:
 def load_settings(root: Path = Path(".")) -> Settings:
     """Read params.yaml, profile.yaml, the base Deployment and each overlay's namespace."""
     rollout = load_config(root / PARAMS_FILE).rollout  # the same typed spec local delivery reads
-    refuse_unrenderable(rollout)
     profile_path = root / K8S_DIR / "profile.yaml"
     profile = parse(Profile, _read_yaml(profile_path), str(profile_path))
     deployment = _read_yaml(root / K8S_DIR / "base" / "deployment.yaml")
@@ -246,6 +244,11 @@ def health_template_name(settings: Settings, pause_s: float) -> str:
 HASH_ARGS = [{"name": "canary-hash"}, {"name": "stable-hash"}]
 
 
+def full_weight_template_name(settings: Settings) -> str:
+    """The template that judges the canary at 100% before Argo finishes the rollout."""
+    return f"{settings.app}-canary-full"
+
+
 def analysis_templates(settings: Settings) -> list[dict[str, Any]]:
     """The AnalysisTemplates: canary health per step length, and the shadow comparison."""
     templates: dict[str, dict[str, Any]] = {}
@@ -253,6 +256,10 @@ def analysis_templates(settings: Settings) -> list[dict[str, Any]]:
         name = health_template_name(settings, step.pause_s)
         _, found = analysis_spec(settings.rollout, target(settings), "canary", step.pause_s)
         templates[name] = _analysis_template(name, HASH_ARGS, found)
+    full = settings.rollout.steps[-1]  # weight 100: judged once more, absolute checks only
+    _, found = analysis_spec(settings.rollout, target(settings), "canary", full.pause_s, True)
+    name = full_weight_template_name(settings)
+    templates[name] = _analysis_template(name, HASH_ARGS, found)
     shadow = settings.rollout.shadow
     if shadow.enabled and shadow.duration_s > 0:
         name = f"{settings.app}-shadow-agreement"
@@ -351,8 +358,12 @@ def canary_steps(settings: Settings) -> list[dict[str, Any]]:
         )
     for step in spec.steps:
         steps.append({"setWeight": step.weight})
-        if step.weight >= 100:
-            break  # full weight ends the canary: nothing left to judge against
+        if step.weight >= 100:  # the last step: its own window, absolute checks only
+            name = full_weight_template_name(settings)
+            steps.append(
+                {"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}}
+            )
+            break
         name = health_template_name(settings, step.pause_s)
         steps.append({"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}})
     return steps

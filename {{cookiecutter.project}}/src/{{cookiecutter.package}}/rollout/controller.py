@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import Rollout
 from .admin import AdminError, get_json, put_json
-from .policy import Policy, StepJudge, build_policy, looks_in
+from .policy import Phase, Policy, When, build_policy, looks_in
 from .verdict import Verdict, canary_counts, judge, shadow_counts, shadow_window
 from .window import window
 
@@ -124,69 +124,87 @@ class Controller:
         return Outcome(False, reason, seconds)
 
     async def _watch(self, name: str, weight: int, shadow: bool, pause: float) -> Verdict:
-        """Look every interval for `pause` (plus extensions) under the policy's step rules."""
-        if pause <= 0:
-            return Verdict("pass", "no pause: nothing to judge")
+        """Look every interval until the step has lasted `pause` and has its requests.
+
+        Any look can fail the step; once the pause is over, the first look with enough
+        requests ends it with the end-of-step checks; a step still short of requests
+        `max_wait_s` after its pause is inconclusive (docs/canary.md).
+        """
         interval = self.spec.analysis.interval_s
-        looks = looks_in(pause, interval)
-        policy = build_policy(self.spec, looks)
-        step = StepJudge(policy.of("shadow" if shadow else "canary"))
+        policy = build_policy(self.spec, looks_in(pause, interval), full_weight=weight >= 100)
+        phase: Phase = "shadow" if shadow else "canary"
         before = await self._scrape()
         started = time.monotonic()
-        total, done, extensions, had_data = looks, 0, 0, False
-        verdict = Verdict("inconclusive", "no look yet")
+        done, had_data, waiting = 0, False, False
         while True:
             # looks on a fixed schedule, as Argo takes them: the time a look takes (a scrape,
             # a process check) does not push every later look back
             await asyncio.sleep(max(0.0, started + (done + 1) * interval - time.monotonic()))
-            verdict, has_data = await self._judge(policy, before, shadow)
+            done += 1
+            elapsed = time.monotonic() - started
+            over = elapsed >= pause - 1e-9
+            when: tuple[When, ...] = ("look", "end") if over else ("look",)
+            verdict, has_data = await self._judge(policy, before, phase, when)
             had_data = had_data or has_data
             if before is None:
                 before = await self._scrape()
-            await self._record(name, weight, verdict, time.monotonic() - started)
+            await self._record(name, weight, verdict, elapsed)
             if verdict.result == "fail":
                 return verdict
-            step.look(verdict.results())
-            done += 1
-            if done < total:
+            if not over:
                 continue
-            if step.end() == "pass":
+            if verdict.result == "pass":
                 return Verdict(
-                    "pass", "every check passed in this step", verdict.checks, verdict.evidence
+                    "pass",
+                    f"no bound crossed in {elapsed:.1f} s; {verdict.reason}",
+                    verdict.checks,
+                    verdict.evidence,
                 )
-            if extensions < policy.max_extensions:
-                extensions += 1
-                total += looks
-                self.log({"event": "extended", "phase": name, "extension": extensions})
+            if elapsed < pause + policy.max_wait_s - 1e-9:
+                if not waiting:
+                    waiting = True
+                    self.log({"event": "waiting", "phase": name, "reason": verdict.reason})
                 continue
-            missing = ", ".join(c.name for c in step.missing())
-            why = "no metrics" if not had_data else f"no pass for {missing}: {verdict.reason}"
-            rule = (
-                "missing metrics never promote"
-                if policy.inconclusive == "promote"
-                else "policy rollback"
-            )
+            return self._inconclusive(policy, verdict, had_data, elapsed)
+
+    def _inconclusive(
+        self, policy: Policy, verdict: Verdict, had_data: bool, elapsed: float
+    ) -> Verdict:
+        """A step still short of its requests: the configured policy decides."""
+        if had_data and policy.inconclusive == "promote":
             return Verdict(
-                "fail",
-                f"inconclusive after {extensions} extensions ({why}); {rule}",
+                "pass",
+                f"inconclusive after {elapsed:.0f} s ({verdict.reason}); policy promote",
                 verdict.checks,
                 verdict.evidence,
             )
+        why = verdict.reason if had_data else "no metrics"
+        rule = (
+            "missing metrics never promote"
+            if policy.inconclusive == "promote"
+            else "policy rollback"
+        )
+        return Verdict(
+            "fail",
+            f"inconclusive after {elapsed:.0f} s ({why}); {rule}",
+            verdict.checks,
+            verdict.evidence,
+        )
 
     async def _judge(
-        self, policy: Policy, before: dict[str, Any] | None, shadow: bool
+        self, policy: Policy, before: dict[str, Any] | None, phase: Phase, when: tuple[When, ...]
     ) -> tuple[Verdict, bool]:
         if not await asyncio.to_thread(self.canary_alive):  # may run `ps`: not on the loop
             return Verdict("fail", "the canary process exited"), True
         now = await self._scrape()
         if now is None or before is None:
             return Verdict("inconclusive", "metrics unavailable from the router"), False
-        if shadow:
+        if phase == "shadow":
             mirror, mirror_before = now.get("shadow"), before.get("shadow")
             if not mirror:
                 return Verdict("inconclusive", "no shadow metrics from the router"), False
             counts = shadow_counts(shadow_window(mirror, mirror_before))
-            return judge(policy, "shadow", counts), counts.n > 0
+            return judge(policy, "shadow", counts, when=when), counts.n > 0
         stable_key = f"stable@{self.versions['stable']}"
         canary_key = f"canary@{self.versions['canary']}"
         variants, old = now["variants"], before["variants"]
@@ -196,7 +214,7 @@ class Controller:
         stable = canary_counts(
             window(variants.get(stable_key), old.get(stable_key)), policy.client_errors
         )
-        return judge(policy, "canary", canary, stable), canary.n > 0
+        return judge(policy, "canary", canary, stable, when), canary.n > 0
 
     async def _record(self, name: str, weight: int, verdict: Verdict, elapsed: float) -> None:
         event = {"event": "analysis", "phase": name, "weight": weight, **verdict.as_event()}

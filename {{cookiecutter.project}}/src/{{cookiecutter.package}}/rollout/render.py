@@ -1,10 +1,12 @@
 """The Argo Rollouts adapter: the policy's checks as AnalysisTemplates over PromQL.
 
 Each check becomes a metric whose query computes the check's score (the twin of
-`policy.score`) and whose successCondition / failureCondition are the check's bounds;
-`count` and `interval` are the step's looks. A check that must pass once per step also
-gets an `-evidence` metric that fails when none of the step's looks passed, which is how
-the `rollback` policy for inconclusive steps is honoured without a human.
+`policy.score`) and whose successCondition / failureCondition are the check's bounds.
+Every-look checks are measured `count` times, one per `interval`, and fail the step at the
+first crossing; end-of-step checks are measured once, after an `initialDelay` of the step's
+pause, over the whole step. Argo cannot lengthen a step that is short of requests: it
+judges at the end of the pause what the cluster's traffic brought (`max_wait_s` is the
+local engine's; size `pause_s` for your traffic, docs/canary.md).
 """
 
 from __future__ import annotations
@@ -14,12 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Rollout
-from ..errors import ConfigError
 from .policy import NEVER, Check, Policy, build_policy, looks_in
-
-
-class RenderError(ConfigError):
-    """The spec asks for something Argo Rollouts cannot do; the message says what to change."""
+from .window import EDGES_S
 
 
 @dataclass(frozen=True)
@@ -30,20 +28,6 @@ class Target:
     namespace: str
     min_interval_s: float
     min_pause_s: float
-
-
-def refuse_unrenderable(spec: Rollout) -> None:
-    """RenderError for every option the Argo engine cannot honour exactly."""
-    problems = []
-    if spec.inconclusive.max_extensions:
-        problems.append(
-            f"rollout.inconclusive.max_extensions is {spec.inconclusive.max_extensions}: Argo "
-            "Rollouts runs a fixed number of looks per step and cannot lengthen a step whose "
-            "looks were inconclusive; set it to 0 (an inconclusive step then means "
-            f"`{spec.inconclusive.policy}` at once)"
-        )
-    if problems:
-        raise RenderError("cannot render for Kubernetes:\n  " + "\n  ".join(problems))
 
 
 def arg(name: str) -> str:
@@ -80,92 +64,162 @@ def _gated(expression: str, *conditions: str) -> str:
     return f"({gated} or {NAN})"
 
 
-def _rate_z(count: str, n: str, bound: float) -> str:
-    variance = _num(max(bound * (1 - bound), 1e-12))
-    return f"(({count} / {n}) - {_num(bound)}) / sqrt({variance} / {n})"
+def _cumulative(selector: str, edge: float, window: str) -> str:
+    """Requests no slower than `edge` seconds (a histogram bucket's cumulative count)."""
+    le = "+Inf" if math.isinf(edge) else f"{edge}"
+    return _sum("model_request_latency_seconds_bucket", f'{selector},le="{le}"', window)
+
+
+def _above_fixed(selector: str, threshold_ms: float, window: str) -> str:
+    """`policy.count_above` for a threshold known when rendering."""
+    total = _cumulative(selector, math.inf, window)
+    edges_ms = [e * 1000 for e in EDGES_S]
+    index = next((i for i, e in enumerate(edges_ms) if e >= threshold_ms), len(edges_ms))
+    if index >= len(edges_ms):
+        return f"({total} - {_cumulative(selector, EDGES_S[-1], window)})"
+    high = _cumulative(selector, EDGES_S[index], window)
+    low = _cumulative(selector, EDGES_S[index - 1], window) if index else "0"
+    lower = edges_ms[index - 1] if index else 0.0
+    share = _num((threshold_ms - lower) / (edges_ms[index] - lower))
+    return f"({total} - {low} - ({high} - {low}) * {share})"
+
+
+def _above_dynamic(selector: str, threshold_ms: str, window: str) -> str:
+    """`policy.count_above` for a threshold computed in the query: one term per bucket, each
+    kept only when the threshold falls in that bucket (PromQL cannot index `le` by value)."""
+    total = _cumulative(selector, math.inf, window)
+    terms, lower, lower_s = [], 0.0, 0.0
+    for edge_s in EDGES_S:
+        edge = edge_s * 1000
+        high = _cumulative(selector, edge_s, window)
+        low = "0" if lower_s == 0 else _cumulative(selector, lower_s, window)
+        share = f"(({threshold_ms}) - {_num(lower)}) / {_num(edge - lower)}"
+        term = f"({total} - {low} - ({high} - {low}) * {share})"
+        terms.append(
+            f"({term} and on() (({threshold_ms}) > {_num(lower)})"
+            f" and on() (({threshold_ms}) <= {_num(edge)}))"
+        )
+        lower, lower_s = edge, edge_s
+    last = _cumulative(selector, EDGES_S[-1], window)
+    terms.append(f"(({total} - {last}) and on() (({threshold_ms}) > {_num(lower)}))")
+    return "(" + " or ".join(terms) + ")"
+
+
+def _binomial_z(count: str, n: str, rate: str, z: float, extra: str = "0") -> str:
+    """`policy.binomial_z` in PromQL."""
+    skew = f"((1 - 2 * {rate}) * {_num((z * z - 1) / 6)})"
+    variance = f"clamp_min({n} * {rate} * (1 - {rate}) + {extra}, 1e-12)"
+    return f"(({count} - 0.5 - {n} * {rate} - {skew}) / sqrt({variance}))"
+
+
+def _scored(check: Check, policy: Policy, count: str, n: str, rate: str, extra: str) -> str:
+    if check.score == "excess":
+        return f"(({count} / {n}) - {rate})"
+    return _binomial_z(count, n, rate, policy.z, extra)
 
 
 def score_query(check: Check, policy: Policy, canary: str, stable: str, window: str) -> str:
     """PromQL for the check's score; `canary`/`stable` are label selectors."""
     minimum = _num(policy.min_requests)
+    rate = f"({_num(check.bound)})"
     if check.phase == "shadow":
         metric = "shadow_comparisons_total"
         compared = _sum(metric, f'{canary},outcome=~"agree|disagree"', window)
         n = _sum(metric, f'{canary},outcome=~"agree|disagree|error|timeout"', window)
-        count = _sum(metric, f'{canary},outcome="{check.numerator}"', window)
-        base = compared if check.numerator == "disagree" else n
-        enough_both = (f"{n} >= {minimum}", f"{base} >= {minimum}")
         if check.score == "requests_short":
             return f"({minimum} - {compared})"
-        if check.score == "rate_z":
-            return _gated(_rate_z(count, base, check.bound), *enough_both)
-        return _gated(f"{count} / {base}", *enough_both)  # share
+        count = _sum(metric, f'{canary},outcome="{check.numerator}"', window)
+        base = compared if check.numerator == "disagree" else n
+        scored = _scored(check, policy, count, base, rate, "0")
+        return _gated(scored, f"{n} >= {minimum}", f"{base} >= {minimum}")
     outcomes = "ok|error" if policy.client_errors == "excluded" else "ok|error|rejected"
     n = _sum("model_requests_total", f'{canary},outcome=~"{outcomes}"', window)
-    errors = _sum("model_requests_total", f'{canary},outcome="error"', window)
-    enough = f"{n} >= {minimum}"
     if check.score == "requests_short":
         return f"({minimum} - {n})"
-    if check.score == "rate_z":
-        return _gated(_rate_z(errors, n, check.bound), enough)
-    if check.score == "p99_ms":
-        return _gated(_p99_ms(canary, window), enough)
+    enough = f"{n} >= {minimum}"
     s_n = _sum("model_requests_total", f'{stable},outcome=~"{outcomes}"', window)
-    both = (enough, f"{s_n} >= {minimum}")
-    if check.score == "p99_ratio":
+    stable_enough = f"{s_n} >= {minimum}"
+    if check.numerator in ("slow", "slow_vs_stable"):
+        timed = _cumulative(canary, math.inf, window)
+        if check.numerator == "slow":
+            count = _above_fixed(canary, policy.max_p99_ms, window)
+            return _gated(
+                _scored(check, policy, count, timed, rate, "0"), enough, f"{timed} >= {minimum}"
+            )
         floor = _num(policy.p99_floor_ms)
-        return _gated(
-            f"{_p99_ms(canary, window)} / clamp_min({_p99_ms(stable, window)}, {floor})", *both
+        threshold = (
+            f"({_num(policy.max_p99_ratio)} * clamp_min({_p99_ms(stable, window)}, {floor}))"
         )
+        count = _above_dynamic(canary, threshold, window)
+        return _gated(
+            _scored(check, policy, count, timed, rate, "0"),
+            enough,
+            stable_enough,
+            f"{timed} >= {minimum}",
+        )
+    errors = _sum("model_requests_total", f'{canary},outcome="error"', window)
+    if not check.relative:
+        return _gated(_scored(check, policy, errors, n, rate, "0"), enough)
     s_errors = _sum("model_requests_total", f'{stable},outcome="error"', window)
-    p, q = f"({errors} / {n})", f"({s_errors} / {s_n})"
-    margin = f"({p} - {q} - {_num(check.bound)})"
-    spread = f"clamp_min(sqrt({p} * (1 - {p}) / {n} + {q} * (1 - {q}) / {s_n}), 1e-6)"
-    return _gated(f"({margin} <= 0) or ({margin} / {spread})", *both)
+    q = f"({s_errors} / {s_n})"
+    rate = f"clamp_max({q} + {_num(check.bound)}, 1)"
+    extra = f"({n} * {n} * {q} * (1 - {q}) / {s_n})"
+    return _gated(_scored(check, policy, errors, n, rate, extra), enough, stable_enough)
 
 
-def conditions(check: Check) -> tuple[str, str]:
-    """Argo's successCondition and failureCondition for the check's bounds."""
-    success = f"!isNaN(result[0]) && result[0] <= {_num(check.pass_max)}"
+def conditions(check: Check, policy: Policy) -> tuple[str, str]:
+    """Argo's successCondition and failureCondition for the check's bounds.
+
+    At the end of a step a missing value (too few requests) follows the inconclusive
+    policy: `rollback` fails on the requests check; `promote` fails only with no requests
+    at all and lets the other end checks pass.
+    """
+    promote = policy.inconclusive == "promote"
+    if check.score == "requests_short":
+        if promote:
+            never = _num(check.bound)  # min_requests - 0: not one request
+            return f"!isNaN(result[0]) && result[0] < {never}", f"result[0] >= {never}"
+        return "!isNaN(result[0]) && result[0] <= 0", "isNaN(result[0]) || result[0] > 0"
+    bound = _num(check.fail_above)
+    if check.when == "end" and promote:
+        success = f"isNaN(result[0]) || result[0] <= {bound}"
+    else:
+        success = f"!isNaN(result[0]) && result[0] <= {bound}"
     if check.fail_above == NEVER:
-        return success, "false"  # can only pass or wait
-    return success, f"!isNaN(result[0]) && result[0] > {_num(check.fail_above)}"
+        return success, "false"
+    return success, f"!isNaN(result[0]) && result[0] > {bound}"
 
 
 def metrics(
     check: Check, policy: Policy, query: str, looks: int, interval_s: float, address: str
 ) -> list[dict[str, Any]]:
-    """The check's metric, and its evidence metric when it must pass once per step."""
-    success, failure = conditions(check)
-
-    def common() -> dict[str, Any]:  # fresh dicts: no YAML anchors in the manifest
-        return {
-            "interval": f"{math.ceil(interval_s)}s",
-            "count": looks,
-            "provider": {"prometheus": {"address": address, "query": query}},
-        }
-
-    found = [
+    """The check's metric: measured every look, or once at the end of the step."""
+    success, failure = conditions(check, policy)
+    provider = {"prometheus": {"address": address, "query": query}}
+    if check.when == "end":
+        return [
+            {
+                "name": check.name,
+                "initialDelay": f"{math.ceil(looks * interval_s)}s",
+                "count": 1,
+                "provider": provider,
+                "successCondition": success,
+                "failureCondition": failure,
+                "failureLimit": 0,
+            }
+        ]
+    return [
         {
             "name": check.name,
-            **common(),
+            "interval": f"{math.ceil(interval_s)}s",
+            "count": looks,
+            "provider": provider,
             "successCondition": success,
             "failureCondition": failure,
             "failureLimit": 0,
             "inconclusiveLimit": looks,  # waiting is never a verdict by itself
         }
     ]
-    if check.evidence:
-        found.append(
-            {
-                "name": f"{check.name}-evidence",
-                **common(),
-                "successCondition": success,
-                "failureCondition": f"!({success})",
-                "failureLimit": looks - 1,  # fails only when no look of the step passed
-            }
-        )
-    return found
 
 
 def step_timing(spec: Rollout, target: Target, pause_s: float) -> tuple[int, float, int]:
@@ -177,12 +231,11 @@ def step_timing(spec: Rollout, target: Target, pause_s: float) -> tuple[int, flo
 
 
 def analysis_spec(
-    spec: Rollout, target: Target, phase: str, pause_s: float
+    spec: Rollout, target: Target, phase: str, pause_s: float, full_weight: bool = False
 ) -> tuple[Policy, list[dict[str, Any]]]:
     """The metrics of one phase (`canary` or `shadow`) for a step of `pause_s`."""
-    refuse_unrenderable(spec)
     looks, interval, window_s = step_timing(spec, target, pause_s)
-    policy = build_policy(spec, looks)
+    policy = build_policy(spec, looks, full_weight)
     ns = f'namespace="{target.namespace}"'
     canary = f'{ns},rollouts_pod_template_hash="{arg("canary-hash")}"'
     stable = f'{ns},rollouts_pod_template_hash="{arg("stable-hash")}"'

@@ -1,7 +1,10 @@
 """The router: exact weights over model-server processes, per-variant counters, shadow copies.
 
 A plain ASGI app (no framework) on uvicorn, forwarding over keep-alive connections parsed
-by httptools (`upstream.py`): the hop is the cost of the canary, so it is kept small. Two listening sockets share the app: the
+by httptools (`upstream.py`): the hop is the cost of the canary, so it is kept small. It has
+the model server's limits (head and body size, deadlines to read a request: `serve/protocol.py`)
+and passes the caller's Content-Type and X-Request-ID on unchanged, so a request is refused or
+traced exactly as the server alone would. Two listening sockets share the app: the
 traffic port answers /predict, /healthz, /readyz and /metrics; the admin port (loopback
 only) answers /admin/*. A routing table is immutable and swapped whole, and each request
 keeps the table it was routed with, so a switch never fails a request in flight.
@@ -33,13 +36,14 @@ from pydantic import (
 from ..artifacts import write_json
 from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
 from ..serve.metrics import LATENCY_BUCKETS
+from ..serve.protocol import LimitedHttpToolsProtocol, limited_protocol
 from ..typed import Frozen, parse
 from .shadow import ShadowMetrics, ShadowMirror
 from .upstream import Pool, UpstreamError
 from .window import VariantCounters
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
-FORWARD_HEADERS = {"content-type": "application/json"}
+PASSED_ON = (b"content-type", b"x-request-id")  # the caller's, to the server and its answer
 VARIANT_HEADER = "x-route-variant"  # the server answers with the role it is routed as
 STABLE = "stable"
 Outcome = Literal["ok", "error", "rejected"]
@@ -228,7 +232,7 @@ class Router:
         key = (url, role)
         if key not in self.pools:
             parts = urlsplit(url)
-            headers = {**FORWARD_HEADERS, VARIANT_HEADER: role}
+            headers = {VARIANT_HEADER: role}
             self.pools[key] = Pool(parts.hostname or "", parts.port or 80, "/predict", headers)
         return self.pools[key]
 
@@ -276,7 +280,7 @@ class Router:
         if self.admin_port is not None and server is not None and server[1] == self.admin_port:
             await self._admin(path, method, receive, send)
         elif path == "/predict" and method == "POST":
-            await self._predict(await _body(receive), send)
+            await self._predict(await _body(receive), _passed_on(scope), send)
         elif path in ("/healthz", "/readyz") and method == "GET":
             await _reply(send, 200, {"status": "ok", "weights": self.routes.config.weights})
         elif path == "/metrics" and method == "GET":
@@ -325,35 +329,45 @@ class Router:
             return
         await _reply(send, 200, config.model_dump())
 
-    async def _forward(self, upstream: Upstream, body: bytes) -> tuple[int, bytes, float]:
+    async def _forward(
+        self, upstream: Upstream, body: bytes, headers: bytes
+    ) -> tuple[int, bytes, bytes, float]:
         """POST to one variant; status 0 means the variant could not be reached."""
         start = time.perf_counter()
         try:
-            status, answer = await upstream.pool.post(body, self.timeout_s)
+            status, answer, rid = await upstream.pool.post(body, self.timeout_s, headers)
         except (UpstreamError, TimeoutError):
-            status, answer = 0, b""
+            status, answer, rid = 0, b"", b""
         seconds = time.perf_counter() - start
         outcome: Outcome = (
             "ok" if 0 < status < 400 else "rejected" if 400 <= status < 500 else "error"
         )
         upstream.observe(seconds, outcome)
-        return status, answer, seconds
+        return status, answer, rid, seconds
 
-    async def _predict(self, body: bytes, send: Send) -> None:
+    async def _predict(self, body: bytes, headers: bytes, send: Send) -> None:
         routes = self.routes  # this request keeps this table, whatever is swapped meanwhile
         upstream = routes.pick()
-        status, answer, seconds = await self._forward(upstream, body)
+        status, answer, rid, seconds = await self._forward(upstream, body, headers)
         stable = routes.upstreams.get(STABLE)
         if (status == 0 or status >= 500) and stable is not None and upstream is not stable:
             # a failing canary is counted against it, and the caller still gets an answer
             upstream = stable
-            status, answer, seconds = await self._forward(stable, body)
+            status, answer, rid, seconds = await self._forward(stable, body, headers)
         if status == 0:
             await _reply(send, 503, {"detail": f"variant {upstream.name!r} is unreachable"})
             return
-        await _raw(send, status, answer, JSON_HEADERS)
+        answer_headers = [*JSON_HEADERS, (b"x-request-id", rid)] if rid else JSON_HEADERS
+        await _raw(send, status, answer, answer_headers)
         if routes.shadow is not None and status == 200 and upstream is stable:
             routes.shadow.offer(body, answer, seconds)
+
+
+def _passed_on(scope: Scope) -> bytes:
+    """The caller's headers that go to the server as they came, as raw header lines."""
+    return b"".join(
+        name + b": " + value + b"\r\n" for name, value in scope["headers"] if name in PASSED_ON
+    )
 
 
 async def _body(receive: Receive) -> bytes:
@@ -366,6 +380,7 @@ async def _body(receive: Receive) -> bytes:
 
 
 async def _raw(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]  # not chunked
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -411,7 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     app = BodyLimit(router, args.max_body_bytes)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        http=limited_protocol(LimitedHttpToolsProtocol),
+        timeout_keep_alive=5,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
     uvicorn.Server(config).run(sockets=sockets)
     return 0
 

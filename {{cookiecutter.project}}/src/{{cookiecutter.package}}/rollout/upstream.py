@@ -23,6 +23,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.answer: asyncio.Future[tuple[int, bytes, bool]] | None = None
         self.chunks: list[bytes] = []
+        self.request_id = b""  # the answer's X-Request-ID, handed back to the caller
         self.started = False  # any byte of the current answer arrived
         self.closed = False
 
@@ -40,6 +41,10 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._fail(UpstreamError("upstream closed the connection"))
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"x-request-id":
+            self.request_id = value
+
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
 
@@ -55,9 +60,10 @@ class _Connection(asyncio.Protocol):
     async def post(self, head: bytes, body: bytes) -> tuple[int, bytes, bool]:
         assert self.transport is not None
         self.answer = asyncio.get_running_loop().create_future()
-        self.chunks, self.started = [], False
+        self.chunks, self.started, self.request_id = [], False, b""
         self.parser = httptools.HttpResponseParser(self)
-        self.transport.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        length = b"content-length: " + str(len(body)).encode()
+        self.transport.write(head + length + b"\r\n\r\n" + body)
         return await self.answer
 
     def close(self) -> None:
@@ -66,13 +72,17 @@ class _Connection(asyncio.Protocol):
 
 
 class Pool:
-    """Idle keep-alive connections to one `host:port`; `post` borrows one per request."""
+    """Idle keep-alive connections to one `host:port`; `post` borrows one per request.
+
+    A connection that carried a 503 is closed, not kept: the server holds a connection whose
+    request it shed until its Retry-After, and the next request should not wait for that.
+    """
 
     def __init__(self, host: str, port: int, path: str, headers: dict[str, str]) -> None:
         self.host, self.port = host, port
         lines = [f"POST {path} HTTP/1.1", f"host: {host}:{port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        self.head = ("\r\n".join(lines) + "\r\ncontent-length: ").encode()
+        self.head = ("\r\n".join(lines) + "\r\n").encode()
         self.idle: list[_Connection] = []
 
     async def _open(self) -> _Connection:
@@ -83,35 +93,39 @@ class Pool:
             raise UpstreamError(f"{self.host}:{self.port}: {error}") from None
         return connection
 
-    async def post(self, body: bytes, timeout_s: float) -> tuple[int, bytes]:
-        """Status and body of one POST; UpstreamError or TimeoutError when it fails."""
+    async def post(
+        self, body: bytes, timeout_s: float, headers: bytes = b""
+    ) -> tuple[int, bytes, bytes]:
+        """Status, body and X-Request-ID of one POST; UpstreamError or TimeoutError if it fails.
+
+        `headers` are the caller's to pass on, as `name: value` lines each ending in CRLF.
+        """
+        head = self.head + headers
         while self.idle:
             connection = self.idle.pop()
             if connection.closed:
                 continue
             try:
-                return await self._send(connection, body, timeout_s)
+                return await self._send(connection, head, body, timeout_s)
             except UpstreamError:
                 if connection.started:
                     raise  # the server saw the request and failed mid-answer
                 # closed while idle, before any answer: send again on a fresh connection
-        return await self._send(await self._open(), body, timeout_s)
+        return await self._send(await self._open(), head, body, timeout_s)
 
     async def _send(
-        self, connection: _Connection, body: bytes, timeout_s: float
-    ) -> tuple[int, bytes]:
+        self, connection: _Connection, head: bytes, body: bytes, timeout_s: float
+    ) -> tuple[int, bytes, bytes]:
         try:
-            status, answer, keep = await asyncio.wait_for(
-                connection.post(self.head, body), timeout_s
-            )
+            status, answer, keep = await asyncio.wait_for(connection.post(head, body), timeout_s)
         except BaseException:
             connection.close()
             raise
-        if keep and not connection.closed:
+        if keep and status != 503 and not connection.closed:
             self.idle.append(connection)
         else:
             connection.close()
-        return status, answer
+        return status, answer, connection.request_id
 
     def close(self) -> None:
         for connection in self.idle:

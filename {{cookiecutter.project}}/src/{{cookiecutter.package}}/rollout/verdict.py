@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .policy import Check, Counts, Phase, Policy, Result, score
+from .policy import Check, Counts, Phase, Policy, Result, When, observed, reference, score
 from .window import Window
 
 
@@ -46,7 +46,7 @@ class Verdict:
 def canary_counts(window: Window, client_errors: str) -> Counts:
     """A variant's window as the policy reads it (4xx left out or counted as answered)."""
     n = window.judged if client_errors == "excluded" else window.requests
-    return Counts(n, {"errors": window.errors}, window.quantile_ms(0.99))
+    return Counts(n, {"errors": window.errors}, window.quantile_ms(0.99), buckets=window.buckets)
 
 
 def shadow_counts(diff: dict[str, Any]) -> Counts:
@@ -57,37 +57,38 @@ def shadow_counts(diff: dict[str, Any]) -> Counts:
     return Counts(n, outcomes, compared=compared)
 
 
-def _detail(check: Check, value: float, now: Counts, stable: Counts | None) -> str:
-    if math.isnan(value):
-        return f"{check.describe}: not enough evidence yet"
+def _detail(check: Check, policy: Policy, value: float, now: Counts, stable: Counts | None) -> str:
     if check.score == "requests_short":
         return f"{check.describe}: {check.bound - value:.0f} so far"
-    if check.score in ("rate_z", "share"):
-        n = now.compared if check.numerator == "disagree" else now.n
-        rate = now.outcomes.get(check.numerator, 0.0) / n
-        tail = (
-            "" if check.score == "share" else f", z={value:.2f} (fail above {check.fail_above:.2f})"
-        )
-        return f"{check.describe}: {rate:.3f} of {n:.0f}{tail}"
-    if check.score == "increase_z":
-        assert stable is not None
-        increase = now.outcomes["errors"] / now.n - stable.outcomes["errors"] / stable.n
-        return f"{check.describe}: {increase:+.3f} (score {value:.2f}, fail above {check.fail_above:.2f})"
-    return f"{check.describe}: {value:.2f}"
+    if math.isnan(value):
+        return f"{check.describe}: not enough evidence yet"
+    count, n = observed(check, policy, now, stable)
+    rate, _ = reference(check, stable)
+    what = f"{count / n:.3f} of {n:.0f} against {rate:.3f}"
+    if check.score == "excess":
+        return f"{check.describe}: {what} at the end of the step"
+    return f"{check.describe}: {what}, z={value:.2f} (fail above {check.fail_above:.2f})"
 
 
-def judge(policy: Policy, phase: Phase, now: Counts, stable: Counts | None = None) -> Verdict:
-    """Score and classify every check of `phase` on one window."""
+def judge(
+    policy: Policy,
+    phase: Phase,
+    now: Counts,
+    stable: Counts | None = None,
+    when: tuple[When, ...] = ("look", "end"),
+) -> Verdict:
+    """Score and classify the checks of `phase` judged `when`, on one window."""
     results = []
     for check in policy.of(phase):
+        if check.when not in when:
+            continue
         value = score(check, policy, now, stable)
-        detail = _detail(check, value, now, stable)
         results.append(
             CheckResult(
                 check.name,
                 None if math.isnan(value) else round(value, 4),
                 check.classify(value),
-                detail,
+                _detail(check, policy, value, now, stable),
             )
         )
     evidence: dict[str, Any] = {phase: {"n": now.n, **now.outcomes}}

@@ -15,11 +15,15 @@ log = logging.getLogger(__name__)
 RECEIVED_AT = "server.received_at"  # scope key: when the outermost layer got the request
 
 
-class Guard:
-    """Answer an unhandled exception with a 500 JSON body and count it; log a hang-up in one line.
+def outcome(status: int) -> str:
+    """How `model_requests_total` counts an answer with this status."""
+    return "ok" if status < 400 else "rejected" if status < 500 else "error"
 
-    `count(outcome)` is called for requests to `counted` paths, so /predict's errors reach
-    `model_requests_total` whatever raised them (the canary analysis reads that counter).
+
+class Guard:
+    """Count every answer to a `counted` path by its status, whatever produced it (the route,
+    a limit, the framework's 405); answer an unhandled exception with a counted 500 JSON body;
+    log a hang-up in one line. The canary analysis reads `model_requests_total`.
     """
 
     def __init__(
@@ -36,24 +40,27 @@ class Guard:
         # latency is timed from here (or from a wrapping layer that set it first)
         scope.setdefault(RECEIVED_AT, time.perf_counter())
         started = False
+        counted = scope.get("path") in self.counted
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if counted:
+                    self.count(outcome(message["status"]))
             await send(message)
 
-        where = f"{scope.get('method')} {scope.get('path')}"
-        counted = scope.get("path") in self.counted
         try:
             await self.app(scope, receive, tracking_send)
         except ClientDisconnect:
             client = scope.get("client") or ("?", 0)
+            where = f"{scope.get('method')} {scope.get('path')}"
             log.warning("client %s:%s disconnected before sending all of %s", *client, where)
-            if counted:
+            if counted and not started:
                 self.count("rejected")  # the client gave up: not the model's failure
         except Exception:
-            log.exception("unhandled error answering %s", where)
-            if counted:
+            log.exception("unhandled error answering %s %s", scope.get("method"), scope.get("path"))
+            if counted and not started:
                 self.count("error")
             if not started:
                 body = json.dumps({"detail": "internal error; the server log has the cause"})

@@ -1,19 +1,19 @@
-"""Request limits: body size (an ASGI middleware, chunked bodies too), head size and a deadline
-for reading each request (the HTTP protocol), so no client holds a connection or memory for long.
+"""Limits in ASGI layers: body size (chunked bodies too), a head that arrived whole, admission
+(how many requests are worked on at once, beyond which new ones are shed) and the loop's budget.
+
+The limits below ASGI (head arriving in pieces, deadlines, held connections) are in
+`protocol.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-MAX_HEAD_BYTES = 16_384  # request line and headers; nginx's default large buffer is 8 KB
+from .protocol import MAX_HEAD_BYTES, hold_connection
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,12 +34,10 @@ class BodyLimit:
         self,
         app: ASGIApp,
         max_bytes: int,
-        on_reject: Callable[[], None] | None = None,
         max_head_bytes: int = MAX_HEAD_BYTES,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.on_reject = on_reject
         self.max_head_bytes = max_head_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,9 +49,8 @@ class BodyLimit:
         head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         head += sum(len(name) + len(value) + 4 for name, value in headers)
         if head > self.max_head_bytes:
-            # not counted: whether h11 or this check refuses it depends on how the bytes arrived
             text = f"the request line and headers are larger than {self.max_head_bytes} bytes"
-            await self._refuse(send, 431, text, count=False)
+            await self._refuse(send, 431, text)
             return
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
@@ -87,76 +84,11 @@ class BodyLimit:
     def _too_large(self) -> str:
         return f"request body is larger than {self.max_bytes} bytes"
 
-    async def _refuse(self, send: Send, status: int, reason: str, count: bool = True) -> None:
-        if count and self.on_reject is not None:
-            self.on_reject()
+    async def _refuse(self, send: Send, status: int, reason: str) -> None:
         body = json.dumps({"detail": [{"field": "(body)", "loc": [], "reason": reason}]}).encode()
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def _json_answer(status: int, reason: str, text: str) -> bytes:
-    body = json.dumps({"detail": [{"field": "(head)", "loc": [], "reason": text}]}).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-class DeadlineH11Protocol(H11Protocol):
-    """h11 (it caps the head; httptools does not) with a deadline to read each request.
-
-    The deadline starts when the connection is ready for a request (opened, or the previous
-    answer sent): a client that sends nothing, trickles its head or its body is dropped then.
-    """
-
-    read_timeout = 10.0
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._deadline: asyncio.TimerHandle | None = None
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        super().connection_lost(exc)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()
-
-    def _arm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deadline = self.loop.call_later(self.read_timeout, self._expire)
-
-    def _expire(self) -> None:
-        self._deadline = None
-        # IDLE: the head has not arrived whole; SEND_BODY: the body has not
-        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
-            self.logger.info(
-                "closed a connection that did not send its request within %s s", self.read_timeout
-            )
-            self.transport.close()
-
-    def send_400_response(self, msg: str) -> None:
-        """Say 431 when the head outgrew the limit (h11 only says the request is invalid)."""
-        limit = self.config.h11_max_incomplete_event_size or MAX_HEAD_BYTES
-        if len(self.conn.trailing_data[0]) > limit:
-            text = f"the request line and headers are larger than {limit} bytes"
-            self.transport.write(_json_answer(431, "Request Header Fields Too Large", text))
-            self.transport.close()
-            return
-        super().send_400_response(msg)
-
-
-def deadline_protocol(read_timeout: float) -> type[DeadlineH11Protocol]:
-    """The protocol class uvicorn instantiates, with this read deadline."""
-    return type("DeadlineH11Protocol", (DeadlineH11Protocol,), {"read_timeout": read_timeout})
 
 
 class LoopBudget:
@@ -182,3 +114,69 @@ class LoopBudget:
     def spend(self, seconds: float) -> None:
         """Charge what inline work took (the bucket may go negative: the next waits longer)."""
         self._left -= seconds
+
+
+class Admission:
+    """How many requests are being worked on; beyond `limit` new ones are shed.
+
+    A request counts from when its body has been read to when it is answered: a client that
+    sends its body slowly holds a connection (until the body deadline), never a slot.
+    """
+
+    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.inflight = 0
+
+    def full(self) -> bool:
+        """Whether a new request would be shed now."""
+        return self.inflight >= self.limit
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Count one request (its body read) while the block runs."""
+        self.inflight += 1
+        try:
+            yield
+        finally:
+            self.inflight -= 1
+
+
+class Shed:
+    """The outermost layer: a /predict request that arrives while admission is full is answered
+    503 with Retry-After at once, before any other layer or the framework sees it, and its
+    connection is not read again until then (a client that retries at once waits anyway)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        on_shed: Callable[[], None],
+        paths: tuple[str, ...] = ("/predict",),
+    ) -> None:
+        self.app = app
+        self.admission = admission
+        self.on_shed = on_shed
+        self.paths = paths
+        wait = admission.retry_after_s
+        detail = f"busy: {admission.limit} requests in progress; retry after {wait} s"
+        body = json.dumps({"detail": detail}).encode()
+        self._start = {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(admission.retry_after_s).encode()),
+            ],
+        }
+        self._body = {"type": "http.response.body", "body": body}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.admission.full() and scope["type"] == "http" and scope["path"] in self.paths:
+            self.on_shed()
+            hold_connection(self.admission.retry_after_s)
+            await send(self._start)
+            await send(self._body)
+            return
+        await self.app(scope, receive, send)

@@ -1,8 +1,8 @@
 """The prediction log: every answered row, off the request path, bounded and rotated.
 
 Each line is one JSON object: request_id, time, model_version, variant, id (the contract's
-id of the row), score, label and the row's features. `make performance` joins these lines
-with labels that arrive later (by id).
+id of the row), score, label (the target's own value, e.g. `yes`) and the row's features.
+`make performance` joins these lines with labels that arrive later (by id).
 
 Records go through a bounded in-memory queue to one writer thread (stdlib logging's
 QueueHandler/QueueListener) and a RotatingFileHandler, or stdout for a container whose

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from ..contract import Column, Contract
 from .fastpath import RowEncoder, compile_row_encoder, why_no_fast_path
+from .schema import target_labels
 
 PROBE_ROWS = 12  # rows the one-row shortcut must reproduce exactly before it is used
 
@@ -23,6 +24,7 @@ class Predictor:
         self.model = model
         self.contract = contract
         self.threshold = threshold
+        self.labels = target_labels(contract)  # (other, positive): answers in the table's values
         self._columns = [(name, contract.columns[name]) for name in contract.feature_columns]
         # why single rows go through the whole pipeline (slower), said when the server starts
         self.fast_path_off: str | None = None
@@ -72,7 +74,7 @@ class Predictor:
                 {
                     "id": None if ident is None else str(ident),
                     "score": score,
-                    "label": int(score >= self.threshold),
+                    "label": self.labels[score >= self.threshold],
                 }
             )
         return out

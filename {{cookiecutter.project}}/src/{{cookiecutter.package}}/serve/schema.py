@@ -50,7 +50,55 @@ class Prediction(BaseModel):
 
     id: str | None = None
     score: float
-    label: int
+    label: str | int | bool  # the target's own value (e.g. "yes"); see target_labels
+
+
+def _native(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def target_labels(contract: Contract) -> tuple[Any, Any]:
+    """(the other value, the positive value) of the target, as the table writes them.
+
+    A prediction's label speaks the table's language: `yes`/`no`, `CH`/`MM`, True/False or 0/1.
+    """
+    column = contract.columns[contract.target]
+    values = (False, True) if column.type == "boolean" else tuple(column.values or (0, 1))
+    positive = next((v for v in values if str(v) == str(contract.positive)), contract.positive)
+    others = [v for v in values if str(v) != str(positive)]
+    return _native(others[0] if others else 0), _native(positive)
+
+
+def prediction_model(contract: Contract) -> type[BaseModel]:
+    """The `Prediction` of this contract: its label is one of the target's two values."""
+    negative, positive = target_labels(contract)
+    target = contract.target
+    labels: Any = Literal[positive, negative]  # the contract's two values, known at run time
+    return create_model(
+        "Prediction",
+        __base__=Prediction,
+        score=(
+            float,
+            Field(description=f"probability that `{target}` is {positive!r} (the positive class)"),
+        ),
+        label=(
+            labels,
+            Field(
+                description=f"`{target}` as the table writes it: {positive!r} (the positive class) "
+                f"when score >= params.yaml evaluate.threshold, else {negative!r}"
+            ),
+        ),
+    )
+
+
+def response_model(contract: Contract) -> type[BaseModel]:
+    """The /predict answer of this contract (its Prediction names the positive class)."""
+    row = prediction_model(contract)
+    return create_model(
+        "PredictResponse",
+        __base__=PredictResponse,
+        predictions=(list[row], ...),  # type: ignore[valid-type]
+    )
 
 
 class PredictResponse(BaseModel):
@@ -168,7 +216,10 @@ def column_type(column: Column) -> Any:
         kind = Annotated[kind, _one_of(tuple(column.values)), _values(tuple(column.values))]
     if column.type == "category" and not all(isinstance(v, str) for v in column.values or ()):
         shown = tuple(str(v) for v in column.values or ())
-        kind = Annotated[str, _one_of(shown), _values(shown)]
+        # whole-number codes arrive as JSON numbers (the table's 7) or as text ("7", as the
+        # holdout and golden rows replay them): the same category either way
+        code: Any = Annotated[str, Field(strict=True)] | Annotated[int, Field(strict=True)]
+        kind = Annotated[code, AfterValidator(str), _one_of(shown), _values(shown)]
     return kind
 
 
