@@ -38,7 +38,13 @@ OWN_ESTIMATORS = {
     "xgboost": ("from xgboost import XGBClassifier", "XGBClassifier"),
 }
 SETTINGS = {
-    "lightgbm": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "verbose": -1},
+    "lightgbm": {
+        "n_estimators": 200,
+        "learning_rate": 0.05,
+        "num_leaves": 15,
+        "n_jobs": 1,
+        "verbose": -1,
+    },
     "xgboost": {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 4, "n_jobs": 1},
 }
 # A transformer of the user's own, between the features and the estimator: it clips the
@@ -167,7 +173,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, se
     project = bake(tmp_path_factory.mktemp("own-model"))
     params_path = project / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
-    params["serve"] |= {"router_port": 0, "staging_port": 0, "port": 0}
+    # free ports; readiness judged on behaviour, not on how busy a shared test machine is
+    params["serve"] |= {"router_port": 0, "staging_port": 0, "port": 0, "ready_timeout_s": 300}
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     seen: set[int] = set()
     yield project, seen
