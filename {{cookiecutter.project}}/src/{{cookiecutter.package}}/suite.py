@@ -6,13 +6,16 @@ chunk, and the contract drafter reads dates the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .contract import Column, Contract
+from .data import conform, file_sha256, load_table
+from .errors import DataError
 
 EXAMPLES = 5
 
@@ -367,3 +370,26 @@ def _type_hint(values: pd.Series, column: Column) -> str:
         # pandas has no missing integer in a plain column, so one null turns all into floats
         return f" because {missing} value(s) are missing (a missing value makes integers floats)"
     return ""
+
+
+def validate_file(path: Path, contract: Contract) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Validate one data file; return the report and, when it passed, the conformed table."""
+    report: dict[str, Any] = {"file": str(path), "contract": contract.name, "success": False}
+    try:
+        df = load_table(path)
+    except DataError as error:
+        report["failures"] = [str(error)]
+        report["checks"] = []
+        return report, None
+    frame, checks = prepare(df, contract)
+    checks += run_suite(frame, contract)
+    explain_types(checks, df, contract)
+    failures = summarize(checks)
+    report.update(
+        success=not failures,
+        rows=len(df),
+        sha256=file_sha256(path),
+        failures=failures,
+        checks=[asdict(c) for c in checks],
+    )
+    return report, (conform(frame, contract) if not failures else None)
