@@ -164,6 +164,7 @@ def test_team_round_trip(tmp_path):
         make(a, "remote", "URL=s3://team-data/dvc", f"ENDPOINT={endpoint}", env=env_a)
         config = (a / ".dvc" / "config").read_text()
         assert "s3://team-data/dvc" in config and "testing" not in config  # no credentials
+        commit_all(a, "DVC remote")  # as the README says: a release is a clean commit
         make(a, "repro", env=env_a)
         first = promotion(a)
         assert first["decision"] == "promoted" and first["version"] == "1", first["reason"]
@@ -208,7 +209,7 @@ def test_team_round_trip(tmp_path):
         assert make(c, "promotion-log", env=env_c).stdout.splitlines() == log_before
 
         commit_all(c, "learning rate 0.1")
-        git(c, "push", "--quiet", "origin", "HEAD:main")
+        git(c, "push", "--quiet", "origin", "HEAD")  # onto the hub's default branch
         make(c, "promote", env=env_c)
         real = promotion(c)
         assert real["dry_run"] is False and real["champion"] == "1", real
