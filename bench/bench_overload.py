@@ -36,7 +36,6 @@ from harness import figure, run_standalone
 TEMPLATE = Path(__file__).resolve().parents[1]
 PACKAGE = "churn_model"  # the default bake's package
 ADMITTED = 64  # the server's default admission bound (`serve --max-inflight`)
-SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 
 TRAIN = """
 import json, sys
@@ -225,8 +224,10 @@ def percentile(values: list[float], share: float) -> float:
     return values[max(0, int(share * len(values)) - 1)]
 
 
-def run(workdir: Path, smoke: bool = SMOKE) -> list[dict[str, Any]]:
-    """The overload figures, measured in `workdir`."""
+def run(workdir: Path, smoke: bool | None = None) -> list[dict[str, Any]]:
+    """The overload figures, measured in `workdir`; short runs with BENCH_SMOKE=1 (or smoke)."""
+    if smoke is None:
+        smoke = os.environ.get("BENCH_SMOKE") == "1"
     workdir.mkdir(parents=True, exist_ok=True)
     project, rows = build(workdir)
     rows_file = workdir / "rows.json"
@@ -295,6 +296,5 @@ if __name__ == "__main__":
         )
         print(json.dumps(result))
         raise SystemExit(0)
-    if "--smoke" in sys.argv[1:]:
-        SMOKE = True
-    raise SystemExit(run_standalone(lambda workdir: run(workdir, SMOKE)))
+    smoke = "--smoke" in sys.argv[1:] or None
+    raise SystemExit(run_standalone(lambda workdir: run(workdir, smoke)))

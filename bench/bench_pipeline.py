@@ -2,50 +2,34 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+from harness import Baked, Figure, bake, figure, run_standalone
 
-from harness import Figure, figure, run_standalone
-
-ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("validate", "train", "evaluate", "gate", "promote")
 
 
-def environment(project: Path) -> dict[str, str]:
-    """This interpreter's tools first on PATH, telemetry off, the baked package importable."""
-    tools = str(Path(sys.executable).parent)
-    return {
-        **os.environ,
-        "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(project / "src"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "DVC_NO_ANALYTICS": "1",
-    }
-
-
-def timed(commands: list[list[str]], project: Path) -> float:
+def timed(project: Baked, *commands: list[str]) -> float:
     """Seconds to run the commands one after another; any failure stops the benchmark."""
-    env = environment(project)
     start = time.perf_counter()
     for command in commands:
-        subprocess.run(command, cwd=project, env=env, check=True, capture_output=True)
+        project.run(*command)
     return time.perf_counter() - start
 
 
-def run(workdir: Path) -> list[Figure]:
-    """Bake with defaults, then time the three ways of running the pipeline."""
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
-    rows = sum(1 for _ in (project / "data" / "raw" / "churn.csv").open()) - 1
-    full = timed([["dvc", "repro"]], project)
-    noop = timed([["dvc", "repro"]], project)
-    direct = timed([[sys.executable, "-m", "churn_model", stage] for stage in STAGES], project)
+def run(workdir: Path, smoke: bool = False) -> list[Figure]:
+    """Bake with defaults, then time the three ways of running the pipeline.
+
+    The pipeline has no size knob worth shrinking (the sample data is 8,000 rows), so the
+    smoke run measures the same things.
+    """
+    project = bake(workdir)
+    rows = sum(1 for _ in (project.root / "data" / "raw" / "churn.csv").open()) - 1
+    full = timed(project, ["dvc", "repro"])
+    noop = timed(project, ["dvc", "repro"])
+    direct = timed(project, *([sys.executable, "-m", project.package, s] for s in STAGES))
     return [
         figure(
             "dvc repro (sample data)",
@@ -60,7 +44,7 @@ def run(workdir: Path) -> list[Figure]:
             "dvc repro, nothing changed",
             noop,
             "s",
-            "second repro: every stage skipped; baseline: the full repro",
+            "second repro: every stage skipped (aim <= 1 s); baseline: the full repro",
             full,
             ratio=full / noop,
         ),

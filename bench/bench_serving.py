@@ -1,15 +1,18 @@
-"""Serving benchmark: our server vs `mlflow models serve`, the router hop, breach to 100% stable,
-and how fast /healthz answers while /predict is saturated.
+"""Serving benchmark: our server vs `mlflow models serve`, sequential and at 8 concurrent
+clients, where one row's time goes, the router hop, breach to 100% stable, and how fast
+/healthz answers while /predict is saturated.
 
-Builds a small project in `workdir` (the churn contract, sample data, the default model),
-then measures with real processes on loopback. Run directly: `python bench/bench_serving.py`
-(everything), `--saturation` (the /healthz figure alone) or `--breach` (breach to 100% stable,
-five times).
+Bakes the template, runs its pipeline for a champion (v1; v2 is the same file registered
+again, so a canary has something to replace), saves the same model in MLflow's format, then
+measures with real processes on loopback. Run directly: `python bench/bench_serving.py`
+(everything; `--smoke` at tiny sizes), `--saturation` (the /healthz figure alone) or
+`--breach` (breach to 100% stable, five times).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -19,19 +22,38 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import figure, run_standalone
+from harness import SERVER_VENV, Baked, bake, figure, mlflow_command, run_standalone
 
-TEMPLATE = Path(__file__).resolve().parents[1]
-PROJECT = TEMPLATE / "{{cookiecutter.project}}"
-PACKAGE_SRC = PROJECT / "src" / "{{cookiecutter.package}}"
-PACKAGE = "benchpkg"
-MODEL_NAME = "bench"
-REQUESTS = 1500
-WARMUP = 100
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many requests each measurement sends."""
+
+    requests: int = 1500
+    warmup: int = 100
+    clients: int = 8
+    per_client: int = 400
+    profile_rows: int = 2000
+    saturation_s: float = 15.0
+
+
+SMOKE = Sizes(requests=60, warmup=10, clients=8, per_client=15, profile_rows=50, saturation_s=3.0)
+
+
+@dataclass(frozen=True)
+class Built:
+    """The baked project, its rows as request bodies and the champion in MLflow's format."""
+
+    project: Baked
+    rows: list[dict[str, Any]]
+    mlflow_model: Path
+    sizes: Sizes
 
 
 def free_port() -> int:
@@ -54,100 +76,48 @@ def wait_http(port: int, path: str, timeout: float = 120, method: str = "GET") -
     raise RuntimeError(f"nothing answered on port {port}{path} within {timeout} s")
 
 
-def env(workdir: Path) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    bin_dir = str(Path(sys.executable).parent)
-    out.update(
-        PYTHONPATH=str(workdir / "src"),
-        OMP_NUM_THREADS="1",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-        PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
-    )
-    return out
+def env(project: Baked) -> dict[str, str]:
+    """The project's environment with one OpenMP thread per server (as `make serve` runs)."""
+    return project.env(OMP_NUM_THREADS="1")
 
 
-def build(workdir: Path) -> dict[str, Any]:
-    """Render the package, generate data, train the default model, register it as champion."""
-    src = workdir / "src" / PACKAGE
-    shutil.copytree(PACKAGE_SRC, src, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PROJECT / "_variants" / "contract.churn.yaml", workdir / "contract.yaml")
-    script = f"""
-import platform, sys
-from importlib.metadata import version
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import Pipeline
-from {PACKAGE}.artifacts import write_parquet
-from {PACKAGE}.contract import load_contract
-from {PACKAGE}.data import conform, features_and_target, load_table
-from {PACKAGE}.features import build_preprocessor
-from {PACKAGE}.model_io import save_model
-from {PACKAGE}.registry import Registry
-from {PACKAGE}.sample_data import generate
+SETUP = """
+import json
 from pathlib import Path
-contract = load_contract("contract.yaml")
-raw = generate(Path("contract.yaml"), Path("data/raw.csv"), 8000, 20240601)
-table = conform(load_table(raw), contract)
-x, y = features_and_target(table.iloc[:5600], contract)
-clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                     l2_regularization=1.0, random_state=7)
-model = Pipeline([("prep", build_preprocessor(contract)), ("clf", clf)]).fit(x, y)
-write_parquet("data/holdout.parquet", table.iloc[5600:])
-save_model(model, "models/model.skops")
-tags = {{"sklearn_version": version("scikit-learn"), "skops_version": version("skops"),
-        "numpy_version": version("numpy"), "pandas_version": version("pandas"),
-        "python_version": platform.python_version(), "contract_fingerprint": contract.fingerprint}}
-registry = Registry("{MODEL_NAME}")
-ref = registry.register("models/model.skops", tags)
-registry.move_alias("champion", ref.version, None)
-second = registry.register("models/model.skops", tags)
-registry.move_alias("previous", ref.version, None)
-registry.move_alias("champion", second.version, ref.version)
 import mlflow.sklearn
+from {package}.contract import load_contract
+from {package}.model_io import load_model
+from {package}.registry import Registry
+from {package}.rollout.loadgen import holdout_rows
+registry = Registry()
+one = registry.get_alias("champion")
+two = registry.register(registry.model_path(one.version), one.tags)
+registry.move_alias("previous", one.version, None)
+registry.move_alias("champion", two.version, one.version)
+model = load_model(registry.model_path(one.version), expected_sha256=one.sha256)
 mlflow.sklearn.save_model(model, "mlflow-model", serialization_format="cloudpickle",
                           pyfunc_predict_fn="predict_proba", pip_requirements=["scikit-learn"])
-print("mlflow-model")
+rows = holdout_rows("data/holdout.parquet", load_contract(Path("contract.yaml")), 500)
+Path("rows.json").write_text(json.dumps(rows))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=workdir,
-        env=env(workdir),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"bench set-up failed:\n{result.stderr[-3000:]}")
-    return {
-        "mlflow_model": result.stdout.strip().splitlines()[-1],
-        "rows": rows_from_holdout(workdir),
-    }
 
 
-def rows_from_holdout(workdir: Path) -> list[dict[str, Any]]:
-    script = f"""
-import json
-from {PACKAGE}.contract import load_contract
-from {PACKAGE}.rollout.loadgen import holdout_rows
-print(json.dumps(holdout_rows("data/holdout.parquet", load_contract("contract.yaml"), 500)))
-"""
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=workdir,
-        env=env(workdir),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
+def build(workdir: Path, sizes: Sizes) -> Built:
+    """Bake, `dvc repro`, register v2, save the model for mlflow, keep 500 holdout rows."""
+    project = bake(workdir)
+    project.repro()
+    project.python(SETUP.format(package=project.package))
+    rows = json.loads((project.root / "rows.json").read_text())
+    return Built(project, rows, project.root / "mlflow-model", sizes)
 
 
-def start(workdir: Path, args: list[str], log: str) -> subprocess.Popen[bytes]:
-    handle = (workdir / log).open("wb")
+def start(project: Baked, args: list[str], log: str, **extra: str) -> subprocess.Popen[bytes]:
+    """A process in the project's directory, its output in `log` there, in its own group."""
+    handle = (project.root / log).open("wb")
     process = subprocess.Popen(
         args,
-        cwd=workdir,
-        env=env(workdir),
+        cwd=project.root,
+        env={**env(project), **extra},
         stdout=handle,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -166,68 +136,105 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def our_server(port: int) -> list[str]:
-    """The command that serves registry version 1 of the bench model on `port`."""
-    return [
-        sys.executable,
-        "-m",
-        f"{PACKAGE}.serve.app",
-        "--version",
-        "1",
-        "--model-name",
-        MODEL_NAME,
-        "--port",
-        str(port),
-    ]
+def our_server(project: Baked, port: int) -> list[str]:
+    """The command that serves registry version 1 on `port` (as `make serve` does)."""
+    return [sys.executable, "-m", f"{project.package}.serve.app", "--version", "1",
+            "--port", str(port)]  # fmt: skip
 
 
-def sequential(port: int, path: str, bodies: list[bytes]) -> dict[str, float]:
-    """One request at a time over one keep-alive connection: req/s and p50/p99 in ms."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"content-type": "application/json"}
-    latencies = []
-    for i in range(WARMUP + REQUESTS):
-        start = time.perf_counter()
-        connection.request("POST", path, bodies[i % len(bodies)], headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"port {port}{path}: HTTP {response.status}")
-        if i >= WARMUP:
-            latencies.append((time.perf_counter() - start) * 1000)
-    connection.close()
-    latencies.sort()
+def mlflow_server(built: Built, port: int) -> list[str]:
+    """`mlflow models serve` (full mlflow, its own environment) on the same model."""
+    return [str(mlflow_command()), "models", "serve", "-m", str(built.mlflow_model),
+            "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)]  # fmt: skip
+
+
+def post(connection: http.client.HTTPConnection, path: str, body: bytes) -> float:
+    """One POST on a keep-alive connection; its latency in ms (an error stops the bench)."""
+    start = time.perf_counter()
+    connection.request("POST", path, body, {"content-type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{connection.port}{path}: HTTP {response.status}")
+    return (time.perf_counter() - start) * 1000
+
+
+def summary(latencies: list[float], seconds: float) -> dict[str, float]:
+    """req/s over the wall time and p50/p99 in ms."""
+    latencies = sorted(latencies)
     return {
-        "rps": len(latencies) / (sum(latencies) / 1000),
+        "rps": len(latencies) / seconds,
         "p50": statistics.median(latencies),
-        "p99": latencies[int(0.99 * len(latencies)) - 1],
+        "p99": latencies[max(0, int(0.99 * len(latencies)) - 1)],
     }
 
 
-def hop_ms(direct_port: int, router_port: int, bodies: list[bytes]) -> tuple[float, float]:
+def sequential(port: int, path: str, bodies: list[bytes], sizes: Sizes) -> dict[str, float]:
+    """One request at a time over one keep-alive connection: req/s and p50/p99 in ms."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for i in range(sizes.warmup):
+        post(connection, path, bodies[i % len(bodies)])
+    latencies = [post(connection, path, bodies[i % len(bodies)]) for i in range(sizes.requests)]
+    connection.close()
+    return summary(latencies, sum(latencies) / 1000)
+
+
+def concurrent(port: int, path: str, bodies: list[bytes], sizes: Sizes) -> dict[str, float]:
+    """`sizes.clients` clients, each one keep-alive connection sending rows back to back."""
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            post(connection, path, bodies[index % len(bodies)])  # connect and warm up
+            barrier.wait()
+            took = [
+                post(connection, path, bodies[(index * 97 + i) % len(bodies)])
+                for i in range(sizes.per_client)
+            ]
+            with lock:
+                latencies.extend(took)
+        except BaseException as error:  # reported after the threads are joined
+            errors.append(error)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    barrier = threading.Barrier(sizes.clients + 1)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(sizes.clients)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a client failed: see below
+        barrier.wait(timeout=120)
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"a concurrent client failed: {errors[0]!r}")
+    return summary(latencies, time.perf_counter() - started)
+
+
+def hop_ms(
+    direct_port: int, router_port: int, bodies: list[bytes], sizes: Sizes
+) -> tuple[float, float]:
     """p50 of (routed - direct) for the same row sent both ways back to back, and routed p50.
 
     Pairing each routed request with a direct one taken a moment apart cancels most of the
     noise a busy machine adds to both, which two separate runs would not.
     """
-    headers = {"content-type": "application/json"}
     connections = {
         port: http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for port in (direct_port, router_port)
     }
     added, routed = [], []
-    for i in range(WARMUP + REQUESTS):
+    for i in range(sizes.warmup + sizes.requests):
         took = {}
         order = list(connections.items())
         for port, connection in order if i % 2 else order[::-1]:  # neither always goes first
-            start = time.perf_counter()
-            connection.request("POST", "/predict", bodies[i % len(bodies)], headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"port {port}/predict: HTTP {response.status}")
-            took[port] = (time.perf_counter() - start) * 1000
-        if i >= WARMUP:
+            took[port] = post(connection, "/predict", bodies[i % len(bodies)])
+        if i >= sizes.warmup:
             added.append(took[router_port] - took[direct_port])
             routed.append(took[router_port])
     for connection in connections.values():
@@ -235,80 +242,132 @@ def hop_ms(direct_port: int, router_port: int, bodies: list[bytes]) -> tuple[flo
     return statistics.median(added), statistics.median(routed)
 
 
-def serve_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
+def serve_figures(built: Built) -> list[dict[str, Any]]:
     """Our server, mlflow's, and our server behind the router, on the same rows."""
+    project, sizes = built.project, built.sizes
     ours_port, mlflow_port, router_port = free_port(), free_port(), free_port()
-    ours_bodies = [json.dumps(r).encode() for r in built["rows"]]
-    mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in built["rows"]]
-    python = sys.executable
-    ours = start(workdir, our_server(ours_port), "ours.log")
-    mlflow_cmd = [
-        str(Path(python).parent / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        built["mlflow_model"],
-        "--env-manager",
-        "local",
-        "--host",
-        "127.0.0.1",
-        "-p",
-        str(mlflow_port),
-    ]
-    theirs = start(workdir, mlflow_cmd, "mlflow.log")
+    ours_bodies = [json.dumps(r).encode() for r in built.rows]
+    mlflow_bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in built.rows]
+    ours = start(project, our_server(project, ours_port), "ours.log")
+    # the full mlflow's own tools first on PATH (--env-manager local runs from there)
+    path = f"{SERVER_VENV / 'bin'}{os.pathsep}{env(project)['PATH']}"
+    theirs = start(project, mlflow_server(built, mlflow_port), "mlflow.log", PATH=path)
     router = None
     try:
         wait_http(ours_port, "/readyz")
-        router = start_router(workdir, ours_port, router_port, "router")
+        router = start_router(project, ours_port, router_port, "router")
         wait_http(router_port, "/healthz")
-        direct = sequential(ours_port, "/predict", ours_bodies)
-        added_p50, routed_p50 = hop_ms(ours_port, router_port, ours_bodies)
+        direct = sequential(ours_port, "/predict", ours_bodies, sizes)
+        direct_8 = concurrent(ours_port, "/predict", ours_bodies, sizes)
+        added_p50, routed_p50 = hop_ms(ours_port, router_port, ours_bodies, sizes)
         try:
             wait_http(mlflow_port, "/ping", timeout=180)
         except RuntimeError as error:
-            log = (workdir / "mlflow.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(
-                f"{error}; `mlflow models serve` needs the full `mlflow` package:\n{log}"
-            ) from None
-        baseline = sequential(mlflow_port, "/invocations", mlflow_bodies)
+            log = (project.root / "mlflow.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{error}; `mlflow models serve` did not start:\n{log}") from None
+        baseline = sequential(mlflow_port, "/invocations", mlflow_bodies, sizes)
+        baseline_8 = concurrent(mlflow_port, "/invocations", mlflow_bodies, sizes)
     finally:
         for process in (ours, theirs, router):
             if process is not None:
                 stop(process)
-    note = f"sequential single-row /predict, {REQUESTS} requests, keep-alive, OMP_NUM_THREADS=1"
+    note = (
+        f"sequential single-row /predict, {sizes.requests} requests, one keep-alive "
+        "connection, OMP_NUM_THREADS=1; baseline: mlflow models serve (same model, "
+        "--env-manager local)"
+    )
+    many = (
+        f"{sizes.clients} concurrent clients x {sizes.per_client} single-row requests, "
+        "keep-alive; baseline: mlflow models serve"
+    )
     return [
-        figure(
-            "predict throughput",
-            direct["rps"],
-            "req/s",
-            f"ours vs mlflow models serve (baseline); {note}",
-            baseline["rps"],
-            ratio=direct["rps"] / baseline["rps"],
-        ),
-        figure(
-            "predict p50",
-            direct["p50"],
-            "ms",
-            f"ours vs mlflow models serve (baseline); {note}",
-            baseline["p50"],
-            ratio=baseline["p50"] / direct["p50"],
-        ),
-        figure(
-            "predict p99",
-            direct["p99"],
-            "ms",
-            f"ours vs mlflow models serve (baseline); {note}",
-            baseline["p99"],
-            ratio=baseline["p99"] / direct["p99"],
-        ),
-        figure(
-            "router added p50",
-            added_p50,
-            "ms",
-            f"median of routed minus direct for the same row back to back; routed p50 "
-            f"{routed_p50:.3f} ms (aim <= 0.3 ms)",
-        ),
+        figure("predict throughput", direct["rps"], "req/s", f"{note} (aim >= 10x)",
+               baseline["rps"], ratio=direct["rps"] / baseline["rps"]),
+        figure("predict p50", direct["p50"], "ms", note, baseline["p50"],
+               ratio=baseline["p50"] / direct["p50"]),
+        figure("predict p99", direct["p99"], "ms", note, baseline["p99"],
+               ratio=baseline["p99"] / direct["p99"]),
+        figure(f"predict throughput, {sizes.clients} clients", direct_8["rps"], "req/s", many,
+               baseline_8["rps"], ratio=direct_8["rps"] / baseline_8["rps"]),
+        figure(f"predict p99, {sizes.clients} clients", direct_8["p99"], "ms",
+               f"{many} (aim <= 20 ms)", baseline_8["p99"],
+               ratio=baseline_8["p99"] / direct_8["p99"]),
+        figure("router added p50", added_p50, "ms",
+               f"median of routed minus direct for the same row back to back; routed p50 "
+               f"{routed_p50:.3f} ms (aim <= 0.3 ms)"),
+    ]  # fmt: skip
+
+
+# Where one row's time goes inside the server: each step of the /predict handler timed on its
+# own, in process, with the server's objects; `python -c` inside the project.
+PROFILE = """
+import json, statistics, sys, time
+from pathlib import Path
+from {package}.contract import load_contract
+from {package}.registry import Registry
+from {package}.serve.app import limit_threads
+from {package}.serve.loading import load_pinned, resolve, served_drift_profile
+from {package}.serve.schema import build_models, decode_json
+limit_threads()
+contract = load_contract(Path("contract.yaml"))
+registry = Registry()
+ref = resolve(registry, "1")
+predictor, _ = load_pinned(registry, ref, contract)
+drift = served_drift_profile(registry, ref, None, Path("params.yaml"))
+models = build_models(contract)
+rows = json.loads(Path("rows.json").read_text())
+bodies = [json.dumps(r).encode() for r in rows][: int(sys.argv[1])]
+steps = {{}}
+def timed(name, call, arg):
+    start = time.perf_counter()
+    out = call(arg)
+    steps.setdefault(name, []).append((time.perf_counter() - start) * 1000)
+    return out
+for repeat in range(2):  # the first pass warms caches; only the second is kept
+    steps.clear()
+    for body in bodies:
+        data = timed("decode JSON (UTF-8, depth, json.loads)", decode_json, body)
+        row = timed("validate row (pydantic)", models.row.model_validate, data)
+        if drift is not None:
+            timed("drift profile update", drift[0].update_many, [row.model_dump()])
+        timed("score: model on one row" + (" (fast path)" if predictor.fast else ""),
+              predictor.scores, [row])
+        frame = timed("build the model's input frame", predictor.frame, [row])
+        timed("score: full pipeline predict_proba", predictor.model.predict_proba, frame)
+        answers = timed("answer (score, label, id)", predictor.answer, [row])
+        timed("prediction log record", lambda r: r.model_dump(mode="json"), row)
+        timed("encode response JSON", json.dumps,
+              {{"model_version": "1", "predictions": answers}})
+print(json.dumps({{name: statistics.median(values) for name, values in steps.items()}}))
+"""
+
+
+def profile_figures(built: Built, http_p50: float) -> list[dict[str, Any]]:
+    """Where the milliseconds of one single-row request go (medians, in process)."""
+    project = built.project
+    out = project.python(PROFILE.format(package=project.package), str(built.sizes.profile_rows))
+    steps: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    # the answer already includes the score; the full-pipeline rows show the path not taken
+    handler = sum(
+        ms for name, ms in steps.items()
+        if not name.startswith(("score:", "build the model's input"))
+    )  # fmt: skip
+    rest = http_p50 - handler
+    figures = [
+        figure(f"one row: {name}", ms, "ms", f"{ms / http_p50:.0%} of the HTTP p50")
+        for name, ms in steps.items()
     ]
+    figures.append(
+        figure(
+            "one row: HTTP, ASGI, middleware, client",
+            rest,
+            "ms",
+            f"the sequential HTTP p50 ({http_p50:.3f} ms) less the handler's steps "
+            f"({handler:.3f} ms: decode, validate, drift, answer, log record, response): "
+            "uvicorn, FastAPI routing, limits, request ids, metrics, the loopback round trip",
+        )
+    )
+    return figures
 
 
 ECHO_APP = """
@@ -325,45 +384,41 @@ async def app(scope, receive, send):
 
 
 def start_router(
-    workdir: Path, upstream_port: int, port: int, name: str
+    project: Baked, upstream_port: int, port: int, name: str
 ) -> subprocess.Popen[bytes]:
     """The router on `port` sending everything to the server on `upstream_port`."""
     config = {
         "upstreams": {"stable": {"url": f"http://127.0.0.1:{upstream_port}", "version": "1"}},
         "weights": {"stable": 100},
     }
-    (workdir / f"{name}.json").write_text(json.dumps(config))
-    command = [sys.executable, "-m", f"{PACKAGE}.rollout.router", "--config", f"{name}.json"]
+    (project.root / f"{name}.json").write_text(json.dumps(config))
+    command = [
+        sys.executable,
+        "-m",
+        f"{project.package}.rollout.router",
+        "--config",
+        f"{name}.json",
+    ]
     command += ["--port", str(port), "--admin-port", str(free_port())]
-    return start(workdir, command, f"{name}.log")
+    return start(project, command, f"{name}.log")
 
 
-def hop_figure(workdir: Path) -> dict[str, Any]:
+def hop_figure(built: Built) -> dict[str, Any]:
     """The router's own cost: its added p50 in front of an upstream that does no work."""
-    (workdir / "echo_upstream.py").write_text(ECHO_APP)
+    project = built.project
+    (project.root / "echo_upstream.py").write_text(ECHO_APP)
     echo_port, router_port = free_port(), free_port()
-    python = sys.executable
     echo = start(
-        workdir,
-        [
-            python,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(workdir),
-            "echo_upstream:app",
-            "--port",
-            str(echo_port),
-            "--log-level",
-            "warning",
-        ],
+        project,
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(project.root), "echo_upstream:app",
+         "--port", str(echo_port), "--log-level", "warning"],
         "echo.log",
-    )
-    router = start_router(workdir, echo_port, router_port, "router-echo")
+    )  # fmt: skip
+    router = start_router(project, echo_port, router_port, "router-echo")
     try:
         wait_http(router_port, "/healthz")
         wait_http(echo_port, "/predict", method="POST")
-        added, routed = hop_ms(echo_port, router_port, [b"{}"])
+        added, routed = hop_ms(echo_port, router_port, [b"{}"], built.sizes)
     finally:
         stop(router)
         stop(echo)
@@ -376,34 +431,25 @@ def hop_figure(workdir: Path) -> dict[str, Any]:
     )
 
 
-def breach_figure(workdir: Path) -> dict[str, Any]:
+def breach_figure(built: Built) -> dict[str, Any]:
     """A canary that starts failing mid-step: seconds from its first 5xx to 100% on stable."""
     import yaml
 
-    text = (PROJECT / "params.yaml").read_text(encoding="utf-8")
-    # only the rollout section: the rest of params.yaml holds cookiecutter expressions
-    rollout = yaml.safe_load(text[text.index("\nrollout:") :])["rollout"]
-    rollout["shadow"]["enabled"] = False
-    rollout["steps"] = [{"weight": 25, "pause_s": 60}, {"weight": 100, "pause_s": 0}]
-    # the sections without a default; the rest of params.yaml holds cookiecutter expressions
-    required = {"data": {"raw": "data/raw.csv"}, "model": {"kind": "hist_gradient_boosting"}}
-    (workdir / "params.yaml").write_text(
-        yaml.safe_dump({**required, "rollout": rollout, "serve": {"router_port": 0}})
-    )
+    project = built.project
+    workdir = project.root
+    params_path = workdir / "params.yaml"
+    original = params_path.read_text(encoding="utf-8")
+    params = yaml.safe_load(original)
+    params["rollout"]["shadow"]["enabled"] = False
+    params["rollout"]["steps"] = [{"weight": 25, "pause_s": 60}, {"weight": 100, "pause_s": 0}]
+    params["serve"]["router_port"] = 0
+    params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
     deploy = start(
-        workdir,
-        [
-            sys.executable,
-            "-m",
-            f"{PACKAGE}.deploy.local",
-            "--model-name",
-            MODEL_NAME,
-            "canary",
-            "--fault",
-            "errors=0.3,after=150",
-        ],
+        project,
+        [sys.executable, "-m", project.package, "deploy", "canary", "--fault",
+         "errors=0.3,after=150"],
         "deploy.log",
-    )
+    )  # fmt: skip
     first_error = None
     try:
         state_path = workdir / ".deploy" / "state.json"
@@ -433,19 +479,10 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
     finally:
         stop(deploy)
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                f"{PACKAGE}.deploy.local",
-                "--model-name",
-                MODEL_NAME,
-                "undeploy",
-            ],
-            cwd=workdir,
-            env=env(workdir),
-            capture_output=True,
-            check=False,
-        )
+            [sys.executable, "-m", project.package, "deploy", "undeploy"],
+            cwd=workdir, env=env(project), capture_output=True, check=False,
+        )  # fmt: skip
+        params_path.write_text(original, encoding="utf-8")
     events = [
         json.loads(line) for line in (workdir / ".deploy" / "events.jsonl").read_text().splitlines()
     ]
@@ -467,7 +504,6 @@ def breach_figure(workdir: Path) -> dict[str, Any]:
     )
 
 
-SATURATION_SECONDS = 15.0
 BATCH_CONNECTIONS = 20  # each sends 500-row batches back to back
 ROW_CONNECTIONS = 180  # each sends single rows back to back (waiting 1 s after a 503)
 
@@ -526,12 +562,12 @@ async def _flood(port: int, rows: list[dict[str, Any]], seconds: float) -> dict[
     return seen
 
 
-def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, Any]]:
+def saturation_figures(built: Built) -> list[dict[str, Any]]:
     """p50/p99/max of /healthz, probed every 20 ms, while other clients saturate /predict."""
+    project, seconds = built.project, built.sizes.saturation_s
     port = free_port()
-    server = start(workdir, our_server(port), "saturation.log")
-    rows_file = workdir / "rows.json"
-    rows_file.write_text(json.dumps(built["rows"]))
+    server = start(project, our_server(project, port), "saturation.log")
+    rows_file = project.root / "rows.json"
     flood = None
     try:
         wait_http(port, "/readyz")
@@ -542,7 +578,7 @@ def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, A
                 "--flood",
                 str(port),
                 str(rows_file),
-                str(SATURATION_SECONDS),
+                str(seconds),
             ],
             stdout=subprocess.PIPE,
             start_new_session=True,
@@ -575,7 +611,7 @@ def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, A
     p99 = latencies[max(0, int(0.99 * len(latencies)) - 1)]
     note = (
         f"{len(latencies)} probes while {BATCH_CONNECTIONS} connections POST 500-row batches and "
-        f"{ROW_CONNECTIONS} POST single rows for {SATURATION_SECONDS:g} s; /predict answers {seen}"
+        f"{ROW_CONNECTIONS} POST single rows for {seconds:g} s; /predict answers {seen}"
     )
     return [
         figure("healthz p50 under saturation", statistics.median(latencies), "ms", note),
@@ -584,36 +620,35 @@ def saturation_figures(workdir: Path, built: dict[str, Any]) -> list[dict[str, A
     ]
 
 
-def run(workdir: Path) -> list[dict[str, Any]]:
-    """Every serving figure, measured in `workdir`."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    built = build(workdir)
+def run(workdir: Path, smoke: bool = False) -> list[dict[str, Any]]:
+    """Every serving figure, measured in a project baked in `workdir`."""
+    built = build(workdir, SMOKE if smoke else Sizes())
+    served = serve_figures(built)
+    http_p50 = next(f["value"] for f in served if f["name"] == "predict p50")
     return [
-        *serve_figures(workdir, built),
-        *saturation_figures(workdir, built),
-        hop_figure(workdir),
-        breach_figure(workdir),
+        *served,
+        *profile_figures(built, http_p50),
+        *saturation_figures(built),
+        hop_figure(built),
+        breach_figure(built),
     ]
 
 
-def run_saturation(workdir: Path) -> list[dict[str, Any]]:
+def run_saturation(workdir: Path, smoke: bool = False) -> list[dict[str, Any]]:
     """Only the /healthz-under-saturation figures."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    return saturation_figures(workdir, build(workdir))
+    return saturation_figures(build(workdir, SMOKE if smoke else Sizes()))
 
 
 BREACH_RUNS = 5
 
 
-def run_breach(workdir: Path) -> list[dict[str, Any]]:
+def run_breach(workdir: Path, smoke: bool = False) -> list[dict[str, Any]]:
     """Only the breach figure, measured BREACH_RUNS times (it varies with the canary's traffic)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    build(workdir)
+    built = build(workdir, SMOKE if smoke else Sizes())
     figures = []
     for _ in range(BREACH_RUNS):
-        shutil.rmtree(workdir / ".deploy", ignore_errors=True)
-        figures.append(breach_figure(workdir))
+        shutil.rmtree(built.project.root / ".deploy", ignore_errors=True)
+        figures.append(breach_figure(built))
     return figures
 
 
@@ -625,4 +660,5 @@ if __name__ == "__main__":
         raise SystemExit(0)
     only = {"--saturation": run_saturation, "--breach": run_breach}
     chosen = [only[arg] for arg in sys.argv[1:] if arg in only]
+    sys.argv = [arg for arg in sys.argv if arg not in only]
     raise SystemExit(run_standalone(chosen[0] if chosen else run))

@@ -1,17 +1,19 @@
 """Benchmark the generated stats module: vectorised stratified bootstrap and DeLong.
 
-Loads `stats.py` straight from the template source tree, so the figures describe the code a
-user gets. Run `python bench/bench_stats.py` to print them, or let `bench/run.py` collect them.
+Bakes the template and imports the baked package's `stats`, so the figures describe the code a
+user gets. Run `python bench/bench_stats.py [--smoke]` to print them, or let `bench/run.py`
+collect them.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -20,28 +22,33 @@ from typing import TypeVar
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from harness import figure, run_standalone
+from harness import bake, figure, run_standalone
 
-ROOT = Path(__file__).resolve().parent.parent
-STATS_PATH = ROOT / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.package}}" / "stats.py"
-
-HOLDOUT_ROWS = 100_000
-RESAMPLES = 1_000
-BASELINE_RESAMPLES = 50  # the sklearn loop is timed on these and scaled linearly to RESAMPLES
 METRICS = ("roc_auc", "precision_at_5pct", "fpr_at_recall_80")
 SEED = 20240601
 
 
-def load_stats() -> ModuleType:
-    """Import the template's stats.py by path (its directory names contain braces)."""
-    spec = importlib.util.spec_from_file_location("template_stats", STATS_PATH)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {STATS_PATH}")
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolve postponed annotations through sys.modules, so register first.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does."""
+
+    holdout_rows: int = 100_000
+    resamples: int = 1_000
+    baseline_resamples: int = 50  # the sklearn loop is timed on these and scaled linearly
+    delong_rows: tuple[int, int] = (100_000, 1_000_000)
+
+
+SMOKE = Sizes(holdout_rows=2_000, resamples=40, baseline_resamples=4, delong_rows=(2_000, 20_000))
+
+
+def load_stats(workdir: Path) -> ModuleType:
+    """Bake the template and import the baked package's stats module (and its package)."""
+    project = bake(workdir)
+    sys.path.insert(0, str(project.root / "src"))
+    try:
+        return importlib.import_module(f"{project.package}.stats")
+    finally:
+        sys.path.remove(str(project.root / "src"))
 
 
 def holdout(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,34 +89,39 @@ def _seconds(call: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - start, result
 
 
-def bootstrap_figures(stats: ModuleType) -> list[dict]:
-    """Time 95% CIs for three metrics on 100k rows: vectorised vs a per-resample sklearn loop."""
-    y, scores = holdout(HOLDOUT_ROWS, SEED)
-    stats.bootstrap_intervals(y[:2000], scores[:2000], METRICS, resamples=5)  # warm up
+def bootstrap_figures(stats: ModuleType, sizes: Sizes) -> list[dict]:
+    """Time 95% CIs for three metrics: vectorised vs a per-resample sklearn loop."""
+    rows, resamples, baseline_resamples = (
+        sizes.holdout_rows,
+        sizes.resamples,
+        sizes.baseline_resamples,
+    )
+    y, scores = holdout(rows, SEED)
+    stats.bootstrap_intervals(y[:500], scores[:500], METRICS, resamples=5)  # warm up
     fast, intervals = _seconds(
-        lambda: stats.bootstrap_intervals(y, scores, METRICS, resamples=RESAMPLES, seed=SEED)
+        lambda: stats.bootstrap_intervals(y, scores, METRICS, resamples=resamples, seed=SEED)
     )
     slow_part, replicates = _seconds(
-        lambda: baseline_replicates(y, scores, BASELINE_RESAMPLES, SEED)
+        lambda: baseline_replicates(y, scores, baseline_resamples, SEED)
     )
-    slow = slow_part * RESAMPLES / BASELINE_RESAMPLES
+    slow = slow_part * resamples / baseline_resamples
     auc = intervals["roc_auc"]
     baseline_auc = np.quantile(replicates["roc_auc"], [0.025, 0.975])
     tracemalloc.start()
     stats.bootstrap_intervals(y, scores, METRICS, resamples=50, seed=SEED)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    setting = f"{HOLDOUT_ROWS:,} rows, {RESAMPLES:,} stratified resamples, {', '.join(METRICS)}"
+    setting = f"{rows:,} rows, {resamples:,} stratified resamples, {', '.join(METRICS)}"
     return [
         figure(
             "stats.bootstrap_3_metric_ci",
             fast,
             "s",
             f"vectorised bootstrap_intervals, {setting}; baseline: sklearn roc_auc_score + "
-            f"argsort + roc_curve per materialised resample, timed on {BASELINE_RESAMPLES} "
-            f"resamples ({slow_part:.2f} s) and scaled linearly to {RESAMPLES:,}; AUC CI "
+            f"argsort + roc_curve per materialised resample, timed on {baseline_resamples} "
+            f"resamples ({slow_part:.2f} s) and scaled linearly to {resamples:,}; AUC CI "
             f"{auc.low:.4f}-{auc.high:.4f} vs baseline {baseline_auc[0]:.4f}-"
-            f"{baseline_auc[1]:.4f} ({BASELINE_RESAMPLES} resamples)",
+            f"{baseline_auc[1]:.4f} ({baseline_resamples} resamples)",
             baseline=slow,
             ratio=slow / fast,
         ),
@@ -117,47 +129,49 @@ def bootstrap_figures(stats: ModuleType) -> list[dict]:
             "stats.bootstrap_peak_memory",
             peak,
             "MiB",
-            f"tracemalloc peak of bootstrap_intervals on {HOLDOUT_ROWS:,} rows; resamples are "
+            f"tracemalloc peak of bootstrap_intervals on {rows:,} rows; resamples are "
             "processed in fixed-size chunks, so the peak does not grow with the resample count",
         ),
     ]
 
 
-def delong_figures(stats: ModuleType) -> list[dict]:
-    """Time the DeLong CI at 100k and 1M rows and the paired test at 1M rows."""
+def delong_figures(stats: ModuleType, sizes: Sizes) -> list[dict]:
+    """Time the DeLong CI at two sizes and the paired test at the larger one."""
+    small, large = sizes.delong_rows
     times = {}
-    for rows in (100_000, 1_000_000):
+    for rows in (small, large):
         y, scores = holdout(rows, SEED + 1)
         runs = [_seconds(partial(stats.delong_interval, y, scores))[0] for _ in range(3)]
         times[rows] = min(runs)
     rng = np.random.default_rng(SEED + 2)
     champion = np.clip(scores + rng.normal(0, 0.05, scores.size), 0, 1)
     paired, _ = _seconds(lambda: stats.delong_paired_test(y, scores, champion, min_delta=0.005))
-    growth = times[1_000_000] / times[100_000]
+    growth = times[large] / times[small]
     return [
-        figure("stats.delong_ci_100k", times[100_000], "s", "delong_interval, 100,000 rows"),
+        figure("stats.delong_ci_small", times[small], "s", f"delong_interval, {small:,} rows"),
         figure(
-            "stats.delong_ci_1m",
-            times[1_000_000],
+            "stats.delong_ci_large",
+            times[large],
             "s",
-            f"delong_interval, 1,000,000 rows: {growth:.1f}x the 100k time for 10x the rows "
-            "(O(n log n) predicts about 12x)",
-            baseline=times[100_000],
+            f"delong_interval, {large:,} rows: {growth:.1f}x the {small:,}-row time for "
+            f"{large // small}x the rows (O(n log n) predicts a little more than {large // small}x)",
+            baseline=times[small],
             ratio=growth,
         ),
         figure(
-            "stats.delong_paired_1m",
+            "stats.delong_paired_large",
             paired,
             "s",
-            "delong_paired_test (challenger vs champion on the same 1,000,000 rows)",
+            f"delong_paired_test (challenger vs champion on the same {large:,} rows)",
         ),
     ]
 
 
-def run(workdir: Path) -> list[dict]:
-    """Return the stats figures; nothing is written to workdir."""
-    stats = load_stats()
-    return bootstrap_figures(stats) + delong_figures(stats)
+def run(workdir: Path, smoke: bool = False) -> list[dict]:
+    """Return the stats figures of the baked package's stats module."""
+    sizes = SMOKE if smoke else Sizes()
+    stats = load_stats(workdir)
+    return bootstrap_figures(stats, sizes) + delong_figures(stats, sizes)
 
 
 if __name__ == "__main__":

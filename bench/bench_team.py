@@ -1,5 +1,8 @@
 """Benchmark team mode: the pipeline against a shared `mlflow server` vs the embedded registry,
-and a fresh `make install` with uv vs pip (each with a warm package cache)."""
+a fresh `make install` with uv vs pip (each with a warm package cache), and the whole
+generated workflow run job by job. `--smoke` measures the two registries only: installs and
+workflow runs take minutes whatever the size (tests/test_team_workflow.py runs the same jobs).
+"""
 
 from __future__ import annotations
 
@@ -10,32 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-
-from harness import Figure, figure, run_standalone
+from harness import ROOT, Baked, Figure, bake, figure, run_standalone
 from workflow_timing import workflow_figures
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests/servers.py starts the real server
 
-from tests.servers import mlflow_server  # noqa: E402
+from tests.servers import mlflow_server
 
 
-def environment(project: Path, tracking_uri: str | None = None) -> dict[str, str]:
-    """This interpreter's tools first on PATH, telemetry off, the baked package importable."""
-    tools = str(Path(sys.executable).parent)
-    env = {
-        **os.environ,
-        "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(project / "src"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "DVC_NO_ANALYTICS": "1",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-    return env
+def environment(project: Baked, tracking_uri: str | None = None) -> dict[str, str]:
+    """The project's environment, with the shared registry's URI when there is one."""
+    return project.env(MLFLOW_TRACKING_URI=tracking_uri) if tracking_uri else project.env()
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -49,16 +37,17 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 # Opening a new store creates MLflow's schema (dozens of migrations: tens of seconds on
 # SQLite); a server did that when it started, so the embedded store is created untimed too.
-CREATE_STORE = "from churn_model.registry import Registry; Registry().client.search_experiments()"
+CREATE_STORE = "from {package}.registry import Registry; Registry().client.search_experiments()"
 
 
-def pipeline(project: Path, tracking_uri: str | None) -> tuple[float, float]:
+def pipeline(project: Baked, tracking_uri: str | None) -> tuple[float, float]:
     """(whole pipeline, promote stage) seconds on an empty registry; every stage really runs."""
     env = environment(project, tracking_uri)
-    shutil.rmtree(project / "registry", ignore_errors=True)
-    timed([sys.executable, "-c", CREATE_STORE], project, env)
-    upstream = timed(["dvc", "repro", "--force", "gate"], project, env)
-    promote = timed(["dvc", "repro", "--force", "--single-item", "promote"], project, env)
+    root = project.root
+    shutil.rmtree(root / "registry", ignore_errors=True)
+    timed([sys.executable, "-c", CREATE_STORE.format(package=project.package)], root, env)
+    upstream = timed(["dvc", "repro", "--force", "gate"], root, env)
+    promote = timed(["dvc", "repro", "--force", "--single-item", "promote"], root, env)
     return upstream + promote, promote
 
 
@@ -72,16 +61,12 @@ def install(project: Path, installer: str) -> float:
     return timed(["make", "install", f"INSTALLER={installer}"], project, env)
 
 
-def run(workdir: Path) -> list[Figure]:
+def run(workdir: Path, smoke: bool = False) -> list[Figure]:
     """Bake with defaults; time the pipeline on both registries, then both installers."""
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
-    embedded, promote_embedded = pipeline(project, None)
+    baked = bake(workdir)
+    embedded, promote_embedded = pipeline(baked, None)
     with mlflow_server(workdir / "server") as uri:
-        served, promote_served = pipeline(project, uri)
-    install(project, "uv")  # warm uv's cache as a cached CI run would have it
-    uv = install(project, "uv")
-    pip = install(project, "pip")
+        served, promote_served = pipeline(baked, uri)
     note = "dvc repro --force (validate -> train -> evaluate -> gate -> promote), empty registry"
     figures = [
         figure(
@@ -100,6 +85,14 @@ def run(workdir: Path) -> list[Figure]:
             promote_embedded,
             ratio=promote_embedded / promote_served,
         ),
+    ]
+    if smoke:
+        return figures
+    project = baked.root
+    install(project, "uv")  # warm uv's cache as a cached CI run would have it
+    uv = install(project, "uv")
+    pip = install(project, "pip")
+    figures += [
         figure(
             "fresh make install with uv",
             uv,

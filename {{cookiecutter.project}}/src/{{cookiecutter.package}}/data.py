@@ -23,6 +23,19 @@ TEXT_TYPES = ("string", "category", "boolean")
 def load_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; raise DataError naming the file and the problem."""
     path = Path(path)
+    kind = readable_kind(path)
+    try:
+        df = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
+        raise unreadable(path, kind, error) from None
+    check_columns(path, kind, df)
+    if df.empty:
+        raise no_rows(path)
+    return df
+
+
+def readable_kind(path: Path) -> str:
+    """The reader ("csv" or "parquet") for a file worth reading; DataError for one that is not."""
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; expected .csv or .parquet")
@@ -30,32 +43,35 @@ def load_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty; expected a header and at least one row")
-    try:
-        df = pd.read_parquet(path) if kind == "parquet" else _read_csv(path)
-    except DataError:
-        raise
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot be read as {kind.upper()}: {error}") from None
-    if df.empty:
-        raise DataError(f"{path}: has a header but no rows; expected at least one row")
-    return df
+    if kind == "csv":
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+        if b"\x00" in head:
+            raise DataError(f"{path}: binary content; expected a comma-separated text file")
+    return kind
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    if b"\x00" in head:
-        raise DataError(f"{path}: binary content; expected a comma-separated text file")
-    df = pd.read_csv(path)
-    if df.shape[1] == 1:
-        header = str(df.columns[0])
-        for delimiter in _OTHER_DELIMITERS:
-            if delimiter in header:
-                raise DataError(
-                    f"{path}: looks {delimiter!r}-delimited (header {header[:60]!r}); "
-                    "expected comma-separated values"
-                )
-    return df
+def check_columns(path: Path, kind: str, df: pd.DataFrame) -> None:
+    """Refuse a CSV whose single column is a header written with another delimiter."""
+    if kind != "csv" or df.shape[1] != 1:
+        return
+    header = str(df.columns[0])
+    for delimiter in _OTHER_DELIMITERS:
+        if delimiter in header:
+            raise DataError(
+                f"{path}: looks {delimiter!r}-delimited (header {header[:60]!r}); "
+                "expected comma-separated values"
+            )
+
+
+def unreadable(path: Path, kind: str, error: Exception) -> DataError:
+    """The error for a file its reader cannot parse."""
+    return DataError(f"{path}: cannot be read as {kind.upper()}: {error}")
+
+
+def no_rows(path: Path) -> DataError:
+    """The error for a table with a header and nothing under it."""
+    return DataError(f"{path}: has a header but no rows; expected at least one row")
 
 
 def conform(df: pd.DataFrame, contract: Contract, columns: list[str] | None = None) -> pd.DataFrame:
@@ -67,7 +83,10 @@ def conform(df: pd.DataFrame, contract: Contract, columns: list[str] | None = No
         if column.type == "datetime":
             out[name] = pd.to_datetime(out[name], utc=True).dt.tz_localize(None)
         elif column.type in TEXT_TYPES:
-            out[name] = out[name].map(lambda v: v if pd.isna(v) else str(v)).astype("str")
+            values = out[name]
+            if pd.api.types.infer_dtype(values, skipna=True) != "string":  # booleans, numbers
+                values = values.map(lambda v: v if pd.isna(v) else str(v))
+            out[name] = values.astype("str")
         elif column.type == "float" or (column.type == "integer" and out[name].isna().any()):
             out[name] = pd.to_numeric(out[name]).astype("float64")
         else:

@@ -68,7 +68,7 @@ def update(source: Path, raw: Path, contract_path: Path) -> list[str]:
 
     Returns the lines to print. Nothing changes unless the new file meets the contract.
     """
-    from .pipeline.validate import validate_file
+    from .suite import validate_file
 
     if source.suffix.lower() != raw.suffix.lower():
         raise DataError(

@@ -140,6 +140,8 @@ def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
                 row[name] = _timestamp(
                     rng, str(spec.get("min", "2020-01-01")), str(spec.get("max", "2025-12-31"))
                 )
+            elif spec["type"] == "boolean":
+                row[name] = rng.random() < 0.5
             elif spec["type"] in ("integer", "float"):
                 low, high = float(spec.get("min", 0)), float(spec.get("max", 100))
                 u = rng.betavariate(2 + 2 * drift, 2)

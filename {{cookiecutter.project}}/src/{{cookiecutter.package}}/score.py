@@ -1,21 +1,28 @@
 """`score`: batch predictions for a file of any size, in chunks, with the champion or a version.
 
 Every chunk is checked against the contract's row-level expectations (the validate stage's
-suite without the label and the table-level checks) before it is scored. Bad rows stop the
-run and are reported with their ids; nothing is silently dropped and no partial output is
-left behind (the output is written to a temporary file and moved into place at the end).
-The output records the model version and the input's sha256, in the Parquet metadata and in
-a `<out>.json` sidecar.
+suite without the label and the table-level checks) before it is scored: vectorised checks
+decide a clean chunk, and Great Expectations (its suite built once) decides and explains any
+other, so a refusal reads as the validate stage's would. Bad rows stop the run and are
+reported with their ids; nothing is silently dropped and no partial output is left behind
+(the output is written to a temporary file and moved into place at the end). Reading and
+checking run in a thread of their own, one chunk ahead of the model, which scores in the
+main thread.
+The output's format is the one its suffix names (.parquet or .csv); it records the model
+version and the input's sha256 in a `<out>.json` sidecar (and, for Parquet, its metadata).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import queue
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,14 +30,24 @@ import pandas as pd
 from .artifacts import atomic_path, write_json
 from .config import load_config
 from .contract import Contract, load_contract
-from .data import READERS, conform, file_sha256
+from .contract_checks import passes
+from .data import (
+    check_columns,
+    conform,
+    file_sha256,
+    no_rows,
+    readable_kind,
+    unreadable,
+)
 from .errors import DataError, RefusedError
 from .registry import ModelRef, Registry
 from .serve.schema import target_labels
+from .suite import row_level_specs
 
-CHUNK_ROWS = 100_000  # bounded memory: about 100 MB for a 20-column table
+CHUNK_ROWS = 20_000  # bounded memory: two or three chunks are in flight at once
 OUT_DIR = Path("predictions")
 MAX_REPORTED = 20  # failing checks listed in the error; the rest are counted
+PREFETCH = 1  # checked chunks waiting for the model: more costs memory, not time
 
 
 @dataclass(frozen=True)
@@ -48,51 +65,184 @@ class ScoreSummary:
 
 
 def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The table in chunks of at most `chunk_rows` rows, CSV or Parquet."""
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; expected .csv or .parquet")
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    if kind == "parquet":
+    """The table in chunks of at most `chunk_rows` rows, CSV or Parquet, refused as
+    `load_table` refuses a file (the same checks, the same words)."""
+    kind = readable_kind(path)
+    count = 0
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            chunks: Iterator[pd.DataFrame] = (
+                batch.to_pandas()
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+            )
+        else:
+            chunks = pd.read_csv(path, chunksize=chunk_rows)
+        for chunk in chunks:
+            if count == 0:
+                check_columns(path, kind, chunk)
+            if chunk.empty:  # a header alone reads as one chunk of no rows
+                continue
+            count += len(chunk)
+            yield chunk
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
+        if isinstance(error, DataError):
+            raise
+        raise unreadable(path, kind, error) from None
+    if count == 0:
+        raise no_rows(path)
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    """A chunk after its checks: the rows it held, the model's input if it passed, and why not."""
+
+    rows: int
+    inputs: pd.DataFrame | None
+    problems: list[str]
+
+
+class ChunkChecker:
+    """The contract's row-level checks on each chunk, vectorised; GE only where they fail."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self.specs = row_level_specs(contract)
+        self.inputs = [contract.id, *contract.feature_columns]
+        self._suite: Any = None  # the GE suite and validator, built on the first bad chunk
+
+    def check(self, chunk: pd.DataFrame, first_row: int) -> CheckedChunk:
+        """Check one chunk; when it passes, its rows conformed for the model."""
+        from .suite import ContractSuite, explain_types, prepare, summarize
+
+        frame, checks = prepare(chunk, self.contract)
+        if all(c.success for c in checks) and passes(frame, self.specs):
+            return CheckedChunk(len(chunk), conform(frame, self.contract, self.inputs), [])
+        if self._suite is None:
+            self._suite = ContractSuite(self.contract, [spec.build() for spec in self.specs])
+        checks += self._suite.run(frame)
+        explain_types(checks, chunk, self.contract)
+        where = f"rows {first_row + 1}-{first_row + len(chunk)}"
+        problems = [f"{where}: {line}" for line in summarize(checks)]
+        inputs = None if problems else conform(frame, self.contract, self.inputs)
+        return CheckedChunk(len(chunk), inputs, problems)
+
+    def checked(self, chunks: Iterable[pd.DataFrame]) -> Iterator[CheckedChunk]:
+        """Each chunk checked, in order."""
+        first_row = 0
+        for chunk in chunks:
+            yield self.check(chunk, first_row)
+            first_row += len(chunk)
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def ahead(items: Iterable[T], depth: int = PREFETCH) -> Iterator[T]:
+    """`items`, produced in a thread of their own up to `depth` ahead of the consumer.
+
+    An exception in the producer is raised in the consumer; a consumer that stops early
+    stops the producer.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(_Raised(error))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="score-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
+class OutputWriter(Protocol):
+    """Writes scored chunks to one file in the format its suffix names."""
+
+    def write(self, table: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _ParquetOut:
+    def __init__(self, path: Path, metadata: dict[str, str]) -> None:
+        self.path, self.metadata = path, {f"ml.{k}": v for k, v in metadata.items()}
+        self.writer: Any = None
+
+    def write(self, table: Any) -> None:
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
-        return
-    try:
-        with pd.read_csv(path, chunksize=chunk_rows) as reader:
-            yield from reader
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as error:
-        raise DataError(f"{path}: cannot be read as CSV: {error}") from None
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema.with_metadata(self.metadata))
+        self.writer.write_table(table.replace_schema_metadata(self.writer.schema.metadata))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
-def scoring_suite(contract: Contract) -> list[Any]:
-    """The contract's row-level expectations for rows that have no label yet."""
-    import great_expectations as gx
+class _CsvOut:
+    def __init__(self, path: Path, metadata: dict[str, str]) -> None:
+        self.path = path  # CSV has no metadata: the sidecar carries it
+        self.writer: Any = None
 
-    from .suite import build_suite
+    def write(self, table: Any) -> None:
+        import pyarrow.csv as pcsv
 
-    table_level = (gx.expectations.ExpectTableRowCountToBeBetween,
-                   gx.expectations.ExpectColumnMeanToBeBetween)  # fmt: skip
-    return [
-        expectation
-        for expectation in build_suite(contract)
-        if not isinstance(expectation, table_level)
-        and getattr(expectation, "column", None) != contract.target
-    ]
+        if self.writer is None:
+            self.writer = pcsv.CSVWriter(str(self.path), table.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
-def chunk_failures(chunk: pd.DataFrame, contract: Contract, first_row: int) -> list[str]:
-    """Why rows of this chunk cannot be scored (ids named), or nothing."""
-    from .suite import explain_types, prepare, run_suite, summarize
+OUTPUTS: dict[str, Callable[[Path, dict[str, str]], OutputWriter]] = {
+    ".parquet": _ParquetOut,
+    ".pq": _ParquetOut,
+    ".csv": _CsvOut,
+}
 
-    frame, checks = prepare(chunk, contract)
-    # a GE suite owns its expectations: each chunk's run gets fresh ones
-    checks += run_suite(frame, contract, expectations=scoring_suite(contract))
-    explain_types(checks, chunk, contract)
-    where = f"rows {first_row + 1}-{first_row + len(chunk)}"
-    return [f"{where}: {line}" for line in summarize(checks)]
+
+def output_writer(out: Path) -> Callable[[Path, dict[str, str]], OutputWriter]:
+    """The writer for `out`'s suffix; refuse a suffix that names no format we write."""
+    make = OUTPUTS.get(out.suffix.lower())
+    if make is None:
+        raise DataError(
+            f"OUT={out}: cannot write {out.suffix or 'a file without a suffix'!r}; "
+            f"name a {' or '.join(sorted(set(OUTPUTS)))} file"
+        )
+    return make
 
 
 def load_champion(
@@ -109,6 +259,12 @@ def load_champion(
     return ref, predictor.model
 
 
+def model_threads() -> int:
+    """Threads for the model: every core this process may use but one, at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
 def score_file(
     data: Path,
     out: Path,
@@ -118,45 +274,44 @@ def score_file(
     chunk_rows: int = CHUNK_ROWS,
     threshold: float = 0.5,
 ) -> ScoreSummary:
-    """Validate and score `data` chunk by chunk; write `out` (Parquet) and `<out>.json`."""
+    """Check and score `data` chunk by chunk; write `out` (.parquet or .csv) and `<out>.json`."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
     started = time.perf_counter()
+    make_output = output_writer(out)  # before any work: a wrong OUT is a one-line error
+    readable_kind(data)  # and so is a DATA that cannot be read
     ref, model = load_champion(registry, version, contract)
-    inputs = [contract.id, *contract.feature_columns]
     negative, positive = target_labels(contract)  # labels in the table's own values
     data_sha256 = file_sha256(data)
     metadata = {"model_version": ref.version, "model_sha256": ref.sha256,
                 "data": str(data), "data_sha256": data_sha256}  # fmt: skip
+    checker = ChunkChecker(contract)
     failures: list[str] = []
     rows = 0
-    writer: pq.ParquetWriter | None = None
-    with atomic_path(out) as temporary:
+    # the model's own threads leave a core to reading and checking, which run beside it;
+    # OpenMP threads that outnumber free cores spin-wait, and on a busy machine that made
+    # predict_proba six times slower (bench/bench_score.py)
+    with atomic_path(out) as temporary, threadpool_limits(limits=model_threads()):
+        output = make_output(temporary, metadata)
         progress = tqdm(unit="rows", desc=f"score {data.name}", disable=None)
-        for chunk in iter_chunks(data, chunk_rows):
-            problems = chunk_failures(chunk, contract, rows)
-            rows += len(chunk)
-            progress.update(len(chunk))
-            failures += problems
-            if failures:
+        for checked in ahead(checker.checked(iter_chunks(data, chunk_rows))):
+            rows += checked.rows
+            progress.update(checked.rows)
+            failures += checked.problems
+            if failures or checked.inputs is None:
                 continue  # keep checking, so one run reports every bad chunk; score nothing
-            X = conform(chunk, contract, columns=inputs)
+            X = checked.inputs
             scores = model.predict_proba(X[contract.feature_columns])[:, 1]
-            table = pa.table({
+            output.write(pa.table({
                 contract.id: X[contract.id].to_numpy(),
                 "score": scores,
                 "label": np.where(scores >= threshold, positive, negative),
                 "model_version": [ref.version] * len(X),
-            })  # fmt: skip
-            if writer is None:
-                schema = table.schema.with_metadata({f"ml.{k}": v for k, v in metadata.items()})
-                writer = pq.ParquetWriter(temporary, schema)
-            writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+            }))  # fmt: skip
         progress.close()
-        if writer is not None:
-            writer.close()
+        output.close()
         if failures:
             shown = "\n  ".join(failures[:MAX_REPORTED])
             more = len(failures) - MAX_REPORTED
@@ -164,8 +319,6 @@ def score_file(
                 f"{data}: rows that do not meet contract.yaml; nothing was scored:\n  {shown}"
                 + (f"\n  ... and {more} more" if more > 0 else "")
             )
-        if rows == 0:
-            raise DataError(f"{data}: no rows to score")
     summary = ScoreSummary(str(data), data_sha256, str(out), rows, registry.model_name,
                            ref.version, ref.sha256, time.perf_counter() - started)  # fmt: skip
     write_json(out.with_suffix(".json"), asdict(summary))
@@ -177,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="score", description=main.__doc__)
     parser.add_argument("--data", type=Path, required=True, help="CSV or Parquet file to score")
     parser.add_argument(
-        "--out", type=Path, help="Parquet output (default predictions/<name>.parquet)"
+        "--out",
+        type=Path,
+        help="output file, .parquet or .csv (default predictions/<name>.parquet)",
     )
     parser.add_argument("--version", help="model version or alias (default: champion)")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)

@@ -6,13 +6,16 @@ chunk, and the contract drafter reads dates the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .contract import Column, Contract
+from .data import conform, file_sha256, load_table
+from .errors import DataError
 
 EXAMPLES = 5
 
@@ -103,40 +106,70 @@ def _integer_codes(column: Column) -> bool:
     return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
-def build_suite(contract: Contract) -> list[Any]:
-    """The Great Expectations 1.x expectations that the contract implies, in contract order."""
-    import great_expectations as gx
+# Expectations about the whole table, not about each row: a chunk of a file cannot be judged
+# on them (its row count or its mean says nothing about the file's).
+TABLE_LEVEL = ("ExpectTableRowCountToBeBetween", "ExpectColumnMeanToBeBetween")
 
-    ex = gx.expectations
-    suite: list[Any] = [
-        ex.ExpectTableRowCountToBeBetween(min_value=1),
-    ]
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One GE expectation as data: its class name in `gx.expectations` and its arguments."""
+
+    kind: str
+    column: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        """The Great Expectations object (imports GE: seconds, so only when it is needed)."""
+        import great_expectations as gx
+
+        make = getattr(gx.expectations, self.kind)
+        if self.column is None:
+            return make(**self.kwargs)
+        return make(column=self.column, **self.kwargs)
+
+
+def suite_specs(contract: Contract) -> list[ExpectationSpec]:
+    """The expectations that the contract implies, in contract order, as data."""
+    specs = [ExpectationSpec("ExpectTableRowCountToBeBetween", kwargs={"min_value": 1})]
     for name, col in contract.columns.items():
-        suite.append(ex.ExpectColumnToExist(column=name))
-        suite.append(ex.ExpectColumnValuesToBeInTypeList(column=name, type_list=type_names(col)))
+        specs.append(ExpectationSpec("ExpectColumnToExist", name))
+        type_list = {"type_list": type_names(col)}
+        specs.append(ExpectationSpec("ExpectColumnValuesToBeInTypeList", name, type_list))
         if not col.nullable or name in (contract.id, contract.target):
-            suite.append(ex.ExpectColumnValuesToNotBeNull(column=name))
+            specs.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", name))
         if col.unique or name == contract.id:
-            suite.append(ex.ExpectColumnValuesToBeUnique(column=name))
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeUnique", name))
         if col.type == "boolean":
-            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]))
+            booleans = {"value_set": [True, False]}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeInSet", name, booleans))
         if col.values is not None:
             allowed = [str(v) for v in col.values] if col.type == "category" else list(col.values)
             if col.type == "category" and _integer_codes(col):
                 allowed += list(col.values)  # codes read as numbers (CSV, Parquet) or as text
-            suite.append(ex.ExpectColumnValuesToBeInSet(column=name, value_set=allowed))
+            value_set = {"value_set": allowed}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeInSet", name, value_set))
         if col.min is not None or col.max is not None:
-            low, high = _bound(col, col.min), _bound(col, col.max)
-            suite.append(
-                ex.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high)
-            )
+            bounds = {"min_value": _bound(col, col.min), "max_value": _bound(col, col.max)}
+            specs.append(ExpectationSpec("ExpectColumnValuesToBeBetween", name, bounds))
         if col.mean is not None:
-            suite.append(
-                ex.ExpectColumnMeanToBeBetween(
-                    column=name, min_value=col.mean[0], max_value=col.mean[1]
-                )
-            )
-    return suite
+            mean = {"min_value": col.mean[0], "max_value": col.mean[1]}
+            specs.append(ExpectationSpec("ExpectColumnMeanToBeBetween", name, mean))
+    return specs
+
+
+def row_level_specs(contract: Contract) -> list[ExpectationSpec]:
+    """The expectations each row of an unlabelled table must meet (what scoring checks)."""
+    return [
+        spec
+        for spec in suite_specs(contract)
+        if spec.kind not in TABLE_LEVEL and spec.column != contract.target
+    ]
+
+
+def build_suite(contract: Contract) -> list[Any]:
+    """The Great Expectations 1.x expectations that the contract implies, in contract order."""
+    return [spec.build() for spec in suite_specs(contract)]
 
 
 def _bound(column: Column, value: float | str | None) -> Any:
@@ -190,37 +223,50 @@ def _ids(frame: pd.DataFrame, contract: Contract, mask: pd.Series) -> list[Any]:
     return ids
 
 
+class ContractSuite:
+    """A GE context, suite and validation definition built once, run on any number of frames."""
+
+    def __init__(self, contract: Contract, expectations: list[Any] | None = None) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.contract = contract
+        context = gx.get_context(mode="ephemeral")  # nothing on disk
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        batch = (
+            context.data_sources.add_pandas("contract")
+            .add_dataframe_asset("table")
+            .add_batch_definition_whole_dataframe("whole")
+        )
+        suite = context.suites.add(
+            gx.ExpectationSuite(
+                name=contract.name,
+                expectations=build_suite(contract) if expectations is None else expectations,
+            )
+        )
+        self.definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+        )
+
+    def run(self, frame: pd.DataFrame) -> list[Check]:
+        """Every expectation's outcome on `frame`."""
+        result_format: dict[str, Any] = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": EXAMPLES,
+        }
+        if self.contract.id in frame.columns:
+            result_format["unexpected_index_column_names"] = [self.contract.id]
+        result = self.definition.run(
+            batch_parameters={"dataframe": frame}, result_format=result_format
+        )
+        return [_check(item, self.contract) for item in result.to_json_dict()["results"]]
+
+
 def run_suite(
     frame: pd.DataFrame, contract: Contract, expectations: list[Any] | None = None
 ) -> list[Check]:
-    """Run the contract's suite (or `expectations`) with an ephemeral context (nothing on disk)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas("contract")
-        .add_dataframe_asset("table")
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite = context.suites.add(
-        gx.ExpectationSuite(
-            name=contract.name,
-            expectations=build_suite(contract) if expectations is None else expectations,
-        )
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="contract", data=batch, suite=suite)
-    )
-    result_format: dict[str, Any] = {
-        "result_format": "SUMMARY",
-        "partial_unexpected_count": EXAMPLES,
-    }
-    if contract.id in frame.columns:
-        result_format["unexpected_index_column_names"] = [contract.id]
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-    return [_check(item, contract) for item in result.to_json_dict()["results"]]
+    """Run the contract's suite (or `expectations`) once on `frame`."""
+    return ContractSuite(contract, expectations).run(frame)
 
 
 def _check(item: dict[str, Any], contract: Contract) -> Check:
@@ -324,3 +370,26 @@ def _type_hint(values: pd.Series, column: Column) -> str:
         # pandas has no missing integer in a plain column, so one null turns all into floats
         return f" because {missing} value(s) are missing (a missing value makes integers floats)"
     return ""
+
+
+def validate_file(path: Path, contract: Contract) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Validate one data file; return the report and, when it passed, the conformed table."""
+    report: dict[str, Any] = {"file": str(path), "contract": contract.name, "success": False}
+    try:
+        df = load_table(path)
+    except DataError as error:
+        report["failures"] = [str(error)]
+        report["checks"] = []
+        return report, None
+    frame, checks = prepare(df, contract)
+    checks += run_suite(frame, contract)
+    explain_types(checks, df, contract)
+    failures = summarize(checks)
+    report.update(
+        success=not failures,
+        rows=len(df),
+        sha256=file_sha256(path),
+        failures=failures,
+        checks=[asdict(c) for c in checks],
+    )
+    return report, (conform(frame, contract) if not failures else None)

@@ -88,12 +88,13 @@ DROP_TOLERANCE = 3 * math.sqrt(ALPHA * (1 - ALPHA) / DROP_COMPARISONS)
 
 
 @pytest.mark.parametrize("task", ["regression", "multiclass", "binary"])
-def test_delayed_labels_of_an_unchanged_model_raise_a_drop_at_about_alpha(task):
-    """Labels from the model that was evaluated (no true drop) alarm at rate alpha."""
+def test_delayed_labels_of_an_unchanged_model_raise_a_drop_at_most_at_alpha(task):
+    """Labels from the model that was evaluated (no true drop) alarm at rate alpha or less:
+    the rule compares with the evaluated interval's far end, so it errs towards quiet."""
     pop = population(task, CHALLENGER_NOISE, 51, rows=POPULATION)
     rates = drop_rates(pop, ROWS, ROWS, DROP_COMPARISONS, seed=52, alpha=ALPHA)
     assert rates.true_drop == 0.0
-    assert abs(rates.dropped - ALPHA) <= DROP_TOLERANCE, rates
+    assert rates.dropped <= ALPHA + DROP_TOLERANCE, rates
 
 
 @pytest.mark.parametrize("task", ["regression", "multiclass", "binary"])

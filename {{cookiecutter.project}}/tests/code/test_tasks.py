@@ -198,6 +198,11 @@ def test_realised_performance_flags_a_significant_drop_in_a_lower_is_better_metr
     dropped = realised_performance("regression", y, prediction, better, resamples=200)
     assert (dropped["status"], dropped["metric"]) == ("drop", "rmse")
     assert dropped["diff"] == pytest.approx(rmse.value / 2)  # realised minus evaluated
+    # For a lower-is-better metric the bound is the realised RMSE's lower one, the limit the
+    # evaluated interval's upper end.
+    assert dropped["realised_bound"] < rmse.value
+    assert dropped["limit"] == pytest.approx(better.high)
+    assert "lower bound" in dropped["rule"]
     same = realised_performance("regression", y, prediction, rmse, resamples=200)
     assert same["status"] == "ok"
 

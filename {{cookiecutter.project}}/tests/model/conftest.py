@@ -5,7 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package }}.config import Config
 from {{ cookiecutter.package }}.contract import Contract
+from {{ cookiecutter.package }}.data import load_table
+
+from ..conftest import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +23,13 @@ def swap_label(holdout: pd.DataFrame, contract: Contract) -> dict[object, object
         )
     first, second = values
     return {first: second, second: first}
+
+
+@pytest.fixture(scope="session")
+def raw_holdout(holdout: pd.DataFrame, contract: Contract, config: Config) -> pd.DataFrame:
+    """The holdout's rows as the raw file holds them, in holdout order, without the target:
+    what a user brings to `make score` (the holdout itself is conformed: booleans as text)."""
+    raw = load_table(ROOT / config.data.raw)
+    by_id = raw.set_index(raw[contract.id].astype(str), drop=False)
+    rows = by_id.loc[holdout[contract.id].astype(str)].reset_index(drop=True)
+    return rows.drop(columns=contract.target)

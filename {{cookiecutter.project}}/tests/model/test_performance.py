@@ -25,11 +25,11 @@ from ..conftest import ROOT, require_output
 
 
 @pytest.fixture(scope="module")
-def scored(champion_registry, holdout, contract, tmp_path_factory):
-    """The holdout scored as an unlabelled batch (labels arrive later)."""
+def scored(champion_registry, raw_holdout, contract, tmp_path_factory):
+    """The holdout's raw rows scored as an unlabelled batch (labels arrive later)."""
     tmp = tmp_path_factory.mktemp("perf")
     batch = tmp / "batch.parquet"
-    holdout.drop(columns=contract.target).to_parquet(batch, index=False)
+    raw_holdout.to_parquet(batch, index=False)
     out = tmp / "predictions.parquet"
     score_file(batch, out, contract, champion_registry)
     return out

@@ -18,10 +18,10 @@ from ..conftest import require_output
 
 
 @pytest.fixture(scope="module")
-def batch(holdout, contract, tmp_path_factory):
-    """Unlabelled rows as a user would bring them: the holdout as a CSV without the target."""
+def batch(raw_holdout, tmp_path_factory):
+    """Unlabelled rows as a user would bring them: the holdout's raw rows as a CSV."""
     path = tmp_path_factory.mktemp("batch") / "batch.csv"
-    holdout.drop(columns=contract.target).to_csv(path, index=False)
+    raw_holdout.to_csv(path, index=False)
     return path
 
 

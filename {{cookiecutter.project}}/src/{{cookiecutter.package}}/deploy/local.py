@@ -244,9 +244,8 @@ def cmd_canary(
             seconds = wait_server(canary, ctx.serve)
         except DeployError as error:
             abort_rollout(ctx, state, f"canary never became ready: {error}")
-            raise RefusedError(
-                f"rolled back: canary v{canary_version} never became ready: {error}"
-            ) from None
+            ctx.console.print(f"[red]rolled back[/]: canary v{canary_version} never became ready")
+            raise RefusedError(f"canary v{canary_version} never became ready: {error}") from None
         ctx.console.print(f"canary ready in {seconds:.1f} s")
         ctx.report_warnings(canary)
         progress = Progress(ctx.console)
@@ -274,9 +273,8 @@ def cmd_canary(
             abort_rollout(ctx, state, outcome.reason)
             took = f" in {outcome.switch_seconds:.3f} s" if outcome.switch_seconds else ""
             ctx.console.print(f"[red]rolled back{took}[/]: {outcome.reason}", highlight=False)
-            raise RefusedError(
-                f"canary v{canary_version} rolled back; stable v{stable_version} is serving"
-            )
+            ctx.console.print(f"stable v{stable_version} is serving")
+            raise RefusedError(f"canary v{canary_version} rolled back: {outcome.reason}")
         message = finish_promotion(ctx, state, registry, champion.version if champion else None)
         ctx.console.print(f"[green]promoted[/]: v{canary_version} serves 100% ({message})")
         return 0

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from ..artifacts import write_json, write_parquet, write_text
 from ..config import DriftConfig, load_config
 from ..contract import Contract, load_contract
-from ..data import conform, file_sha256, load_table
 from ..data_version import unrecorded_change
 from ..drift import DriftError
 from ..errors import DataError, RefusedError
@@ -26,30 +23,7 @@ from ..monitoring.drift_report import (
 )
 from ..paths import DRIFT_REPORT, PARAMS, VALIDATED, VALIDATION_REPORT
 from ..reports.pages import render_validation
-from ..suite import explain_types, prepare, run_suite, summarize
-
-
-def validate_file(path: Path, contract: Contract) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Validate one data file; return the report and, when it passed, the conformed table."""
-    report: dict[str, Any] = {"file": str(path), "contract": contract.name, "success": False}
-    try:
-        df = load_table(path)
-    except DataError as error:
-        report["failures"] = [str(error)]
-        report["checks"] = []
-        return report, None
-    frame, checks = prepare(df, contract)
-    checks += run_suite(frame, contract)
-    explain_types(checks, df, contract)
-    failures = summarize(checks)
-    report.update(
-        success=not failures,
-        rows=len(df),
-        sha256=file_sha256(path),
-        failures=failures,
-        checks=[asdict(c) for c in checks],
-    )
-    return report, (conform(frame, contract) if not failures else None)
+from ..suite import validate_file
 
 
 def main(argv: list[str] | None = None) -> int:

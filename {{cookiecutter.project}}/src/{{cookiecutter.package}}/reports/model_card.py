@@ -73,31 +73,9 @@ def limitations(metrics: Metrics, meta: dict[str, Any]) -> list[str]:
     return notes
 
 
-def build_card(model: Any, metrics: Metrics, meta: dict[str, Any], contract: Contract) -> Any:
-    """The skops Card: every section filled from measured values, none left as a template."""
-    from skops.card import Card
-
-    level = f"{metrics.level:.0%}"
-    card = Card(model, model_format="skops", model_diagram=False, template=None)
-    card.add(
-        **{
-            "Intended use": (
-                f"Scores the probability that `{contract.target}` is `{contract.positive}` for "
-                f"one `{contract.id}`, from the {len(contract.feature_columns)} input columns "
-                "of `contract.yaml`. Decisions made with it are reviewed against the slices "
-                "and fairness measures below."
-            ),
-            "Training data": (
-                f"{meta['rows']['train']} training rows, {meta['rows']['holdout']} holdout rows "
-                f"(hash split on the id); positive rate {meta['positive_rate']:.3f}. "
-                f"Data sha256 `{meta['data_sha256']}`, contract fingerprint "
-                f"`{meta['contract_fingerprint']}`, commit `{meta.get('git_commit')}`."
-            ),
-            "Model": f"`{meta['model_kind']}` with {meta['model_params']}; sha256 "
-            f"`{meta['model_sha256']}`.",
-        }
-    )
-    tables = {
+def _card_tables(metrics: Metrics, level: str) -> dict[str, tuple[str, dict[str, list[Any]]]]:
+    """Each table of the card: its description and its columns."""
+    return {
         "Evaluation": (
             f"Holdout metrics with {level} intervals.",
             {
@@ -154,6 +132,33 @@ def build_card(model: Any, metrics: Metrics, meta: dict[str, Any], contract: Con
             },
         ),
     }
+
+
+def build_card(model: Any, metrics: Metrics, meta: dict[str, Any], contract: Contract) -> Any:
+    """The skops Card: every section filled from measured values, none left as a template."""
+    from skops.card import Card
+
+    level = f"{metrics.level:.0%}"
+    card = Card(model, model_format="skops", model_diagram=False, template=None)
+    card.add(
+        **{
+            "Intended use": (
+                f"Scores the probability that `{contract.target}` is `{contract.positive}` for "
+                f"one `{contract.id}`, from the {len(contract.feature_columns)} input columns "
+                "of `contract.yaml`. Decisions made with it are reviewed against the slices "
+                "and fairness measures below."
+            ),
+            "Training data": (
+                f"{meta['rows']['train']} training rows, {meta['rows']['holdout']} holdout rows "
+                f"(hash split on the id); positive rate {meta['positive_rate']:.3f}. "
+                f"Data sha256 `{meta['data_sha256']}`, contract fingerprint "
+                f"`{meta['contract_fingerprint']}`, commit `{meta.get('git_commit')}`."
+            ),
+            "Model": f"`{meta['model_kind']}` with {meta['model_params']}; sha256 "
+            f"`{meta['model_sha256']}`.",
+        }
+    )
+    tables = _card_tables(metrics, level)
     for title, (description, table) in tables.items():
         card.add_table(description=description, **{title: table})
     card.add(Limitations="\n".join(f"- {note}" for note in limitations(metrics, meta)))

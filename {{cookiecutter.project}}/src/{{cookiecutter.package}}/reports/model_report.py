@@ -31,6 +31,17 @@ def _curve(table: pd.DataFrame, x: str, y: str) -> dict[str, list[float]]:
 def build(metrics: Metrics, curves: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """The report's content from metrics.json and the plot tables, in the renderer's shape."""
     level = f"{metrics.level:.0%}"
+    auc = metrics.metrics["roc_auc"]
+    return {
+        "title": "Model report",
+        "subtitle": f"{metrics.n} holdout rows, {metrics.positives} positives; intervals at {level}",
+        "summary": {"ROC AUC": f"{auc.value:.4f} {interval_text(auc)}", "rows": metrics.n},
+        "sections": [*_table_sections(metrics, level), *_curve_sections(curves)],
+    }
+
+
+def _rows(metrics: Metrics) -> dict[str, list[list[Any]]]:
+    """The rows of each table: headline metrics, slices, fairness, behaviour."""
     headline = [
         [name, entry.value, interval_text(entry), entry.method]
         for name, entry in metrics.metrics.items()
@@ -78,86 +89,102 @@ def build(metrics: Metrics, curves: dict[str, pd.DataFrame]) -> dict[str, Any]:
         ]
         for name, r in metrics.invariances.items()
     ]
-    auc = metrics.metrics["roc_auc"]
     return {
-        "title": "Model report",
-        "subtitle": f"{metrics.n} holdout rows, {metrics.positives} positives; intervals at {level}",
-        "summary": {"ROC AUC": f"{auc.value:.4f} {interval_text(auc)}", "rows": metrics.n},
-        "sections": [
-            {
-                "title": "Metrics",
-                "table": {
-                    "columns": ["metric", "value", f"{level} interval", "method"],
-                    "rows": headline,
-                },
-            },
-            {
-                "title": "Slices",
-                "table": {
-                    "columns": ["slice", "rows", "positives", "ROC AUC", "interval"],
-                    "rows": slices,
-                },
-            },
-            {
-                "title": "Fairness",
-                "table": {
-                    "columns": ["attribute", "measure", "value", f"{level} interval"],
-                    "rows": fairness_summary,
-                },
-            },
-            {
-                "title": "Fairness by group",
-                "table": {
-                    "columns": ["attribute", "group", "rows", "positive rate", "TPR", "FPR"],
-                    "rows": fairness,
-                },
-            },
-            {
-                "title": "Behaviour",
-                "table": {
-                    "columns": ["rule", "change", "direction", "share", "holds"],
-                    "rows": behaviour,
-                },
-            },
-            {
-                "title": "Permutation importance",
-                "text": "Drop in holdout ROC AUC when one input column is shuffled.",
-                "table": {
-                    "columns": ["feature", "ROC AUC drop", "std"],
-                    "rows": [[i.feature, i.auc_drop, i.std] for i in metrics.importance],
-                },
-            },
-            {
-                "title": "ROC curve",
-                "lines": {
-                    "series": {"model": _curve(curves["roc"], "fpr", "tpr")},
-                    "x_label": "false-positive rate",
-                    "y_label": "true-positive rate",
-                },
-            },
-            {
-                "title": "Precision-recall curve",
-                "lines": {
-                    "series": {"model": _curve(curves["pr"], "recall", "precision")},
-                    "x_label": "recall",
-                    "y_label": "precision",
-                },
-            },
-            {
-                "title": "Calibration",
-                "lines": {
-                    "series": {
-                        "model": _curve(
-                            curves["calibration"], "mean_predicted", "fraction_positive"
-                        ),
-                        "perfect": {"x": [0.0, 1.0], "y": [0.0, 1.0]},
-                    },
-                    "x_label": "mean predicted",
-                    "y_label": "fraction positive",
-                },
-            },
-        ],
+        "headline": headline,
+        "slices": slices,
+        "fairness_summary": fairness_summary,
+        "fairness": fairness,
+        "behaviour": behaviour,
     }
+
+
+def _table_sections(metrics: Metrics, level: str) -> list[dict[str, Any]]:
+    """The report's tables, each with its columns."""
+    rows = _rows(metrics)
+    headline, slices = rows["headline"], rows["slices"]
+    fairness_summary, fairness, behaviour = (
+        rows["fairness_summary"],
+        rows["fairness"],
+        rows["behaviour"],
+    )
+    return [
+        {
+            "title": "Metrics",
+            "table": {
+                "columns": ["metric", "value", f"{level} interval", "method"],
+                "rows": headline,
+            },
+        },
+        {
+            "title": "Slices",
+            "table": {
+                "columns": ["slice", "rows", "positives", "ROC AUC", "interval"],
+                "rows": slices,
+            },
+        },
+        {
+            "title": "Fairness",
+            "table": {
+                "columns": ["attribute", "measure", "value", f"{level} interval"],
+                "rows": fairness_summary,
+            },
+        },
+        {
+            "title": "Fairness by group",
+            "table": {
+                "columns": ["attribute", "group", "rows", "positive rate", "TPR", "FPR"],
+                "rows": fairness,
+            },
+        },
+        {
+            "title": "Behaviour",
+            "table": {
+                "columns": ["rule", "change", "direction", "share", "holds"],
+                "rows": behaviour,
+            },
+        },
+        {
+            "title": "Permutation importance",
+            "text": "Drop in holdout ROC AUC when one input column is shuffled.",
+            "table": {
+                "columns": ["feature", "ROC AUC drop", "std"],
+                "rows": [[i.feature, i.auc_drop, i.std] for i in metrics.importance],
+            },
+        },
+    ]
+
+
+def _curve_sections(curves: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """The ROC, precision-recall and calibration charts."""
+    return [
+        {
+            "title": "ROC curve",
+            "lines": {
+                "series": {"model": _curve(curves["roc"], "fpr", "tpr")},
+                "x_label": "false-positive rate",
+                "y_label": "true-positive rate",
+            },
+        },
+        {
+            "title": "Precision-recall curve",
+            "lines": {
+                "series": {"model": _curve(curves["pr"], "recall", "precision")},
+                "x_label": "recall",
+                "y_label": "precision",
+            },
+        },
+        {
+            "title": "Calibration",
+            "lines": {
+                "series": {
+                    "model": _curve(curves["calibration"], "mean_predicted", "fraction_positive"),
+                    "perfect": {"x": [0.0, 1.0], "y": [0.0, 1.0]},
+                },
+                "x_label": "mean predicted",
+                "y_label": "fraction positive",
+            },
+        },
+    ]
 
 
 def render(metrics: Metrics, curves: dict[str, pd.DataFrame]) -> str:

@@ -360,7 +360,9 @@ def canary_steps(settings: Settings) -> list[dict[str, Any]]:
         steps.append({"setWeight": step.weight})
         if step.weight >= 100:  # the last step: its own window, absolute checks only
             name = full_weight_template_name(settings)
-            steps.append({"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}})
+            steps.append(
+                {"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}}
+            )
             break
         name = health_template_name(settings, step.pause_s)
         steps.append({"analysis": {"templates": [{"templateName": name}], "args": _hash_args()}})

@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 MAX_HEAD_BYTES = 16_384  # request line and headers; nginx's default large buffer is 8 KB
 READ_TIMEOUT_S = 10.0  # from ready to the whole head
 BODY_TIMEOUT_S = 2.0  # from the whole head to the whole body
+MAX_DOUBLINGS = 2  # a connection shed again and again is held up to 4x its Retry-After
 
 # The connection whose request the current task answers: every ASGI task is created while
 # its connection parses (asyncio copies the context then), so a layer can reach its connection.
@@ -62,6 +63,7 @@ class _Deadlines:
 
     def _start(self) -> None:
         self.held = 0.0
+        self._shed_in_a_row = 0
         self._deadline: asyncio.TimerHandle | None = None
         self._arm(self.read_timeout)
 
@@ -88,13 +90,22 @@ class _Deadlines:
         if self.transport.is_closing():
             return
         held, self.held = self.held, 0.0
+        self._shed_in_a_row = self._shed_in_a_row + 1 if held else 0
         if held:
-            # spread over half to one and a half times the hold: connections shed in one burst
-            # must not all come back in one burst
+            # doubled for each shed in a row (a client that keeps coming back while the server
+            # is still full), then spread over half to one and a half times: connections shed
+            # in one burst must not all come back in one burst
+            held *= 2 ** min(self._shed_in_a_row - 1, MAX_DOUBLINGS)
             held *= 0.5 + random.random()  # noqa: S311 - jitter, not a secret
             self.transport.pause_reading()
             self.loop.call_later(held, self._resume)
+            self._keep_alive_off()  # the read deadline below bounds a held connection
         self._arm(self.read_timeout + held)
+
+    def _keep_alive_off(self) -> None:
+        timer: asyncio.TimerHandle | None = getattr(self, "timeout_keep_alive_task", None)
+        if timer is not None:
+            timer.cancel()
 
     def _resume(self) -> None:
         if not self.transport.is_closing():

@@ -14,7 +14,8 @@ from numpy.typing import ArrayLike, NDArray
 
 # The binary ROC AUC's tie-group machinery, reused for each one-vs-rest AUC so ties and
 # weights are handled exactly as for a binary model.
-from ..stats import Interval, _auc_kernel, _block, _Labels, _rank, _Ranking
+from ..ranking import _auc_kernel, _block, _Labels, _rank, _Ranking
+from ..stats import Interval
 from . import resample
 
 __all__ = [

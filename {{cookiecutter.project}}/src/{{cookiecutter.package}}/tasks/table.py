@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtri
 
 from .. import stats
 from ..stats import Interval, PairedComparison
@@ -180,7 +181,10 @@ def _binary_fairness(
     resamples: int,
     seed: int,
 ) -> GroupMeasure:
-    """The equalized-odds gap: the recall gap of both classes (TPR and 1 - FPR) at 0.5."""
+    """The equalized-odds gap: the recall gap of both classes (TPR and 1 - FPR) at 0.5.
+
+    Predicted labels are the larger column, so a score of exactly 0.5 counts as negative here.
+    """
     return recall_gap(
         y_true,
         _binary_columns(prediction),
@@ -213,8 +217,9 @@ BINARY = TaskStats(
         *baselines.best_single_feature_classes(frame, np.asarray(y, dtype=np.intp), 2)
     ),
     too_small=_binary_too_small,
+    # Labels as the server gives them: positive from a score of 0.5 up.
     disagreement=lambda a, b, rule, level: label_disagreement(
-        np.asarray(a) > 0.5, np.asarray(b) > 0.5, level
+        np.asarray(a) >= 0.5, np.asarray(b) >= 0.5, level
     ),
     fairness=_binary_fairness,
     outputs=outputs.BINARY,
@@ -478,9 +483,10 @@ def realised_performance(
 ) -> dict[str, Any]:
     """The metric realised on delayed labels, with its interval, against the evaluated one.
 
-    Status "drop" when the realised metric is significantly worse than evaluated by more than
-    `min_delta` (one-sided, independent samples; lower-is-better metrics are turned around so
-    "worse" means the same thing for all).
+    The rule `make performance` applies to a binary model's ROC AUC, for any task's metric:
+    "drop" when even the realised metric's one-sided (1 - alpha) bound on the good side is
+    worse than the evaluated interval's far end by more than `min_delta`. Both intervals are
+    two-sided at `level`; the batch's standard error is read back from its interval.
     """
     stats_ = TASKS[task]
     name = metric or stats_.headline
@@ -491,18 +497,26 @@ def realised_performance(
         raise ValueError(f"metric must be one of {sorted(realised)} for {task}; got {name!r}")
     current = realised[name]
     sign = 1.0 if stats_.higher_is_better(name) else -1.0
-    diff, z, p = stats.unpaired_drop_test(
-        _oriented(current, sign), _oriented(evaluated, sign), level, min_delta
-    )
+    # Oriented so that higher is better: a lower-is-better metric is negated.
+    now, then = _oriented(current, sign), _oriented(evaluated, sign)
+    se = (now.high - now.low) / (2 * float(ndtri(0.5 + level / 2)))
+    best_case = now.value + float(ndtri(1 - alpha)) * se
+    floor = then.low - min_delta
+    side, end = ("upper", "lower") if sign > 0 else ("lower", "upper")
     return {
         "metric": name,
         "realised": current.to_dict(),
         "evaluated": evaluated.to_dict(),
-        "diff": sign * diff,  # realised - evaluated, in the metric's own direction
-        "z": z,
-        "p_value": p,
+        "diff": current.value - evaluated.value,
+        "realised_bound": sign * best_case,
+        "limit": sign * floor,
         "alpha": alpha,
-        "status": "drop" if p < alpha else "ok",
+        "status": "drop" if best_case < floor else "ok",
+        "rule": (
+            f"drop when the realised {name}'s one-sided {1 - alpha:.0%} {side} bound is "
+            f"worse than the evaluated interval's {end} end"
+            + (f" by more than {min_delta:g}" if min_delta else "")
+        ),
     }
 
 
