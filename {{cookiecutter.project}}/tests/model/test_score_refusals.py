@@ -45,7 +45,10 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         build_pipeline(contract, load_config(PROJECT / "params.yaml").model).fit(x, y), model
     )
     tags = environment() | {"contract_fingerprint": contract.fingerprint}
-    registry = Registry(root=root / "registry")  # where `score` in `root` looks by default
+    # the embedded store `score` in `root` reads by default, never a shared server a CI job
+    # names in MLFLOW_TRACKING_URI (a tiny test model must not reach the team's registry)
+    store = root / "registry"
+    registry = Registry(root=store, tracking_uri=f"sqlite:///{(store / 'mlflow.db').resolve()}")
     ref = registry.register(model, tags)
     registry.move_alias("champion", ref.version, expected=None)
     return root
