@@ -33,8 +33,10 @@ INTERNAL = {
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty directory with the project's params.yaml and contract.yaml."""
+    """An empty directory with the project's params.yaml and contract.yaml (and its own
+    embedded registry: never the shared one a CI job names in MLFLOW_TRACKING_URI)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     for name in ("params.yaml", "contract.yaml"):
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     return tmp_path
