@@ -53,6 +53,10 @@ def too_large_answer(limit: int) -> bytes:
 class _Deadlines:
     """The deadline and hold bookkeeping both protocols share."""
 
+    # each protocol below says whether a request is still arriving (h11's state, or
+    # httptools' parser): a deadline closes only such a connection
+    _reading: Callable[[], bool]
+
     read_timeout = READ_TIMEOUT_S
     body_timeout = BODY_TIMEOUT_S
     max_head_bytes = MAX_HEAD_BYTES
@@ -81,9 +85,6 @@ class _Deadlines:
         if self._reading() and not self.transport.is_closing():
             self.logger.info("closed a connection that did not send its request in time")
             self.transport.close()
-
-    def _reading(self) -> bool:
-        raise NotImplementedError
 
     def _next_request(self) -> None:
         """After an answer: wait for the next request, after the hold if one was asked for."""
