@@ -7,9 +7,7 @@ collect them.
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -22,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from harness import bake, figure, run_standalone
+from harness import bake, figure, import_baked, run_standalone
 
 METRICS = ("roc_auc", "precision_at_5pct", "fpr_at_recall_80")
 SEED = 20240601
@@ -44,11 +42,8 @@ SMOKE = Sizes(holdout_rows=2_000, resamples=40, baseline_resamples=4, delong_row
 def load_stats(workdir: Path) -> ModuleType:
     """Bake the template and import the baked package's stats module (and its package)."""
     project = bake(workdir)
-    sys.path.insert(0, str(project.root / "src"))
-    try:
-        return importlib.import_module(f"{project.package}.stats")
-    finally:
-        sys.path.remove(str(project.root / "src"))
+    (stats,) = import_baked(project.root / "src", f"{project.package}.stats")
+    return stats
 
 
 def holdout(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

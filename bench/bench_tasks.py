@@ -15,9 +15,7 @@ per-resample scikit-learn loop. Run `python bench/bench_tasks.py [--smoke]`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,7 +37,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from harness import figure, table
+from harness import figure, import_baked, table
 
 ROOT = Path(__file__).resolve().parent.parent
 ALPHA = 0.05
@@ -88,15 +86,13 @@ def load_package(workdir: Path) -> SimpleNamespace:
 
     project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
     package = next(p.parent.parent.name for p in (project / "src").glob("*/tasks/table.py"))
-    sys.path.insert(0, str(project / "src"))
-    try:
-        return SimpleNamespace(
-            sim=importlib.import_module(f"{package}.testing.task_simulation"),
-            regression=importlib.import_module(f"{package}.tasks.regression"),
-            multiclass=importlib.import_module(f"{package}.tasks.multiclass"),
-        )
-    finally:
-        sys.path.remove(str(project / "src"))
+    sim, regression, multiclass = import_baked(
+        project / "src",
+        f"{package}.testing.task_simulation",
+        f"{package}.tasks.regression",
+        f"{package}.tasks.multiclass",
+    )
+    return SimpleNamespace(sim=sim, regression=regression, multiclass=multiclass)
 
 
 def _rate(name: str, rates: Any, what: str) -> dict[str, Any]:

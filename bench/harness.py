@@ -9,6 +9,7 @@ template's sources hold Jinja that only a bake renders).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,3 +160,20 @@ def run_standalone(run: Runner) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         print(table(run(Path(tmp), smoke)))
     return 0
+
+
+def import_baked(src: Path, *names: str) -> list[ModuleType]:
+    """Import modules of a baked package from `src`, never an earlier bake's copy.
+
+    `make bench` runs the benchmarks in one process and each bakes the same package name
+    into its own folder: the modules cached by an earlier benchmark (whose folder is gone)
+    are forgotten first.
+    """
+    package = names[0].split(".")[0]
+    for cached in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[cached]
+    sys.path.insert(0, str(src))
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(str(src))
