@@ -65,7 +65,7 @@ demo: $(STAMP) ## bake into build/demo and tell a model's whole life: v1, drift,
 # two run in about the time of one and a half on two cores (tests/conftest.py orders the files).
 TEST_WORKERS ?= 2
 test: $(STAMP) $(SERVER_STAMP) ## bake a pairwise covering set of option combinations and run what was baked (lint, tests, dvc repro, delivery)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40 tests
 
 .PHONY: bench
 bench: $(STAMP) $(SERVER_STAMP) ## run the benchmarks; figures go to bench/results.json and a table

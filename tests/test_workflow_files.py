@@ -110,7 +110,7 @@ def test_pipeline_shape(baked: Path) -> None:
     assert triggers["repository_dispatch"] == {"types": ["drift-detected"]}
     assert "workflow_dispatch" in triggers
     jobs = flow["jobs"]
-    assert list(jobs) == ["pipeline", "staging", "image", "canary"]
+    assert list(jobs) == ["pipeline", "compare", "staging", "image", "canary"]
     assert jobs["canary"]["environment"] == "production"
     assert jobs["canary"]["concurrency"]["cancel-in-progress"] is False
     for job in jobs.values():

@@ -348,10 +348,16 @@ def _name_words(name: str) -> list[str]:
     return [w.lower() for w in _WORDS.findall(name)]
 
 
-def named_like_an_outcome(name: str) -> bool:
-    """Whether a column's name says it records an outcome (survived, default, is_fraud, y...)."""
+def outcome_evidence(name: str) -> int:
+    """How strongly a column's name says it records an outcome: 2 for an outcome word
+    (survived, default, churned, y), 1 for a bare flag prefix (is_senior, has_card), else 0.
+    A flag prefix alone is weaker because attributes are named that way too."""
     words = _name_words(name)
-    return bool(words) and (bool(_OUTCOME_WORDS & set(words)) or words[0] in _FLAG_PREFIXES)
+    if not words:
+        return 0
+    if _OUTCOME_WORDS & set(words):
+        return 2
+    return 1 if words[0] in _FLAG_PREFIXES else 0
 
 
 class AmbiguousTarget(DataError):
@@ -371,7 +377,9 @@ def guess_target(df: pd.DataFrame, id_column: str) -> Guess:
             "no target found: no column has exactly two values and no blanks. "
             "Choose it with `make contract DATA=... TARGET=name`"
         )
-    named = [name for name in candidates if named_like_an_outcome(name)]
+    # the strongest name evidence decides: `churned` beats `is_senior`; two of a kind tie
+    strongest = max(outcome_evidence(name) for name in candidates)
+    named = [name for name in candidates if strongest and outcome_evidence(name) == strongest]
     if len(named) == 1:
         why = "two values, never blank; its name says outcome"
         chosen = named[0]

@@ -405,6 +405,30 @@ def test_an_outcome_name_wins_over_a_two_valued_attribute(project, capsys):
     assert "also possible: sex" in out
 
 
+def test_an_outcome_word_beats_flag_prefixes(project, capsys):
+    """`churned` is the target; `is_senior` and `is_enterprise` are attributes named as flags,
+    weaker evidence than an outcome word. Two flags alone would still tie."""
+    rows = 300
+    pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(rows)],
+            "is_senior": [i % 4 == 0 for i in range(rows)],
+            "is_enterprise": [i % 5 == 0 for i in range(rows)],
+            "tenure": [i % 60 for i in range(rows)],
+            "churned": [int(i % 3 == 0) for i in range(rows)],
+        }
+    ).to_csv(project / "customers.csv", index=False)
+    assert main(["--data", str(project / "customers.csv")]) == 0
+    assert "target 'churned' (guessed" in capsys.readouterr().out
+    pd.read_csv(project / "customers.csv").drop(columns="churned").to_csv(
+        project / "flags.csv", index=False
+    )
+    (project / "contract.yaml").unlink()
+    code = run_main("contract", main, ["--data", str(project / "flags.csv")])
+    assert code == DataError.exit_code
+    assert "is_senior, is_enterprise" in capsys.readouterr().err
+
+
 def test_two_equally_plausible_targets_stop_with_the_commands(project, capsys):
     """Neither named like an outcome: nothing is drafted, both are named with the exact command."""
     rows = 200
