@@ -269,10 +269,20 @@ def test_the_image_runs_the_lightgbm_model(project):
     as uid 10001 with the Dockerfile's files and modes, and every system library the locked
     serving packages link (libgomp for LightGBM) in the slim base or the image's list."""
     root, _ = project
-    # the image's user (uid 10001) runs this bake's .venv: pytest's temporary folders are 0700
+    # the image's user (uid 10001) runs this bake's .venv: pytest's temporary folders are 0700,
+    # and under a strict umask so is what `make install` wrote; in the image `pip install` leaves
+    # everything world-readable, so make this copy so too
     for folder in root.parents:
         if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o005 != 0o005:
             folder.chmod(folder.stat().st_mode | 0o755)
+    run(["chmod", "-R", "a+rX", str(root / ".venv")], root)
+    python = str(root / ".venv" / "bin" / "python")
+    as_image_user = run(["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", python,
+                         "-c", "import lightgbm, sklearn"], root, check=False)  # fmt: skip
+    assert as_image_user.returncode == 0, (
+        "uid 10001 cannot run this bake's Python with LightGBM (is the base interpreter in a "
+        f"folder only root may enter?):\n{as_image_user.stderr[-2000:]}"
+    )
     result = run([str(root / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p",
                   "no:cacheprovider", "tests/delivery/test_container.py"], root)  # fmt: skip
     assert " passed" in result.stdout

@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationW
 PACKAGE = "{{ cookiecutter.package }}"
 UID = GID = 10001
 POD_IPS = {"stable": "127.0.0.2", "shadow": "127.0.0.3"}
+POD_LOGS: dict[int, Path] = {}  # process id -> the file its output goes to
 
 
 def dockerfile() -> list[tuple[str, str]]:
@@ -165,7 +166,7 @@ def start_pod(app: Path, name: str, args: list[str], env: dict[str, str]) -> sub
     full_env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"
     command = ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups"]
     with (app / f"{name}.log").open("w") as log:  # the child keeps its own copy of the fd
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [*command, sys.executable, "-m", PACKAGE, *args],
             cwd=app / "root",
             env=full_env,
@@ -173,6 +174,13 @@ def start_pod(app: Path, name: str, args: list[str], env: dict[str, str]) -> sub
             stderr=subprocess.STDOUT,
             text=True,
         )
+    POD_LOGS[process.pid] = app / f"{name}.log"
+    return process
+
+
+def pod_log(process: subprocess.Popen[str]) -> str:
+    """The end of what a pod printed, for a failure message."""
+    return POD_LOGS[process.pid].read_text(errors="replace")[-3000:]
 
 
 def request(url: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
@@ -190,7 +198,7 @@ def request(url: str, method: str = "GET", body: Any = None) -> tuple[int, bytes
 def wait_probe(url: str, process: subprocess.Popen[str], timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
+        assert process.poll() is None, f"the server exited:\n{pod_log(process)}"
         try:
             if request(url)[0] == 200:
                 return
@@ -268,7 +276,7 @@ def test_an_unreadable_bundle_file_is_a_clear_error_at_start(app_dir: Path):
             os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
     _, cmd = entrypoint_and_cmd()
     process = start_pod(app_dir, "unreadable", cmd, {})
-    assert process.wait(timeout=60) == ServeStartError.exit_code
+    assert process.wait(timeout=60) == ServeStartError.exit_code, pod_log(process)
     output = (app_dir / "unreadable.log").read_text()
     assert "not readable by uid 10001" in output, output
     assert "Traceback" not in output
