@@ -22,6 +22,7 @@ VARIANT_PATHS: list[tuple[bool, str]] = [
     (HAS_K8S, ".github/workflows/k8s-e2e.yml"),
     (HAS_K8S, f"src/{PACKAGE}/deploy/kubernetes.py"),
     (HAS_K8S, f"src/{PACKAGE}/rollout/argo.py"),
+    (HAS_K8S, f"src/{PACKAGE}/rollout/k8s_profile.py"),
     (HAS_K8S, "tests/code/test_monitoring_k8s.py"),
 ]
 CONTRACTS = Path("_variants")

@@ -21,6 +21,17 @@ from .contract import ContractError, parse_contract
 from .data import load_table
 from .data_version import record
 from .draft_gates import draft_gates, with_gates
+from .draft_roles import (
+    AmbiguousTarget,
+    guess_id,
+    guess_positive,
+    guess_target,
+    id_kind,
+    looks_like_dates,
+    name_words,
+    native,
+    two_valued,
+)
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
 from .suite import parse_datetimes
@@ -28,57 +39,6 @@ from .suite import parse_datetimes
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input
 MARGIN = 0.10  # ranges are widened by this share of the observed span on each side
-_ID_NAME = re.compile(r"(^|_)(id|key|uuid)$|^id_|_id$", re.IGNORECASE)
-# Words of a column name that say "this is what happened" (an outcome), as whole words of
-# the name (`passengerClass` -> passenger, class; `is_fraud` -> is, fraud), so an attribute
-# that merely has two values (`sex`, `student`) does not look like a target.
-_OUTCOME_WORDS = frozenset(
-    {
-        "target",
-        "label",
-        "outcome",
-        "result",
-        "response",
-        "y",
-        "class",
-        "churn",
-        "churned",
-        "default",
-        "defaulted",
-        "delinquent",
-        "fraud",
-        "fraudulent",
-        "survived",
-        "survival",
-        "died",
-        "death",
-        "dead",
-        "purchase",
-        "purchased",
-        "bought",
-        "buy",
-        "converted",
-        "conversion",
-        "subscribed",
-        "clicked",
-        "click",
-        "readmitted",
-        "attrition",
-        "cancelled",
-        "canceled",
-        "renewed",
-        "renewal",
-        "repaid",
-        "approved",
-        "accepted",
-        "won",
-        "success",
-        "diagnosis",
-        "malignant",
-        "event",
-    }
-)
-# Words of a name that say whole numbers are codes, not amounts (StoreID, customer_type).
 _CODE_WORDS = frozenset(
     {
         "id",
@@ -97,12 +57,6 @@ _CODE_WORDS = frozenset(
 )
 ZERO_ONE = "only 0 and 1 seen"  # the notes make contract prints a line about
 CODES = "codes"
-_FLAG_PREFIXES = frozenset({"is", "has", "was", "did", "will"})  # is_fraud, hasChurned
-_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-# values that name the event a model is usually asked to predict
-_POSITIVE_WORDS = {"1", "true", "t", "yes", "y", "positive", "pos", "bad", "fraud", "default"}
-_POSITIVE_WORDS |= {"defaulted", "churn", "churned", "event", "fail", "failed"}
-_DATE_LIKE = r"\d[-/:T.]\d|\d{8}"
 
 HEADER = """\
 # Drafted from {source} by `make contract`: review every line before you trust it. The
@@ -125,19 +79,6 @@ class Drafted:
 
     spec: dict[str, Any]
     note: str
-
-
-@dataclass(frozen=True)
-class Guess:
-    """A column picked for a role (id, target, positive value), with the reason."""
-
-    value: Any
-    reason: str
-
-
-def _native(value: Any) -> Any:
-    """A numpy scalar as the Python value YAML writes plainly."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def _floor(value: float, kind: str) -> float | int:
@@ -173,13 +114,6 @@ def _is_boolean(values: pd.Series, present: pd.Series) -> bool:
         return True
     # a boolean column with blanks is read as Python objects holding True and False
     return values.dtype == object and len(present) > 0 and present.map(type).eq(bool).all()
-
-
-def _looks_like_dates(present: pd.Series) -> bool:
-    if not len(present) or pd.api.types.is_numeric_dtype(present.dtype):
-        return False
-    text = present.astype(str)
-    return bool(text.str.contains(_DATE_LIKE).all() and parse_datetimes(present).notna().all())
 
 
 def _numeric(present: pd.Series, nullable_ints: bool) -> Drafted:
@@ -245,7 +179,7 @@ def _text(present: pd.Series, rows: int) -> Drafted:
 
 def named_like_a_code(name: str) -> bool:
     """Whether a column's name says its numbers are codes (StoreID, customer_type, MOSTYPE)."""
-    words = _name_words(name)
+    words = name_words(name)
     if set(words) & _CODE_WORDS:
         return True
     # one upper-case word (MOSTYPE, STOREID): its ending is all the name says
@@ -286,7 +220,7 @@ def infer_column(values: pd.Series, name: str = "") -> Drafted:
     elif pd.api.types.is_numeric_dtype(values.dtype):
         # pandas reads whole numbers with blanks as floats; the contract still says integer
         drafted = _numeric(present, nullable_ints=bool(values.isna().any()))
-    elif _looks_like_dates(present):
+    elif looks_like_dates(present):
         drafted = _dates(parse_datetimes(present))
     else:
         drafted = _text(present, len(values))
@@ -296,128 +230,10 @@ def infer_column(values: pd.Series, name: str = "") -> Drafted:
     return drafted
 
 
-def _id_kind(values: pd.Series) -> str | None:
-    """ "integer" or "string" when a column could be an id; None otherwise."""
-    if values.isna().any() or not values.is_unique or len(values) < 2:
-        return None
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return "integer"
-    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return None if _looks_like_dates(values) else "string"
-    return None
-
-
-def guess_id(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> Guess:
-    """The column that identifies rows: unique, never blank, whole numbers or text (not dates)."""
-    ranked = []
-    for position, name in enumerate(df.columns):
-        kind = _id_kind(df[name]) if name not in exclude else None
-        if kind is None:
-            continue
-        values = df[name]
-        named = bool(_ID_NAME.search(str(name)))
-        # a run of whole numbers (1..n, shuffled or not) is a row number; text of one shape a code
-        if kind == "integer":
-            shaped = int(values.max()) - int(values.min()) == len(values) - 1
-        else:
-            shaped = values.astype(str).str.len().nunique() == 1
-        ranked.append((-(2 * named + shaped), position, name, kind, named, shaped))
-    if not ranked:
-        raise DataError(
-            "no id column found: no column is unique and never blank (whole numbers or text). "
-            "Add one (a row number will do), or choose it with `make contract DATA=... ID=name`"
-        )
-    _, _, name, kind, named, shaped = min(ranked)
-    why = [f"{kind}, unique and never blank in {len(df)} rows"]
-    why += ["its name says id"] if named else []
-    why += (
-        ["values of one shape" if kind == "string" else "a run of whole numbers"] if shaped else []
-    )
-    others = [r[2] for r in sorted(ranked) if r[2] != name]
-    if others:
-        why.append(f"also possible: {', '.join(map(str, others[:3]))}")
-    return Guess(str(name), "; ".join(why))
-
-
-def _two_valued(values: pd.Series) -> bool:
-    return not values.isna().any() and values.nunique() == 2
-
-
-def _name_words(name: str) -> list[str]:
-    """`passengerClass` -> [passenger, class]; `IS_FRAUD` -> [is, fraud]."""
-    return [w.lower() for w in _WORDS.findall(name)]
-
-
-def outcome_evidence(name: str) -> int:
-    """How strongly a column's name says it records an outcome: 2 for an outcome word
-    (survived, default, churned, y), 1 for a bare flag prefix (is_senior, has_card), else 0.
-    A flag prefix alone is weaker because attributes are named that way too."""
-    words = _name_words(name)
-    if not words:
-        return 0
-    if _OUTCOME_WORDS & set(words):
-        return 2
-    return 1 if words[0] in _FLAG_PREFIXES else 0
-
-
-class AmbiguousTarget(DataError):
-    """Several columns could be the target and nothing in the data says which one."""
-
-    def __init__(self, candidates: list[str], why: str) -> None:
-        self.candidates = candidates
-        super().__init__(f"{why}; training a model of the wrong column helps nobody")
-
-
-def guess_target(df: pd.DataFrame, id_column: str) -> Guess:
-    """The column to predict: two values, never blank, and either the only such column or the
-    only one named like an outcome. Otherwise AmbiguousTarget names the candidates."""
-    candidates = [str(name) for name in df.columns if name != id_column and _two_valued(df[name])]
-    if not candidates:
-        raise DataError(
-            "no target found: no column has exactly two values and no blanks. "
-            "Choose it with `make contract DATA=... TARGET=name`"
-        )
-    # the strongest name evidence decides: `churned` beats `is_senior`; two of a kind tie
-    strongest = max(outcome_evidence(name) for name in candidates)
-    named = [name for name in candidates if strongest and outcome_evidence(name) == strongest]
-    if len(named) == 1:
-        why = "two values, never blank; its name says outcome"
-        chosen = named[0]
-    elif len(candidates) == 1:
-        why, chosen = "the only column with two values and no blanks", candidates[0]
-    elif named:
-        raise AmbiguousTarget(
-            named, f"{len(named)} columns are named like an outcome: {', '.join(named)}"
-        )
-    else:
-        raise AmbiguousTarget(
-            candidates,
-            f"{len(candidates)} columns have two values and none is named like an outcome "
-            f"(survived, default, churn, target, label, is_...): {', '.join(candidates)}",
-        )
-    rest = [name for name in candidates if name != chosen]
-    if rest:
-        why += f"; also possible: {', '.join(rest[:3])}"
-    return Guess(chosen, why)
-
-
-def guess_positive(values: pd.Series) -> Guess:
-    """The target value that counts as the event: one that says so, else the rarer one."""
-    counts = values.value_counts()
-    for value in sorted(counts.index, key=str):
-        if str(value).strip().lower() in _POSITIVE_WORDS:
-            return Guess(_native(value), f"{_native(value)!r} names the event")
-    rarer = (
-        counts.idxmin() if counts.iloc[0] != counts.iloc[-1] else sorted(counts.index, key=str)[-1]
-    )
-    share = counts[rarer] / counts.sum()
-    return Guess(_native(rarer), f"the rarer value ({share:.1%} of rows)")
-
-
 def _target_spec(values: pd.Series) -> dict[str, Any]:
     if pd.api.types.is_bool_dtype(values.dtype):
         return {"type": "boolean"}
-    labels = sorted((_native(v) for v in values.unique()), key=str)
+    labels = sorted((native(v) for v in values.unique()), key=str)
     if pd.api.types.is_integer_dtype(values.dtype):
         return {"type": "integer", "values": labels}
     if pd.api.types.is_float_dtype(values.dtype):
@@ -446,7 +262,7 @@ def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None
     if target is None:
         guess = guess_target(df, id_column)
         target, reasons["target"] = guess.value, f"guessed: {guess.reason}"
-    if not _two_valued(df[target]):
+    if not two_valued(df[target]):
         raise DataError(
             f"target {target!r} has {df[target].nunique()} values and {int(df[target].isna().sum())} "
             "blanks; a target needs exactly two values and none blank"
@@ -454,10 +270,12 @@ def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None
     if df[id_column].isna().any() or not df[id_column].is_unique:
         raise DataError(f"id {id_column!r} is not unique and never blank; choose another with ID=")
     drafted = {str(c): infer_column(df[c], str(c)) for c in df.columns}
-    id_kind = _id_kind(df[id_column]) or (
+    column_kind = id_kind(df[id_column]) or (
         "float" if pd.api.types.is_float_dtype(df[id_column].dtype) else "string"
     )
-    drafted[id_column] = Drafted({"type": id_kind, "unique": True}, "the id: unique, never blank")
+    drafted[id_column] = Drafted(
+        {"type": column_kind, "unique": True}, "the id: unique, never blank"
+    )
     positive = guess_positive(df[target])
     reasons["positive"] = positive.reason
     drafted[target] = Drafted(_target_spec(df[target]), f"the target; positive: {positive.reason}")

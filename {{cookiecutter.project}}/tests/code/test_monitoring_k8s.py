@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.errors import ConfigError
-from {{ cookiecutter.package }}.rollout import argo
+from {{ cookiecutter.package }}.rollout import argo, k8s_profile
 from {{ cookiecutter.package }}.rollout.shadow import ShadowMetrics
 from {{ cookiecutter.package }}.serve.app import build_parser, log_target
 from {{ cookiecutter.package }}.serve.metrics import ServeMetrics
@@ -139,7 +139,7 @@ def k8s_project(tmp_path: Path, prediction_log: dict | None) -> Path:
 
 def rendered_pods(root: Path) -> list[tuple[dict, dict]]:
     """(pod spec, server container) of the production Rollout and the staging patch."""
-    settings = argo.load_settings(root)
+    settings = k8s_profile.load_settings(root)
     paths = argo.render(settings, "registry.example/model:1", "7")
     pods = []
     for path in paths:
@@ -153,7 +153,7 @@ def rendered_pods(root: Path) -> list[tuple[dict, dict]]:
 
 def test_prediction_log_goes_to_stdout_by_default(tmp_path):
     """The shipped profile: every rendered pod logs to stdout, the flag given once."""
-    settings = argo.load_settings(ROOT)
+    settings = k8s_profile.load_settings(ROOT)
     assert settings.log.target == "stdout"
     for _, container in rendered_pods(k8s_project(tmp_path, {"target": "stdout"})):
         args = container["args"]
@@ -209,4 +209,4 @@ def file_log(**changes: object) -> dict:
 def test_prediction_log_settings_are_checked(tmp_path, prediction_log, message):
     """A profile the cluster could not honour is refused at render, naming the field."""
     with pytest.raises(ConfigError, match=re.escape(message)):
-        argo.load_settings(k8s_project(tmp_path, prediction_log))
+        k8s_profile.load_settings(k8s_project(tmp_path, prediction_log))

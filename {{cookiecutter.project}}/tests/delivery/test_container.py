@@ -101,9 +101,9 @@ def pod_container(version: str) -> tuple[dict[str, Any], dict[str, str]]:
     if not (PROJECT / "deploy" / "k8s").is_dir():
         _, cmd = entrypoint_and_cmd()
         return {"args": cmd, "env": []}, {"role": "stable"}
-    from {{ cookiecutter.package }}.rollout import argo
+    from {{ cookiecutter.package }}.rollout import argo, k8s_profile
 
-    settings = argo.load_settings(PROJECT)
+    settings = k8s_profile.load_settings(PROJECT)
     rollout = argo.rollout_manifest(settings, "model-server:test", version)
     rendered = yaml.safe_load(yaml.safe_dump(rollout))  # exactly what the YAML file says
     template = rendered["spec"]["template"]

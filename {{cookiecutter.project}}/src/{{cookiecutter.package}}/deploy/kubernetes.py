@@ -19,14 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RefusedError, ServiceError, run_main
-from ..rollout.argo import (
-    K8S_DIR,
-    VERSION_ANNOTATION,
-    Settings,
-    load_settings,
-    render,
-    weight_warnings,
-)
+from ..rollout.argo import render, weight_warnings
+from ..rollout.k8s_profile import K8S_DIR, VERSION_ANNOTATION, Settings, load_settings
 
 if TYPE_CHECKING:
     from ..registry import Registry

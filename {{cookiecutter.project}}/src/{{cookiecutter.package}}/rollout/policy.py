@@ -154,7 +154,7 @@ def build_policy(spec: Rollout, looks: int, full_weight: bool = False) -> Policy
 
     At full weight stable serves nothing: only the absolute checks can be judged.
     """
-    g, r, s, a = spec.guardrails, spec.relative, spec.shadow, spec.analysis
+    g, r, a = spec.guardrails, spec.relative, spec.analysis
     base = Policy(
         (),
         a.min_requests,
@@ -204,33 +204,40 @@ def build_policy(spec: Rollout, looks: int, full_weight: bool = False) -> Policy
             f"canary requests over {r.max_p99_ratio:g}x stable's p99 vs {SLOW_SHARE:.0%}",
             relative=True,
         )
-    if s.enabled and s.duration_s > 0 and not full_weight:
-        checks.append(_traffic("shadow-comparisons", "shadow", a.min_requests))
-        checks += _rate(
-            "shadow-disagreement",
-            "shadow",
-            "disagree",
-            s.max_disagreement,
-            z,
-            f"shadow disagreement vs {s.max_disagreement:g}",
-        )
-        checks += _rate(
-            "shadow-errors",
-            "shadow",
-            "error",
-            g.max_error_rate,
-            z,
-            f"shadow error rate vs {g.max_error_rate:g}",
-        )
-        checks += _rate(
-            "shadow-slow",
-            "shadow",
-            "timeout",
-            SLOW_SHARE,
-            z,
-            f"slow: shadow copies over {s.timeout_ms:g} ms vs {SLOW_SHARE:.0%}",
-        )
+    if spec.shadow.enabled and spec.shadow.duration_s > 0 and not full_weight:
+        checks += _shadow_checks(spec, z)
     return replace(base, checks=tuple(checks), z=z)
+
+
+def _shadow_checks(spec: Rollout, z: float) -> list[Check]:
+    """The shadow step's checks: enough comparisons, and disagreement, errors and slow copies."""
+    g, s = spec.guardrails, spec.shadow
+    checks = [_traffic("shadow-comparisons", "shadow", spec.analysis.min_requests)]
+    checks += _rate(
+        "shadow-disagreement",
+        "shadow",
+        "disagree",
+        s.max_disagreement,
+        z,
+        f"shadow disagreement vs {s.max_disagreement:g}",
+    )
+    checks += _rate(
+        "shadow-errors",
+        "shadow",
+        "error",
+        g.max_error_rate,
+        z,
+        f"shadow error rate vs {g.max_error_rate:g}",
+    )
+    checks += _rate(
+        "shadow-slow",
+        "shadow",
+        "timeout",
+        SLOW_SHARE,
+        z,
+        f"slow: shadow copies over {s.timeout_ms:g} ms vs {SLOW_SHARE:.0%}",
+    )
+    return checks
 
 
 def _traffic(name: str, phase: Phase, minimum: int) -> Check:

@@ -5,15 +5,8 @@ intervals, baselines, the paired test's per-row loss, the shadow's disagreement,
 disparity and the answer shape. The other modules hold the task-specific statistics it uses.
 """
 
-from .table import (
-    TASKS,
-    ShadowRule,
-    Task,
-    TaskStats,
-    baseline_report,
-    realised_performance,
-    slice_report,
-)
+from .stage_reports import baseline_report, realised_performance, slice_report
+from .table import TASKS, ShadowRule, Task, TaskStats
 
 __all__ = [
     "TASKS",

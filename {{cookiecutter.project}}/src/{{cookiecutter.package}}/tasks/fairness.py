@@ -146,18 +146,7 @@ def recall_gap(
         )
     hit = (p.argmax(axis=1) == y).astype(np.float64)
     recall = np.bincount(cell, weights=hit, minlength=cells.size) / np.maximum(cells.ravel(), 1)
-    # As for the error ratio, the contrast is fixed on the holdout: the class whose recall
-    # differs most between judged groups, and those two groups.
-    gaps = {}
-    for c in range(k):
-        judged_groups = np.flatnonzero(judged[:, c])
-        if judged_groups.size >= 2:
-            cell_recall = recall[judged_groups * k + c]
-            high = int(judged_groups[cell_recall.argmax()])
-            low = int(judged_groups[cell_recall.argmin()])
-            gaps[c] = (float(cell_recall.max() - cell_recall.min()), high, low)
-    widest = max(gaps, key=lambda c: gaps[c][0])
-    _, high, low = gaps[widest]
+    widest, high, low = _widest_recall_gap(recall, judged)
     high_cell, low_cell = high * k + widest, low * k + widest
     high_hits = np.where(cell == high_cell, hit, 0.0)
     low_hits = np.where(cell == low_cell, hit, 0.0)
@@ -191,3 +180,22 @@ def recall_gap(
     ]
     contrast = f"recall of {names[widest]}: {group_names[high]} - {group_names[low]}"
     return GroupMeasure("recall_gap", 0.0, interval, contrast, report, left_out)
+
+
+def _widest_recall_gap(recall: Floats, judged: NDArray[np.bool_]) -> tuple[int, int, int]:
+    """(class, higher group, lower group) of the largest recall spread among judged cells.
+
+    As for the error ratio, the contrast is fixed on the holdout: the class whose recall
+    differs most between judged groups, and those two groups.
+    """
+    k = judged.shape[1]
+    gaps = {}
+    for c in range(k):
+        judged_groups = np.flatnonzero(judged[:, c])
+        if judged_groups.size >= 2:
+            cell_recall = recall[judged_groups * k + c]
+            high = int(judged_groups[cell_recall.argmax()])
+            low = int(judged_groups[cell_recall.argmin()])
+            gaps[c] = (float(cell_recall.max() - cell_recall.min()), high, low)
+    widest = max(gaps, key=lambda c: gaps[c][0])
+    return widest, gaps[widest][1], gaps[widest][2]
