@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 INTERNAL = {
     "RequestError": "serve/schema.py: a 422 naming the field",
     "UpstreamError": "rollout/upstream.py: the router's 502 and a counted failure",
-    "_TooLarge": "serve/limits.py: a 413",
+    "_TooLarge": "asgi/limits.py: a 413",
     "NoFastPath": "serve/fastpath.py: the reason the one-row shortcut is off, said at start-up",
 }
 

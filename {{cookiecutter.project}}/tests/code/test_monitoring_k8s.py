@@ -13,12 +13,12 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from {{ cookiecutter.package }}.asgi.metrics import ServeMetrics
 from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.errors import ConfigError
 from {{ cookiecutter.package }}.rollout import argo, k8s_profile
 from {{ cookiecutter.package }}.rollout.shadow import ShadowMetrics
 from {{ cookiecutter.package }}.serve.app import build_parser, log_target
-from {{ cookiecutter.package }}.serve.metrics import ServeMetrics
 from {{ cookiecutter.package }}.serve.prediction_log import PredictionLog
 from tests.conftest import ROOT
 from tests.delivery.prom import binaries
@@ -94,7 +94,7 @@ def test_queries_read_only_metrics_the_servers_export(tmp_path):
     exported = exported_metric_names(tmp_path)
     exprs = dashboard_exprs() + [r["expr"] for g in groups() for r in g["rules"]]
     unknown = {name for expr in exprs for name in metric_names(expr)} - exported
-    assert not unknown, f"not exported by serve/metrics.py: {sorted(unknown)}"
+    assert not unknown, f"not exported by asgi/metrics.py: {sorted(unknown)}"
 
 
 def test_dashboard_panels_are_complete():

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
+from {{ cookiecutter.package }}.asgi.metrics import LATENCY_BUCKETS
 from {{ cookiecutter.package }}.rollout.router import WeightedChoice, validate_config
 from {{ cookiecutter.package }}.rollout.window import EDGES_S, VariantCounters, window
-from {{ cookiecutter.package }}.serve.metrics import LATENCY_BUCKETS
 
 
 @pytest.mark.parametrize(

@@ -332,7 +332,7 @@ def test_the_router_refuses_a_64_mb_header_without_holding_it(routed):
 
 def test_the_router_lets_go_of_idle_and_trickling_connections(routed):
     """Nothing sent, a head a byte a second, a body a byte a second: the router closes each
-    (the deadlines of serve/protocol.py), well before this test would give up on it."""
+    (the deadlines of asgi/protocol.py), well before this test would give up on it."""
     _, router = routed
     body = row_body()
     cases = {

@@ -10,9 +10,9 @@ import time
 import httpx
 import pytest
 
+from {{ cookiecutter.package }}.asgi.limits import BodyLimit, LoopBudget
 from {{ cookiecutter.package }}.data import conform
 from {{ cookiecutter.package }}.serve.app import ServeSettings, create_app
-from {{ cookiecutter.package }}.serve.limits import BodyLimit, LoopBudget
 from {{ cookiecutter.package }}.serve.predictor import Predictor
 from {{ cookiecutter.package }}.testing.faults import FaultError, FaultInjector, parse_fault
 from tests.tiny_contract import TINY_ROW as ROW

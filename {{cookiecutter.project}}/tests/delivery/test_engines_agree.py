@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package }}.asgi.metrics import LATENCY_BUCKETS
 from {{ cookiecutter.package }}.config import parse_rollout
 from {{ cookiecutter.package }}.rollout.policy import build_policy, looks_in
 from {{ cookiecutter.package }}.rollout.render import Target, analysis_spec
 from {{ cookiecutter.package }}.rollout.verdict import canary_counts, judge, shadow_counts
 from {{ cookiecutter.package }}.rollout.window import EDGES_S, Window
-from {{ cookiecutter.package }}.serve.metrics import LATENCY_BUCKETS
 from tests.delivery.conftest import ROLLOUT, write_params
 from tests.delivery.prom import MetricRun, Prometheus, binaries, measure, run_phase, substitute
 

@@ -2,7 +2,7 @@
 
 A plain ASGI app (no framework) on uvicorn, forwarding over keep-alive connections parsed
 by httptools (`upstream.py`): the hop is the cost of the canary, so it is kept small. It has
-the model server's limits (head and body size, deadlines to read a request: `serve/protocol.py`)
+the model server's limits (head and body size, deadlines to read a request: `asgi/protocol.py`)
 and passes the caller's Content-Type and X-Request-ID on unchanged, so a request is refused or
 traced exactly as the server alone would. Two listening sockets share the app: the
 traffic port answers /predict, /healthz, /readyz and /metrics; the admin port (loopback
@@ -34,9 +34,9 @@ from pydantic import (
 )
 
 from ..artifacts import write_json
-from ..serve.limits import BodyLimit, Message, Receive, Scope, Send
-from ..serve.metrics import LATENCY_BUCKETS
-from ..serve.protocol import LimitedHttpToolsProtocol, limited_protocol
+from ..asgi.limits import BodyLimit, Message, Receive, Scope, Send
+from ..asgi.metrics import LATENCY_BUCKETS
+from ..asgi.protocol import LimitedHttpToolsProtocol, limited_protocol
 from ..typed import Frozen, parse
 from .shadow import ShadowMetrics, ShadowMirror
 from .upstream import Pool, UpstreamError

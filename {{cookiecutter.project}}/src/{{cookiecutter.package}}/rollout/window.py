@@ -12,7 +12,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..serve.metrics import LATENCY_BUCKETS
+from ..asgi.metrics import LATENCY_BUCKETS
 
 EDGES_S: tuple[float, ...] = LATENCY_BUCKETS  # upper edges; one more bucket is +Inf
 

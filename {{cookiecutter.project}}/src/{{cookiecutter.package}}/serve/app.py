@@ -25,16 +25,16 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from ..asgi.guard import RECEIVED_AT, Guard
+from ..asgi.limits import Admission, ASGIApp, BodyLimit, LoopBudget, Shed
+from ..asgi.metrics import ServeMetrics
+from ..asgi.protocol import MAX_HEAD_BYTES, READ_TIMEOUT_S, LimitedH11Protocol, limited_protocol
 from ..config import Shadow
 from ..drift import RunningProfile
 from ..errors import run_main
 from ..rollout.shadow import ShadowMetrics, ShadowMirror
-from .guard import RECEIVED_AT, Guard
-from .limits import Admission, ASGIApp, BodyLimit, LoopBudget, Shed
-from .metrics import ServeMetrics
 from .prediction_log import REQUEST_ID_HEADER, PredictionLog, request_id
 from .predictor import Predictor, example_row
-from .protocol import MAX_HEAD_BYTES, READ_TIMEOUT_S, LimitedH11Protocol, limited_protocol
 from .schema import (
     ERROR_RESPONSES,
     RequestError,

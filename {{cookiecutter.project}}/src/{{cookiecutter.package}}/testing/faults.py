@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..asgi.guard import RECEIVED_AT
+from ..asgi.limits import ASGIApp, Receive, Scope, Send
 from ..errors import ConfigError, run_main
-from ..serve.guard import RECEIVED_AT
-from ..serve.limits import ASGIApp, Receive, Scope, Send
 
 KINDS = ("errors", "slow", "crash", "never_ready")
 
