@@ -150,7 +150,7 @@ def registry_project(baked_k8s: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def k8s(
-    project: Path, bin_dir: Path, action: str, outcome: str = "healthy"
+    project: Path, bin_dir: Path, action: str, outcome: str = "healthy", *extra: str
 ) -> tuple[int, list[list[str]], str]:
     """Run `k8s <action>` against the fake cluster; return its exit code, kubectl calls, output."""
     log = project / "kubectl.log"
@@ -167,7 +167,8 @@ def k8s(
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("KUBECTL", None)
-    done = run([sys.executable, "-m", package_of(project), "k8s", action], cwd=project, env=env)
+    command = [sys.executable, "-m", package_of(project), "k8s", action, *extra]
+    done = run(command, cwd=project, env=env)
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return done.returncode, calls, done.stdout + done.stderr
 
@@ -219,6 +220,25 @@ def test_deploy_canary_success(registry_project: tuple[Path, Path]) -> None:
     assert {"name": "MODEL_VERSION", "value": "2"} in container["env"]
     assert cluster(project) == ("2", "1")
     assert aliases(project) == {"champion": "2", "previous": "1"}
+
+
+def test_a_model_version_that_is_not_a_version_is_refused(
+    registry_project: tuple[Path, Path],
+) -> None:
+    """`--model-version` becomes a pod annotation, an env value and file names: anything but
+    a registry version number is a usage error before kubectl is called or a file written."""
+    project, bin_dir = registry_project
+    start_cluster(project, served("1"))
+    generated = project / "deploy/k8s/overlays/production/generated"
+    before = sorted(generated.rglob("*")) if generated.exists() else []
+    for hostile in ("../../escaped", "2; rm -rf /", "$(id)"):
+        code, calls, output = k8s(project, bin_dir, "deploy-canary", "healthy",
+                                  "--model-version", hostile)  # fmt: skip
+        assert code == 2, output
+        assert "is not a model version" in output and "Traceback" not in output, output
+        assert calls == []
+    assert (sorted(generated.rglob("*")) if generated.exists() else []) == before
+    assert cluster(project) == ("1", None)
 
 
 def test_deploy_canary_abort_keeps_stable_champion_and_n_minus_1(

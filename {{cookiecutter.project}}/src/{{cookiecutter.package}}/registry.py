@@ -79,6 +79,16 @@ def check_version(text: str) -> str:
     return text
 
 
+def version_argument(text: str) -> str:
+    """`check_version` as an argparse type: a bad version is a usage error that says why."""
+    import argparse
+
+    try:
+        return check_version(text)
+    except RegistryError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def display_uri(uri: str) -> str:
     """Where the registry is, safe to write down: no credentials, no query, no machine path."""
     parsed = urlparse(uri)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RefusedError, ServiceError, run_main
+from ..registry import version_argument
 from ..rollout.argo import render, weight_warnings
 from ..rollout.k8s_profile import K8S_DIR, VERSION_ANNOTATION, Settings, load_settings
 
@@ -302,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k8s", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=sorted(COMMANDS))
     parser.add_argument(
-        "--model-version", help="registry version to deploy (default: the champion)"
+        "--model-version",
+        type=version_argument,
+        help="registry version to deploy (default: the champion)",
     )
     parser.add_argument("--model-name", help="registered model name (default: the package name)")
     parser.add_argument("--image", help="container image (default: $IMAGE, else profile.yaml)")

@@ -23,6 +23,7 @@ from rich.table import Table
 from ..artifacts import write_json
 from ..config import load_config
 from ..errors import RefusedError, run_main
+from ..registry import version_argument
 from ..rollout.admin import AdminError, get_json
 from . import procs
 from .aliases import authorise
@@ -271,16 +272,6 @@ def cmd_undeploy(ctx: Context) -> int:
         return 0
 
 
-def version_number(text: str) -> str:
-    """A registry version number, or argparse's clear error (a version names log files)."""
-    from ..registry import RegistryError, check_version
-
-    try:
-        return check_version(text)
-    except RegistryError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `deploy`."""
     parser = argparse.ArgumentParser(prog="deploy", description=__doc__.splitlines()[0])
@@ -290,12 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dir", type=Path, default=DEPLOY_DIR, help="state and event log")
     commands = parser.add_subparsers(dest="command", required=True)
     staging = commands.add_parser("staging", help="serve the champion on the staging port")
-    staging.add_argument("--version", type=version_number, default=None)
+    staging.add_argument("--version", type=version_argument, default=None)
     staging.add_argument("--port", type=int, default=None, help="0 picks a free port")
     canary = commands.add_parser("canary", help="shadow, then 5 -> 25 -> 100 with rollback")
     canary.add_argument(
         "--version",
-        type=version_number,
+        type=version_argument,
         default=None,
         help="default: the champion; another version only if promote promoted it, or with "
         "a reason in PROMOTION_OVERRIDE (make deploy-canary VERSION=n OVERRIDE='why')",
