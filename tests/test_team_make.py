@@ -1,7 +1,8 @@
 """The team's make targets with real make, real DVC and hostile values.
 
 `make push` right after `make remote` (the README's order) pushes what exists and says so;
-WORKERS, INSTALLER and OVERRIDE reach commands as data, never as shell or make code.
+WORKERS, INSTALLER and OVERRIDE reach commands as data, never as shell or make code; the
+paths make itself uses (PYTHON, VENV, SERVER_VENV) refuse shell and make syntax.
 """
 
 from __future__ import annotations
@@ -112,6 +113,29 @@ def test_installer_is_data(tmp_path: Path, project: Path, value: str) -> None:
     arguments = record.read_text().splitlines()
     assert "--require-hashes" in arguments and "pip" in arguments
     assert "--no-build-isolation" in arguments  # the build backend comes from the lock
+
+
+@pytest.mark.parametrize("name", ["PYTHON", "VENV", "SERVER_VENV"])
+@pytest.mark.parametrize(
+    "value", [*HOSTILE, "x;touch${IFS}pwned", "$(shell${IFS}touch${IFS}pwned)"]
+)
+def test_a_path_make_uses_refuses_shell_syntax(project: Path, name: str, value: str) -> None:
+    """PYTHON, VENV and SERVER_VENV are make text (targets, prerequisites), so they cannot go
+    through the environment: a value with shell or make syntax stops make before anything
+    expands it, naming the variable; a plain path still works."""
+    env = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "install", f"{name}={value}"],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert not (project / "pwned").exists(), done.stdout + done.stderr
+    assert done.returncode != 0 and f"*** {name} " in done.stderr, done.stderr
+    assert done.stdout == ""
+    plain = subprocess.run(
+        ["make", "--no-print-directory", "-n", "install", f"{name}=/opt/tools/x-1.2_3/.venv"],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
 
 
 @pytest.mark.parametrize("value", HOSTILE)
