@@ -51,6 +51,13 @@ LOCKS = (
         "# mlflow requires pyarrow<26, which train.txt's pyarrow cannot meet",
     ),
     Lock(
+        "spark",
+        ("dependencies", "train", "spark"),
+        "train",
+        "PySpark for `make score ENGINE=spark`, on top of training; installed by\n"
+        "# `make install EXTRAS=spark` only",
+    ),
+    Lock(
         "installer",
         ("installer",),
         None,

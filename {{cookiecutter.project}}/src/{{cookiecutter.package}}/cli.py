@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "promotion-log": ".registry",
     "drift-check": ".monitoring.drift_check",
     "score": ".score",
+    "score-spark": ".score_spark",
     "performance": ".monitoring.performance",
     "serve": ".serve.app",
     "bundle": ".serve.bundle",

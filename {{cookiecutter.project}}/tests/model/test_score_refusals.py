@@ -54,16 +54,19 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make_score(project: Path, data: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    """`make score DATA=... OUT=...` in `project`, with this interpreter's environment."""
-    env = {
+def make_score(
+    project: Path, data: Path | str, out: Path | str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`make score DATA=... OUT=... [args]` in `project`, with this interpreter's environment
+    (and `env`'s variables)."""
+    env = {**(env or {}),
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONPATH": str(PROJECT / "src") + ":" + str(PROJECT),
         "HOME": str(project),
     }
     return subprocess.run(
         ["make", "--no-print-directory", "score", f"DATA={data}", f"OUT={out}",
-         f"VENV={Path(sys.executable).parent.parent}"],
+         f"VENV={Path(sys.executable).parent.parent}", *args],
         cwd=project, env=env, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 

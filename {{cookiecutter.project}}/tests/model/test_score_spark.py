@@ -1,0 +1,146 @@
+"""`make score ENGINE=spark` on a real local Spark session: the pandas path's guarantees.
+
+Needs the spark extra (`make install EXTRAS=spark`) and a Java runtime; without them these
+tests are skipped, saying which is missing. The S3 test needs an S3 endpoint in
+AWS_ENDPOINT_URL and a bucket in SCORE_TEST_BUCKET (the template's tests start moto's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.data.test_bad_input import CASES
+from tests.model.test_score_refusals import LABEL_ONLY, make_score, tiny_project  # noqa: F401
+from tests.tiny_contract import tiny_contract, tiny_table
+
+pytest.importorskip("pyspark", reason="the spark extra is not installed (make install EXTRAS=spark)")
+if shutil.which("java") is None:
+    pytest.skip("no Java runtime for Spark (apt-get install openjdk-17-jre-headless)",
+                allow_module_level=True)  # fmt: skip
+
+DATA_ERROR, REFUSED = 4, 5
+# the files Spark reads: the pandas path refuses the others before reading a row, and so
+# does the Spark path (the same structure checks, on the driver)
+SPARK = {"duplicate_ids", "mixed_types", "numbers_as_strings", "unknown_category"}
+
+
+def spark_score(project: Path, data: str, out: str, env: dict[str, str] | None = None):
+    """`make score ENGINE=spark`, in the environment `make_score` gives the pandas path."""
+    return make_score(project, data, out, "ENGINE=spark", env=env)
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - LABEL_ONLY))
+def test_spark_refuses_what_the_pandas_path_refuses(case, tiny_project, tmp_path):
+    """Both engines refuse each corrupt file with exit 4 and the validate test's words."""
+    writer, words = CASES[case]
+    data = writer(tmp_path)
+    pandas_run = make_score(tiny_project, data, tmp_path / "pandas.parquet")
+    spark_run = spark_score(tiny_project, str(data), str(tmp_path / "spark"))
+    for done in (pandas_run, spark_run):
+        assert f"Error {DATA_ERROR}" in done.stderr, done.stderr
+        assert str(data) in done.stderr
+        for word in words:
+            assert word in done.stderr, f"{word!r} not in:\n{done.stderr}"
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "spark").exists()
+    if case in SPARK:  # refused by the executors' checks, not before Spark started
+        assert "rows that do not meet contract.yaml" in spark_run.stderr
+
+
+def test_scores_match_the_pandas_path_and_carry_the_run(tiny_project, tmp_path):
+    """The same ids and scores as the pandas path; version, sha256 and input fingerprint recorded;
+    a refused run afterwards leaves that output as it was."""
+    data = tmp_path / "good.csv"
+    tiny_table(300, seed=3).drop(columns="left").to_csv(data, index=False)
+    assert make_score(tiny_project, data, tmp_path / "pandas.parquet").returncode == 0
+    out = tmp_path / "scored"
+    done = spark_score(tiny_project, str(data), str(out))
+    assert done.returncode == 0, done.stderr
+    expected = pd.read_parquet(tmp_path / "pandas.parquet")
+    scored = pd.read_parquet(out).sort_values("account").reset_index(drop=True)
+    expected = expected.sort_values("account").reset_index(drop=True)
+    assert scored["account"].tolist() == expected["account"].astype(str).tolist()
+    assert (scored["score"] - expected["score"]).abs().max() < 1e-12
+    assert len(list(out.glob("part-*.parquet"))) >= 1  # partitioned: part files of a directory
+    inside = json.loads((out / "_score.json").read_text())
+    beside = json.loads((tmp_path / "scored.json").read_text())
+    pandas_side = json.loads((tmp_path / "pandas.json").read_text())
+    assert inside["data_sha256"] == beside["data_sha256"] == pandas_side["data_sha256"]
+    assert inside["model_sha256"] == beside["model_sha256"] == pandas_side["model_sha256"]
+    assert inside["model_version"] == pandas_side["model_version"] and inside["rows"] == 300
+    before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+    bad = CASES["unknown_category"][0](tmp_path)
+    refused = spark_score(tiny_project, str(bad), str(out))
+    assert f"Error {DATA_ERROR}" in refused.stderr
+    assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
+
+
+def test_an_executor_refuses_a_model_file_that_is_not_the_recorded_one(tmp_path):
+    """Each executor checks the shipped file's sha256 itself (serve.loading), on real Spark."""
+    from {{ cookiecutter.package }}.config import load_config
+    from {{ cookiecutter.package }}.data import conform, features_and_target
+    from {{ cookiecutter.package }}.model_io import environment, save_model
+    from {{ cookiecutter.package }}.pipeline.train import build_pipeline
+    from {{ cookiecutter.package }}.registry import ModelRef
+    from {{ cookiecutter.package }}.score_spark import (
+        PartitionJob,
+        check_and_score,
+        output_schema,
+        spark_session,
+    )
+
+    contract = tiny_contract()
+    x, y = features_and_target(conform(tiny_table(200), contract), contract)
+    params = load_config(Path(__file__).resolve().parents[2] / "params.yaml").model
+    model = tmp_path / "model.skops"
+    sha256 = save_model(build_pipeline(contract, params).fit(x, y), model)
+    tags = environment() | {"contract_fingerprint": contract.fingerprint}
+    spark = spark_session("local[2]")
+    try:
+        spark.sparkContext.addFile(str(model))
+        table = spark.createDataFrame(tiny_table(40).drop(columns="left"))
+        id_field = table.schema["account"]
+        results = {}
+        for name, recorded in (("recorded", sha256), ("tampered", "0" * 64)):
+            job = PartitionJob(contract, ModelRef("1", recorded, tags), model.name, 0.5,
+                               (0, 1), False)  # fmt: skip
+            rows = table.mapInPandas(check_and_score(job), output_schema(id_field)).collect()
+            results[name] = rows
+    finally:
+        spark.stop()
+    assert [r["failure"] for r in results["tampered"]] and all(
+        r["failure"] == "model" and "sha256" in r["problem"] for r in results["tampered"]
+    )
+    recorded = results["recorded"]
+    assert len(recorded) == 40 and all(r["problem"] is None for r in recorded), recorded[:3]
+    assert sorted(r["account"] for r in recorded) == sorted(tiny_table(40)["account"])
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("AWS_ENDPOINT_URL") and os.environ.get("SCORE_TEST_BUCKET")),
+    reason="no S3 endpoint (AWS_ENDPOINT_URL) and bucket (SCORE_TEST_BUCKET)",
+)
+def test_s3_in_s3_out(tiny_project, tmp_path):
+    """DATA=s3://... OUT=s3://...: read, scored and written back through the S3 endpoint."""
+    import fsspec
+
+    bucket = os.environ["SCORE_TEST_BUCKET"]
+    fs = fsspec.filesystem("s3")
+    data = tmp_path / "batch.parquet"
+    tiny_table(120, seed=5).drop(columns="left").to_parquet(data, index=False)
+    fs.put(str(data), f"{bucket}/in/batch.parquet")
+    s3 = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    done = spark_score(tiny_project, f"s3://{bucket}/in/batch.parquet",
+                       f"s3://{bucket}/out/batch", s3)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    parts = [k for k in fs.find(f"{bucket}/out/batch") if k.endswith(".parquet")]
+    scored = pd.concat(pd.read_parquet(fs.open(k, "rb")) for k in parts)
+    assert sorted(scored["account"]) == sorted(pd.read_parquet(data)["account"])
+    summary = json.loads(fs.cat(f"{bucket}/out/batch.json"))
+    assert summary["rows"] == 120 and summary["data"] == f"s3://{bucket}/in/batch.parquet"
