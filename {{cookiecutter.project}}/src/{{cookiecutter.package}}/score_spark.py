@@ -45,6 +45,7 @@ from .score import MAX_REPORTED, ChunkChecker, ScoreSummary, iter_chunks, load_c
 from .serve.schema import target_labels
 
 BATCH_ROWS = 20_000  # rows per Arrow batch handed to the checks and the model
+PANDAS_3_WARNING = "PySpark does not yet fully support pandas"
 SIDECAR = "_score.json"  # inside the output: Spark's readers skip names starting with _
 
 
@@ -165,7 +166,7 @@ def spark_session(master: str | None) -> Any:
 
     # PySpark 4 warns about pandas 3 in general: our use (Arrow batches through mapInPandas)
     # is checked by tests/model/test_score_spark.py against the pandas path
-    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+    warnings.filterwarnings("ignore", PANDAS_3_WARNING, FutureWarning)
     if master is None or master.startswith("local"):
         # a local session: its Python workers use this interpreter (and its packages), and
         # it listens on loopback only
@@ -176,6 +177,7 @@ def spark_session(master: str | None) -> Any:
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH_ROWS))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "true")
+        .config("spark.executorEnv.PYTHONWARNINGS", f"ignore:{PANDAS_3_WARNING}:FutureWarning")
     )
     if master:
         builder = builder.master(master)

@@ -35,22 +35,42 @@ def spark_score(project: Path, data: str, out: str, env: dict[str, str] | None =
     return make_score(project, data, out, "ENGINE=spark", env=env)
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - LABEL_ONLY))
-def test_spark_refuses_what_the_pandas_path_refuses(case, tiny_project, tmp_path):
-    """Both engines refuse each corrupt file with exit 4 and the validate test's words."""
+def problem_lines(stderr: str) -> list[str]:
+    """The refused rows' lines of a `score` error, without where they were (chunk or split)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.startswith("  ")]
+    return [line.split("rows ", 1)[-1] for line in lines if "rows " in line]
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - LABEL_ONLY - SPARK))
+def test_spark_refuses_a_file_that_is_not_a_table_before_starting(case, tiny_project, tmp_path):
+    """Exit 4 and the validate test's words (the pandas path's checks, on the driver)."""
+    writer, words = CASES[case]
+    data = writer(tmp_path)
+    done = spark_score(tiny_project, str(data), str(tmp_path / "spark"))
+    assert f"Error {DATA_ERROR}" in done.stderr, done.stderr
+    assert str(data) in done.stderr
+    for word in words:
+        assert word in done.stderr, f"{word!r} not in:\n{done.stderr}"
+    assert "Traceback" not in done.stderr and "Spark" not in done.stderr
+    assert not (tmp_path / "spark").exists()
+
+
+@pytest.mark.parametrize("case", sorted(SPARK))
+def test_spark_refuses_the_rows_the_pandas_path_refuses(case, tiny_project, tmp_path):
+    """A corrupt table the executors check: the same rows refused, in the same words, as
+    `make score` refuses them."""
     writer, words = CASES[case]
     data = writer(tmp_path)
     pandas_run = make_score(tiny_project, data, tmp_path / "pandas.parquet")
-    spark_run = spark_score(tiny_project, str(data), str(tmp_path / "spark"))
-    for done in (pandas_run, spark_run):
-        assert f"Error {DATA_ERROR}" in done.stderr, done.stderr
-        assert str(data) in done.stderr
-        for word in words:
-            assert word in done.stderr, f"{word!r} not in:\n{done.stderr}"
-        assert "Traceback" not in done.stderr
+    assert f"Error {DATA_ERROR}" in pandas_run.stderr, pandas_run.stderr
+    assert problem_lines(pandas_run.stderr), pandas_run.stderr
+    done = spark_score(tiny_project, str(data), str(tmp_path / "spark"))
+    assert f"Error {DATA_ERROR}" in done.stderr, done.stderr
+    assert "rows that do not meet contract.yaml; nothing was scored" in done.stderr
+    assert sorted(problem_lines(done.stderr)) == sorted(problem_lines(pandas_run.stderr))
+    assert all(word in done.stderr for word in words), done.stderr
+    assert "Traceback" not in done.stderr and "FutureWarning" not in done.stderr
     assert not (tmp_path / "spark").exists()
-    if case in SPARK:  # refused by the executors' checks, not before Spark started
-        assert "rows that do not meet contract.yaml" in spark_run.stderr
 
 
 def test_scores_match_the_pandas_path_and_carry_the_run(tiny_project, tmp_path):
