@@ -94,6 +94,7 @@ FLOORS = {
     "cli": 5,
     "__main__": 5,
     "score": 5,
+    "score_spark": 5,
     "draft_contract": 5,
     "draft_gates": 5,
     "data_push": 5,

@@ -43,6 +43,7 @@ REQUIRED: dict[str, list[str]] = {
         "router hop p50",
         "breach to 100% stable",
     ],
+    "spark": ["spark local[2]: seconds, largest size", "spark local[2]: peak memory, largest size"],
     "stats": ["stats.bootstrap_3_metric_ci", "stats.delong_ci_large"],
     "team": ["pipeline, shared mlflow server", "promote stage, shared mlflow server"],
     "validate": ["validate CSV", "validate Parquet", "peak RSS validate CSV"],

@@ -107,7 +107,9 @@ def _refusal(job: PartitionJob, lines: list[str], failure: str) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def check_and_score(job: PartitionJob) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def check_and_score(
+    job: PartitionJob,
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The function `mapInPandas` runs on each split: check each batch, then score it."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -144,8 +146,8 @@ def check_and_score(job: PartitionJob) -> Callable[[Iterator[pd.DataFrame]], Ite
 
 
 def table_kind(path: Path) -> str:
-    """"csv" or "parquet" for a file or a directory of part files; its structure checked as
-    the pandas path checks a file (readable, the contract's header, at least one row)."""
+    """The kind of a file or a directory of part files, "csv" or "parquet"; its structure
+    checked as the pandas path checks a file (readable, the header, at least one row)."""
     files = spark_io.data_files(path) if path.exists() else [path]
     if not files:
         raise DataError(f"{path}: a directory with no data files; expected .csv or .parquet")
@@ -160,9 +162,9 @@ def table_kind(path: Path) -> str:
 
 def spark_session(master: str | None) -> Any:
     """A session on `master` (SPARK_MASTER), else on what spark-submit set, else local[*]."""
-    from pyspark.sql import SparkSession
-
     import warnings
+
+    from pyspark.sql import SparkSession
 
     # PySpark 4 warns about pandas 3 in general: our use (Arrow batches through mapInPandas)
     # is checked by tests/model/test_score_spark.py against the pandas path
@@ -240,6 +242,9 @@ def score_on_spark(
     with tempfile.TemporaryDirectory(prefix="score-spark-") as staging:
         source = locate(data, Path(staging), cluster=master is not None)
         print(f"score: {data} ({source.kind}) with v{ref.version} on Spark", file=sys.stderr)
+        from pyspark.sql import SparkSession
+
+        ours = SparkSession.getActiveSession() is None  # a notebook's session is left running
         spark = spark_session(master)
         try:
             spark.sparkContext.addFile(str(model_path))
@@ -247,7 +252,8 @@ def score_on_spark(
                                target_labels(contract), source.kind == "csv")  # fmt: skip
             rows = _run(spark, job, source, data, out, Path(staging))
         finally:
-            spark.stop()
+            if ours:
+                spark.stop()
     summary = ScoreSummary(data, source.sha256, out, rows, registry.model_name, ref.version,
                            ref.sha256, time.perf_counter() - started)  # fmt: skip
     sidecar = out.rstrip("/")
@@ -280,7 +286,9 @@ def _run(spark: Any, job: PartitionJob, source: Source, data: str, out: str, sta
     return rows
 
 
-def _write(output: Any, job: PartitionJob, source: Source, data: str, out: str, staging: Path) -> int:
+def _write(
+    output: Any, job: PartitionJob, source: Source, data: str, out: str, staging: Path
+) -> int:
     """Parquet parts and `_score.json` beside `out`, moved (or uploaded) into place."""
     meta = {"model_version": job.ref.version, "model_sha256": job.ref.sha256,
             "data": data, "data_sha256": source.sha256}  # fmt: skip
@@ -289,7 +297,7 @@ def _write(output: Any, job: PartitionJob, source: Source, data: str, out: str, 
         target = spark_io.for_spark(out.rstrip("/"))
         written = f"{target}.{job.ref.sha256[:12]}.tmp"
         output.write.mode("overwrite").parquet(written)
-        rows = output.count()
+        rows = int(output.count())
         spark_io.hadoop_replace(output.sparkSession, written, target)
         return rows
     local = staging / "out" if spark_io.is_remote(out) else Path(out)

@@ -42,9 +42,10 @@ def _filesystem(location: str) -> tuple[Any, str]:
     try:
         import fsspec
 
-        return fsspec.core.url_to_fs(location)
+        fs, path = fsspec.core.url_to_fs(location)
     except (ImportError, ValueError) as error:
         raise ServiceError(f"{location}: no filesystem for this URL ({error})") from None
+    return fs, str(path)
 
 
 def stage_in(location: str, directory: Path) -> Path:
@@ -83,7 +84,7 @@ def remote_table(location: str, directory: Path) -> tuple[Path, str]:
     for key in files:
         info = infos[key]
         tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or ""
-        digest.update(f"{key[len(root):]}\t{info.get('size')}\t{tag}\n".encode())
+        digest.update(f"{key[len(root) :]}\t{info.get('size')}\t{tag}\n".encode())
     first = directory / Path(files[0]).name
     fs.get(files[0], str(first))
     return first, digest.hexdigest()
@@ -106,9 +107,7 @@ def data_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file() and _is_data(p.relative_to(path).as_posix())
+        p for p in path.rglob("*") if p.is_file() and _is_data(p.relative_to(path).as_posix())
     )
 
 

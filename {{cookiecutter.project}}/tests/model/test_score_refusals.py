@@ -59,7 +59,8 @@ def make_score(
 ) -> subprocess.CompletedProcess[str]:
     """`make score DATA=... OUT=... [args]` in `project`, with this interpreter's environment
     (and `env`'s variables)."""
-    env = {**(env or {}),
+    env = {
+        **(env or {}),
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONPATH": str(PROJECT / "src") + ":" + str(PROJECT),
         "HOME": str(project),

@@ -16,15 +16,20 @@ import pandas as pd
 import pytest
 
 from tests.data.test_bad_input import CASES
-from tests.model.test_score_refusals import LABEL_ONLY, make_score, tiny_project  # noqa: F401
+from tests.model import test_score_refusals as refusals
 from tests.tiny_contract import tiny_contract, tiny_table
 
-pytest.importorskip("pyspark", reason="the spark extra is not installed (make install EXTRAS=spark)")
+pytest.importorskip(
+    "pyspark", reason="the spark extra is not installed (make install EXTRAS=spark)"
+)
 if shutil.which("java") is None:
     pytest.skip("no Java runtime for Spark (apt-get install openjdk-17-jre-headless)",
                 allow_module_level=True)  # fmt: skip
 
-DATA_ERROR, REFUSED = 4, 5
+DATA_ERROR = 4
+LABEL_ONLY = refusals.LABEL_ONLY
+make_score = refusals.make_score
+tiny_project = refusals.tiny_project  # the module's tiny champion, registered in its own store
 # the files Spark reads: the pandas path refuses the others before reading a row, and so
 # does the Spark path (the same structure checks, on the driver)
 SPARK = {"duplicate_ids", "mixed_types", "numbers_as_strings", "unknown_category"}
@@ -51,7 +56,8 @@ def test_spark_refuses_a_file_that_is_not_a_table_before_starting(case, tiny_pro
     assert str(data) in done.stderr
     for word in words:
         assert word in done.stderr, f"{word!r} not in:\n{done.stderr}"
-    assert "Traceback" not in done.stderr and "Spark" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Spark" not in done.stderr
     assert not (tmp_path / "spark").exists()
 
 
@@ -69,7 +75,8 @@ def test_spark_refuses_the_rows_the_pandas_path_refuses(case, tiny_project, tmp_
     assert "rows that do not meet contract.yaml; nothing was scored" in done.stderr
     assert sorted(problem_lines(done.stderr)) == sorted(problem_lines(pandas_run.stderr))
     assert all(word in done.stderr for word in words), done.stderr
-    assert "Traceback" not in done.stderr and "FutureWarning" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "FutureWarning" not in done.stderr
     assert not (tmp_path / "spark").exists()
 
 
@@ -93,7 +100,8 @@ def test_scores_match_the_pandas_path_and_carry_the_run(tiny_project, tmp_path):
     pandas_side = json.loads((tmp_path / "pandas.json").read_text())
     assert inside["data_sha256"] == beside["data_sha256"] == pandas_side["data_sha256"]
     assert inside["model_sha256"] == beside["model_sha256"] == pandas_side["model_sha256"]
-    assert inside["model_version"] == pandas_side["model_version"] and inside["rows"] == 300
+    assert inside["model_version"] == pandas_side["model_version"]
+    assert inside["rows"] == 300
     before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
     bad = CASES["unknown_category"][0](tmp_path)
     refused = spark_score(tiny_project, str(bad), str(out))
@@ -134,11 +142,13 @@ def test_an_executor_refuses_a_model_file_that_is_not_the_recorded_one(tmp_path)
             results[name] = rows
     finally:
         spark.stop()
-    assert [r["failure"] for r in results["tampered"]] and all(
-        r["failure"] == "model" and "sha256" in r["problem"] for r in results["tampered"]
-    )
+    tampered = results["tampered"]
+    assert tampered
+    assert all(r["failure"] == "model" for r in tampered), tampered
+    assert all("sha256" in r["problem"] for r in tampered), tampered
     recorded = results["recorded"]
-    assert len(recorded) == 40 and all(r["problem"] is None for r in recorded), recorded[:3]
+    assert len(recorded) == 40
+    assert all(r["problem"] is None for r in recorded), recorded[:3]
     assert sorted(r["account"] for r in recorded) == sorted(tiny_table(40)["account"])
 
 
@@ -163,4 +173,5 @@ def test_s3_in_s3_out(tiny_project, tmp_path):
     scored = pd.concat(pd.read_parquet(fs.open(k, "rb")) for k in parts)
     assert sorted(scored["account"]) == sorted(pd.read_parquet(data)["account"])
     summary = json.loads(fs.cat(f"{bucket}/out/batch.json"))
-    assert summary["rows"] == 120 and summary["data"] == f"s3://{bucket}/in/batch.parquet"
+    assert summary["rows"] == 120
+    assert summary["data"] == f"s3://{bucket}/in/batch.parquet"
