@@ -69,6 +69,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     `load_table` refuses a file (the same checks, the same words)."""
     kind = readable_kind(path)
     count = 0
+    reader: Any = None  # a CSV reader holds the file open: closed however the loop ends
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -78,7 +79,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
             )
         else:
-            chunks = pd.read_csv(path, chunksize=chunk_rows)
+            chunks = reader = pd.read_csv(path, chunksize=chunk_rows)
         for chunk in chunks:
             if count == 0:
                 check_columns(path, kind, chunk)
@@ -90,6 +91,9 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         if isinstance(error, DataError):
             raise
         raise unreadable(path, kind, error) from None
+    finally:
+        if reader is not None:
+            reader.close()
     if count == 0:
         raise no_rows(path)
 

@@ -25,6 +25,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -154,9 +155,11 @@ def table_kind(path: Path) -> str:
     kinds = {f.suffix.lower().replace(".pq", ".parquet") for f in files}
     if len(kinds) > 1:
         raise DataError(f"{path}: mixes {sorted(kinds)} files; expected one kind of table")
-    for chunk in iter_chunks(files[0], 1_000):  # the first rows only: structure, not content
-        del chunk
-        break
+    first_rows = iter_chunks(files[0], 1_000)  # the first rows only: structure, not content
+    try:
+        next(first_rows)
+    finally:
+        first_rows.close()
     return "csv" if kinds == {".csv"} else "parquet"
 
 
@@ -237,10 +240,14 @@ def score_on_spark(
     started = time.perf_counter()
     if out.lower().endswith(".csv"):
         raise DataError(f"OUT={out}: Spark writes a directory of Parquet files; name a directory")
-    ref, _ = load_champion(registry, version, contract)  # the driver checks before any work
-    model_path = registry.model_path(ref.version)
+    cluster = master is not None and not master.startswith("local")
     with tempfile.TemporaryDirectory(prefix="score-spark-") as staging:
-        source = locate(data, Path(staging), cluster=master is not None)
+        source = locate(data, Path(staging), cluster)  # a bad DATA fails before any other work
+        ref, _ = load_champion(registry, version, contract)  # the driver's checks first
+        # shipped under a name of its own: a session that scores two versions keeps both
+        registered = registry.model_path(ref.version)
+        model_path = Path(staging, f"{ref.sha256[:16]}-{registered.name}")
+        shutil.copyfile(registered, model_path)
         print(f"score: {data} ({source.kind}) with v{ref.version} on Spark", file=sys.stderr)
         from pyspark.sql import SparkSession
 

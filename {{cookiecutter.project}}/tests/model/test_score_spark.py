@@ -1,5 +1,9 @@
 """`make score ENGINE=spark` on a real local Spark session: the pandas path's guarantees.
 
+One session (`local[2]`) serves the module: `score-spark` run in this process reuses it, as
+it reuses a notebook's, so the JVM starts once; the S3 test runs `make score ENGINE=spark`
+as a user does, in its own processes.
+
 Needs the spark extra (`make install EXTRAS=spark`) and a Java runtime; without them these
 tests are skipped, saying which is missing. The S3 test needs an S3 endpoint in
 AWS_ENDPOINT_URL and a bucket in SCORE_TEST_BUCKET (the template's tests start moto's).
@@ -32,12 +36,40 @@ make_score = refusals.make_score
 tiny_project = refusals.tiny_project  # the module's tiny champion, registered in its own store
 # the files Spark reads: the pandas path refuses the others before reading a row, and so
 # does the Spark path (the same structure checks, on the driver)
-SPARK = {"duplicate_ids", "mixed_types", "numbers_as_strings", "unknown_category"}
+SPARK = {"duplicate_ids", "mixed_types", "numbers_as_strings", "renamed_column", "unknown_category"}
 
 
 def spark_score(project: Path, data: str, out: str, env: dict[str, str] | None = None):
     """`make score ENGINE=spark`, in the environment `make_score` gives the pandas path."""
     return make_score(project, data, out, "ENGINE=spark", env=env)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """The module's local Spark session (two cores), stopped at the end."""
+    from {{ cookiecutter.package }}.score_spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def score(tiny_project, monkeypatch, capsys):
+    """`python -m <package> <command> --data --out` in this process, in the tiny project:
+    its exit code and what it printed to stderr."""
+    from {{ cookiecutter.package }}.cli import main
+
+    monkeypatch.chdir(tiny_project)
+    for name in ("MLFLOW_TRACKING_URI", "SPARK_MASTER"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(command: str, data: Path, out: Path) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main([command, "--data", str(data), "--out", str(out)])
+        return code, capsys.readouterr().err
+
+    return run
 
 
 def problem_lines(stderr: str) -> list[str]:
@@ -47,48 +79,44 @@ def problem_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.parametrize("case", sorted(set(CASES) - LABEL_ONLY - SPARK))
-def test_spark_refuses_a_file_that_is_not_a_table_before_starting(case, tiny_project, tmp_path):
+def test_spark_refuses_a_file_that_is_not_a_table_before_starting(case, score, tmp_path):
     """Exit 4 and the validate test's words (the pandas path's checks, on the driver)."""
     writer, words = CASES[case]
     data = writer(tmp_path)
-    done = spark_score(tiny_project, str(data), str(tmp_path / "spark"))
-    assert f"Error {DATA_ERROR}" in done.stderr, done.stderr
-    assert str(data) in done.stderr
+    code, err = score("score-spark", data, tmp_path / "spark")
+    assert code == DATA_ERROR, err
+    assert str(data) in err
     for word in words:
-        assert word in done.stderr, f"{word!r} not in:\n{done.stderr}"
-    assert "Traceback" not in done.stderr
-    assert "Spark" not in done.stderr
+        assert word in err, f"{word!r} not in:\n{err}"
+    assert "on Spark" not in err  # refused before a model was loaded or a session used
     assert not (tmp_path / "spark").exists()
 
 
 @pytest.mark.parametrize("case", sorted(SPARK))
-def test_spark_refuses_the_rows_the_pandas_path_refuses(case, tiny_project, tmp_path):
-    """A corrupt table the executors check: the same rows refused, in the same words, as
-    `make score` refuses them."""
+def test_spark_refuses_the_rows_the_pandas_path_refuses(case, spark, score, tmp_path):
+    """A corrupt table the executors check: the same rows refused, in the same words."""
     writer, words = CASES[case]
     data = writer(tmp_path)
-    pandas_run = make_score(tiny_project, data, tmp_path / "pandas.parquet")
-    assert f"Error {DATA_ERROR}" in pandas_run.stderr, pandas_run.stderr
-    assert problem_lines(pandas_run.stderr), pandas_run.stderr
-    done = spark_score(tiny_project, str(data), str(tmp_path / "spark"))
-    assert f"Error {DATA_ERROR}" in done.stderr, done.stderr
-    assert "rows that do not meet contract.yaml; nothing was scored" in done.stderr
-    assert sorted(problem_lines(done.stderr)) == sorted(problem_lines(pandas_run.stderr))
-    assert all(word in done.stderr for word in words), done.stderr
-    assert "Traceback" not in done.stderr
-    assert "FutureWarning" not in done.stderr
+    pandas_code, pandas_err = score("score", data, tmp_path / "pandas.parquet")
+    assert pandas_code == DATA_ERROR, pandas_err
+    assert problem_lines(pandas_err), pandas_err
+    code, err = score("score-spark", data, tmp_path / "spark")
+    assert code == DATA_ERROR, err
+    assert "rows that do not meet contract.yaml; nothing was scored" in err
+    assert sorted(problem_lines(err)) == sorted(problem_lines(pandas_err)), err
+    assert all(word in err for word in words), err
     assert not (tmp_path / "spark").exists()
 
 
-def test_scores_match_the_pandas_path_and_carry_the_run(tiny_project, tmp_path):
+def test_scores_match_the_pandas_path_and_carry_the_run(spark, score, tmp_path):
     """The same ids and scores as the pandas path; version, sha256 and input fingerprint recorded;
     a refused run afterwards leaves that output as it was."""
     data = tmp_path / "good.csv"
     tiny_table(300, seed=3).drop(columns="left").to_csv(data, index=False)
-    assert make_score(tiny_project, data, tmp_path / "pandas.parquet").returncode == 0
+    assert score("score", data, tmp_path / "pandas.parquet")[0] == 0
     out = tmp_path / "scored"
-    done = spark_score(tiny_project, str(data), str(out))
-    assert done.returncode == 0, done.stderr
+    code, err = score("score-spark", data, out)
+    assert code == 0, err
     expected = pd.read_parquet(tmp_path / "pandas.parquet")
     scored = pd.read_parquet(out).sort_values("account").reset_index(drop=True)
     expected = expected.sort_values("account").reset_index(drop=True)
@@ -104,44 +132,32 @@ def test_scores_match_the_pandas_path_and_carry_the_run(tiny_project, tmp_path):
     assert inside["rows"] == 300
     before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
     bad = CASES["unknown_category"][0](tmp_path)
-    refused = spark_score(tiny_project, str(bad), str(out))
-    assert f"Error {DATA_ERROR}" in refused.stderr
+    assert score("score-spark", bad, out)[0] == DATA_ERROR
     assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
 
 
-def test_an_executor_refuses_a_model_file_that_is_not_the_recorded_one(tmp_path):
+def test_an_executor_refuses_a_model_file_that_is_not_the_recorded_one(spark, tmp_path):
     """Each executor checks the shipped file's sha256 itself (serve.loading), on real Spark."""
     from {{ cookiecutter.package }}.config import load_config
     from {{ cookiecutter.package }}.data import conform, features_and_target
     from {{ cookiecutter.package }}.model_io import environment, save_model
     from {{ cookiecutter.package }}.pipeline.train import build_pipeline
     from {{ cookiecutter.package }}.registry import ModelRef
-    from {{ cookiecutter.package }}.score_spark import (
-        PartitionJob,
-        check_and_score,
-        output_schema,
-        spark_session,
-    )
+    from {{ cookiecutter.package }}.score_spark import PartitionJob, check_and_score, output_schema
 
     contract = tiny_contract()
     x, y = features_and_target(conform(tiny_table(200), contract), contract)
     params = load_config(Path(__file__).resolve().parents[2] / "params.yaml").model
-    model = tmp_path / "model.skops"
+    model = tmp_path / "executor-test.skops"
     sha256 = save_model(build_pipeline(contract, params).fit(x, y), model)
     tags = environment() | {"contract_fingerprint": contract.fingerprint}
-    spark = spark_session("local[2]")
-    try:
-        spark.sparkContext.addFile(str(model))
-        table = spark.createDataFrame(tiny_table(40).drop(columns="left"))
-        id_field = table.schema["account"]
-        results = {}
-        for name, recorded in (("recorded", sha256), ("tampered", "0" * 64)):
-            job = PartitionJob(contract, ModelRef("1", recorded, tags), model.name, 0.5,
-                               (0, 1), False)  # fmt: skip
-            rows = table.mapInPandas(check_and_score(job), output_schema(id_field)).collect()
-            results[name] = rows
-    finally:
-        spark.stop()
+    spark.sparkContext.addFile(str(model))
+    table = spark.createDataFrame(tiny_table(40).drop(columns="left"))
+    results = {}
+    for name, recorded in (("recorded", sha256), ("tampered", "0" * 64)):
+        job = PartitionJob(contract, ModelRef("1", recorded, tags), model.name, 0.5, (0, 1), False)
+        schema = output_schema(table.schema["account"])
+        results[name] = table.mapInPandas(check_and_score(job), schema).collect()
     tampered = results["tampered"]
     assert tampered
     assert all(r["failure"] == "model" for r in tampered), tampered
