@@ -29,7 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,8 @@ def table_kind(path: Path) -> str:
     try:
         next(first_rows)
     finally:
-        first_rows.close()
+        if isinstance(first_rows, Generator):  # closed now, not at garbage collection
+            first_rows.close()
     return "csv" if kinds == {".csv"} else "parquet"
 
 
