@@ -469,6 +469,7 @@ class Settings:
     cache_dir: Path
     secrets: dict[str, str]
     variables: dict[str, str]
+    runner_env: dict[str, str] = field(default_factory=dict)
     default_branch: str = "main"
     repository: str = "local/project"
     head: str | None = None
@@ -523,6 +524,7 @@ class JobRun:
     def machine_env(self) -> dict[str, str]:
         """What the runner machine provides before the workflow's own `env`."""
         env = {k: v for k, v in os.environ.items() if PASS_THROUGH.match(k)}
+        env |= self.run.settings.runner_env  # a self-hosted runner's `.env` file
         pip_conf = Path.home() / ".config" / "pip" / "pip.conf"
         if pip_conf.is_file() and "PIP_CONFIG_FILE" not in env:
             env["PIP_CONFIG_FILE"] = str(pip_conf)
@@ -1352,6 +1354,8 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument("--secret", action="append", default=[], metavar="NAME",
                         help="a secret, its value taken from this environment variable")  # fmt: skip
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--runner-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set for every job by the machine, as a self-hosted runner's .env file does")  # fmt: skip
     parser.add_argument("--default-branch", default="main")
     parser.add_argument("--repository", default="local/project", help="owner/name")
     parser.add_argument("--run-number", type=int, default=1)
@@ -1360,9 +1364,9 @@ def parse_args(argv: list[str] | None) -> Settings:
     missing = [name for name in args.secret if name not in os.environ]
     if missing:
         parser.error(f"secret(s) {missing} are not set in the environment")
-    bad_vars = [v for v in args.var if "=" not in v]
+    bad_vars = [v for v in [*args.var, *args.runner_env] if "=" not in v]
     if bad_vars:
-        parser.error(f"--var wants NAME=VALUE, got {bad_vars}")
+        parser.error(f"--var and --runner-env want NAME=VALUE, got {bad_vars}")
     return Settings(
         repo=args.repo,
         workflow=args.workflow,
@@ -1373,6 +1377,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         cache_dir=args.cache_dir.resolve(),
         secrets={name: os.environ[name] for name in args.secret},
         variables=dict(v.split("=", 1) for v in args.var),
+        runner_env=dict(v.split("=", 1) for v in args.runner_env),
         default_branch=args.default_branch,
         repository=args.repository,
         head=args.head,

@@ -5,8 +5,9 @@ unchanged (tests/own_tables.py). Per table: `make contract` as the user types it
 asks the user to choose, the command it printed), then the generated workflow's pipeline job,
 run by the project's own runner on a fresh clone against a DVC remote on loopback S3 and a real
 `mlflow server`: `make install`, `make lint`, `make data` (pulled from the remote), `make
-validate/train/gate` (`dvc repro` stage by stage), `make test` (the bake's own tests, on this
-table), `make promote`. No file is edited by hand.
+validate/train/gate` (`dvc repro` stage by stage), `make test` (the bake's own data and model
+tests, on this table; its code tests do not depend on the table and run in full elsewhere,
+see `workflow_runs.CODE_TESTS_RAN_ONCE`), `make promote`. No file is edited by hand.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import pytest
 
 from .conftest import bake, run
 from .own_tables import PUBLIC, write_public
-from .workflow_runs import Team, commit, free_ports, git, share_data, shared_engines
+from .workflow_runs import (
+    CODE_TESTS_RAN_ONCE,
+    Team,
+    commit,
+    free_ports,
+    git,
+    share_data,
+    shared_engines,
+)
 
 pytestmark = pytest.mark.slow
 VENV = Path(sys.prefix)
@@ -107,7 +116,7 @@ def test_a_public_table_reaches_the_promotion_decision(tmp_path, team: Team, nam
     git(project, "symbolic-ref", "HEAD", "refs/heads/main")
     commit(project, "Our data, its drafted contract, the DVC remote")
     ran = team.workflow(project, f"own-{name}", "push", "--ref", "refs/heads/main",
-                        "--workflow", workflow)  # fmt: skip
+                        "--workflow", workflow, *CODE_TESTS_RAN_ONCE)  # fmt: skip
     assert ran.returncode == 0, ran.output[-6000:]
     steps = {step["name"]: step["outcome"] for step in ran.job("pipeline")["steps"]}
     for step in ("Install", "Lint", "Validate data against the contract", "Train",

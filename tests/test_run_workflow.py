@@ -295,6 +295,40 @@ def test_runner_runs_jobs_on_fresh_clones(tmp_path: Path) -> None:
     assert not orphans, "orphan left"
 
 
+RUNNER_ENV_WORKFLOW = """
+name: runner-env
+on: push
+permissions: {}
+jobs:
+  one:
+    runs-on: ubuntu-latest
+    permissions: {}
+    env:
+      OVERRIDDEN: by-the-workflow
+    steps:
+      - run: test "$FROM_RUNNER" = "a b=c" && test "$OVERRIDDEN" = by-the-workflow
+  two:
+    runs-on: ubuntu-latest
+    permissions: {}
+    steps:
+      - run: test "$FROM_RUNNER" = "a b=c" && test "$OVERRIDDEN" = by-the-machine
+"""
+
+
+def test_runner_env_reaches_every_job_under_the_workflows_own(tmp_path: Path) -> None:
+    """`--runner-env NAME=VALUE` is the machine's environment (a self-hosted runner's .env
+    file): every job sees it, and the workflow's own `env` still wins."""
+    repo = tiny_repo(tmp_path, RUNNER_ENV_WORKFLOW)
+    code, report, output = run_tiny(repo, tmp_path / "run", "--event", "push",
+                                    "--runner-env", "FROM_RUNNER=a b=c",
+                                    "--runner-env", "OVERRIDDEN=by-the-machine")  # fmt: skip
+    assert code == 0, output
+    assert {name: job["result"] for name, job in report["jobs"].items()} == {
+        "one": "success",
+        "two": "success",
+    }
+
+
 def _runs_sleep_300_in(proc: Path, root: Path) -> bool:
     """This test's own sleeper only: another run on the same machine is not an orphan."""
     try:

@@ -22,6 +22,7 @@ from . import workflow_runs
 from .conftest import TEMPLATE, bake, churn_generator, run
 from .workflow_runs import (
     BETTER_MODEL,
+    CODE_TESTS_RAN_ONCE,
     FIRST_MODEL,
     WALL_TIMES,
     Run,
@@ -101,7 +102,7 @@ def test_first_push_promotes_v1_and_deploys(team: Team, churn: Path) -> None:
 
 def test_weekly_retrain_keeps_the_champion(team: Team, churn: Path) -> None:
     """New clones, same data: the champion comes from the server; noise is not promoted."""
-    weekly = team.workflow(churn, "2-weekly-schedule", "schedule")
+    weekly = team.workflow(churn, "2-weekly-schedule", "schedule", *CODE_TESTS_RAN_ONCE)
     assert_succeeded(weekly, ["pipeline"], ["staging", "canary"])
     promotion = weekly.promotion()
     assert promotion["champion"] == "1", promotion
@@ -118,7 +119,8 @@ def test_better_model_is_promoted_and_canaried_over_v1(team: Team, churn: Path) 
     """A params change pushed to main: promoted over v1, canary v2 over v1, v1 `previous`."""
     set_params(churn, FIRST_MODEL, BETTER_MODEL)
     commit(churn, "Stumps: the signal is additive")
-    better = team.workflow(churn, "3-better-model-push", "push", "--ref", "refs/heads/main")
+    better = team.workflow(churn, "3-better-model-push", "push", "--ref", "refs/heads/main",
+                           *CODE_TESTS_RAN_ONCE)  # fmt: skip
     assert_succeeded(better, ["pipeline", "staging", "canary"], [])
     promotion = better.promotion()
     assert promotion["decision"] == "promoted" and promotion["champion"] == "1", promotion
@@ -155,7 +157,7 @@ def test_pull_request_moves_no_alias(
     monkeypatch.setattr(Team, "secrets", lambda self: read_only)
     monkeypatch.setattr(workflow_runs, "SECRETS", tuple(read_only))
     pr = team.workflow(churn, "4-pull-request", "pull_request", "--ref", "refs/heads/main",
-                       "--head", "feature")  # fmt: skip
+                       "--head", "feature", *CODE_TESTS_RAN_ONCE)  # fmt: skip
     assert_succeeded(pr, ["compare"], ["pipeline", "staging", "image", "canary"])
     promotion = pr.promotion()
     assert promotion["dry_run"] is True and promotion["champion"] == champion, promotion
@@ -194,7 +196,8 @@ def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_own_dataset_with_drafted_contract(team: Team, own: Path) -> None:
     """The drafted contract and data from the remote: v1 promoted, staging, canary."""
-    first = team.workflow(own, "5-own-first-push", "push", "--ref", "refs/heads/main")
+    first = team.workflow(own, "5-own-first-push", "push", "--ref", "refs/heads/main",
+                          *CODE_TESTS_RAN_ONCE)  # fmt: skip
     assert_succeeded(first, ["pipeline", "staging", "canary"], [])
     assert "data/raw/dataset.csv pulled from DVC remote 'storage'" in first.log("pipeline")
     assert not row_level_files(first)

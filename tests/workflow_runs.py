@@ -45,6 +45,12 @@ FREE_PORTS = [
     ("port: 8080", "port: 0"),
 ]
 WALL_TIMES: dict[str, float] = {}
+# The bake's code tests (tests/code: the tiny contract and inline data, the same for every
+# table, model and run) run in full in test_team_workflow's first push and in test_pipeline.
+# Later workflow runs deselect them on the runner machine (PYTEST_ADDOPTS, as a self-hosted
+# runner's .env file sets it) and still run `make test`'s data and model tests on their own
+# table and model: the workflow file itself is not changed.
+CODE_TESTS_RAN_ONCE = ("--runner-env", "PYTEST_ADDOPTS=--deselect=tests/code")
 
 
 @dataclass
