@@ -1,7 +1,7 @@
 """`make score ENGINE=spark` end to end in a bake: a real local Spark session (the machine's
 Java, PySpark from requirements-dev), real S3 (moto's server on loopback).
 
-The baked project's own tests (tests/model/test_score_spark.py) do the work: the same rows
+The baked project's own tests (tests/spark/test_score_spark.py) do the work: the same rows
 refused as the pandas path for every corruption the validate tests use, the same scores,
 the run's version, sha256 and fingerprint in the output, a refused run that leaves the
 previous output, an executor that refuses a model file it was not promised, and
@@ -36,7 +36,7 @@ def test_spark_scoring_end_to_end_on_a_local_session_and_s3(project):
         env = tool_env(project) | s3_env(endpoint) | {"SCORE_TEST_BUCKET": BUCKET}
         env["PYTHONPATH"] = f"{project / 'src'}:{project}"
         done = run(
-            ["python", "-m", "pytest", "tests/model/test_score_spark.py", "-q", "-rs", "-p",
+            ["python", "-m", "pytest", "tests/spark/test_score_spark.py", "-q", "-rs", "-p",
              "no:cacheprovider"],
             cwd=project, env=env, check=False, timeout=1200,
         )  # fmt: skip

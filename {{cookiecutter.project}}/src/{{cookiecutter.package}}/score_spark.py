@@ -171,7 +171,7 @@ def spark_session(master: str | None) -> Any:
     from pyspark.sql import SparkSession
 
     # PySpark 4 warns about pandas 3 in general: our use (Arrow batches through mapInPandas)
-    # is checked by tests/model/test_score_spark.py against the pandas path
+    # is checked by tests/spark/test_score_spark.py against the pandas path
     warnings.filterwarnings("ignore", PANDAS_3_WARNING, FutureWarning)
     if master is None or master.startswith("local"):
         # a local session: its Python workers use this interpreter (and its packages), and

@@ -1,4 +1,5 @@
 """`make score ENGINE=spark` on a real local Spark session: the pandas path's guarantees.
+`make test-spark` runs them (not `make test`: they start a JVM and need the spark extra).
 
 One session (`local[2]`) serves the module: `score-spark` run in this process reuses it, as
 it reuses a notebook's, so the JVM starts once; the S3 test runs `make score ENGINE=spark`
