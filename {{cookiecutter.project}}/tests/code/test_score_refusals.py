@@ -3,7 +3,8 @@
 The corruptions are the validate tests' own (tests/data/test_bad_input.py `CASES`), scored
 with a champion trained on the tiny contract they are written for. Scoring checks chunks with
 vectorised checks and asks Great Expectations only about a chunk they do not pass; these
-tests hold that to the rule that nothing GE refuses is scored.
+tests hold that to the rule that nothing GE refuses is scored. They judge the code, not this
+project's table, so they live with the code tests.
 """
 
 from __future__ import annotations
