@@ -14,8 +14,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -174,9 +176,15 @@ def deliver(project: Path, seen: set[int], expect_fast: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, set[int]]]:
-    """A churn bake whose servers take free ports; every process it started stopped at the end."""
-    project = bake(tmp_path_factory.mktemp("own-model"))
+def project() -> Iterator[tuple[Path, set[int]]]:
+    """A churn bake whose servers take free ports; every process it started stopped at the end.
+
+    Baked outside pytest's temporary root: uid 10001 runs this bake's .venv in the image test,
+    and every pytest that starts (the bake's own, another worker's) resets that root to 0700.
+    """
+    home = Path(tempfile.mkdtemp(prefix="own-model-"))
+    home.chmod(0o755)
+    project = bake(home)
     params_path = project / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     # free ports; readiness judged on behaviour, not on how busy a shared test machine is
@@ -190,6 +198,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, se
     for pid in seen | working_in(project):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_make_add_locks_the_estimators_with_hashes_and_make_install_installs_them(project):
@@ -269,7 +278,7 @@ def test_the_image_runs_the_lightgbm_model(project):
     as uid 10001 with the Dockerfile's files and modes, and every system library the locked
     serving packages link (libgomp for LightGBM) in the slim base or the image's list."""
     root, _ = project
-    # the image's user (uid 10001) runs this bake's .venv: pytest's temporary folders are 0700,
+    # the image's user (uid 10001) runs this bake's .venv: its folder is 0700 from mkdtemp,
     # and under a strict umask so is what `make install` wrote; in the image `pip install` leaves
     # everything world-readable, so make this copy so too
     for folder in root.parents:
