@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from .artifacts import atomic_path, write_json
 from .config import load_config
@@ -249,6 +250,35 @@ def output_writer(out: Path) -> Callable[[Path, dict[str, str]], OutputWriter]:
     return make
 
 
+def scored_columns(
+    contract: Contract,
+    inputs: pd.DataFrame,
+    scores: NDArray[np.float64],
+    labels: tuple[Any, Any],
+    threshold: float,
+    ref: ModelRef,
+) -> dict[str, Any]:
+    """One checked chunk's output: its ids, scores, labels in the table's own values
+    (negative, positive) and the model version. Both engines write these columns."""
+    negative, positive = labels
+    return {
+        contract.id: inputs[contract.id].to_numpy(),
+        "score": scores,
+        "label": np.where(scores >= threshold, positive, negative),
+        "model_version": [ref.version] * len(inputs),
+    }
+
+
+def refused_rows(data: str, problems: list[str], count: int) -> DataError:
+    """The one error for rows that break the contract: the first MAX_REPORTED, and how many more."""
+    shown = "\n  ".join(problems[:MAX_REPORTED])
+    more = count - min(len(problems), MAX_REPORTED)
+    return DataError(
+        f"{data}: rows that do not meet contract.yaml; nothing was scored:\n  {shown}"
+        + (f"\n  ... and {more} more" if more > 0 else "")
+    )
+
+
 def load_champion(
     registry: Registry, version: str | None, contract: Contract
 ) -> tuple[ModelRef, Any]:
@@ -287,7 +317,7 @@ def score_file(
     make_output = output_writer(out)  # before any work: a wrong OUT is a one-line error
     readable_kind(data)  # and so is a DATA that cannot be read
     ref, model = load_champion(registry, version, contract)
-    negative, positive = target_labels(contract)  # labels in the table's own values
+    labels = target_labels(contract)  # in the table's own values
     data_sha256 = file_sha256(data)
     metadata = {"model_version": ref.version, "model_sha256": ref.sha256,
                 "data": str(data), "data_sha256": data_sha256}  # fmt: skip
@@ -308,21 +338,11 @@ def score_file(
                 continue  # keep checking, so one run reports every bad chunk; score nothing
             X = checked.inputs
             scores = model.predict_proba(X[contract.feature_columns])[:, 1]
-            output.write(pa.table({
-                contract.id: X[contract.id].to_numpy(),
-                "score": scores,
-                "label": np.where(scores >= threshold, positive, negative),
-                "model_version": [ref.version] * len(X),
-            }))  # fmt: skip
+            output.write(pa.table(scored_columns(contract, X, scores, labels, threshold, ref)))
         progress.close()
         output.close()
         if failures:
-            shown = "\n  ".join(failures[:MAX_REPORTED])
-            more = len(failures) - MAX_REPORTED
-            raise DataError(
-                f"{data}: rows that do not meet contract.yaml; nothing was scored:\n  {shown}"
-                + (f"\n  ... and {more} more" if more > 0 else "")
-            )
+            raise refused_rows(str(data), failures, len(failures))
     summary = ScoreSummary(str(data), data_sha256, str(out), rows, registry.model_name,
                            ref.version, ref.sha256, time.perf_counter() - started)  # fmt: skip
     write_json(out.with_suffix(".json"), asdict(summary))

@@ -42,7 +42,15 @@ from .config import load_config
 from .contract import Contract, load_contract
 from .errors import DataError, ExpectedError, RefusedError
 from .registry import ModelRef, Registry
-from .score import MAX_REPORTED, ChunkChecker, ScoreSummary, iter_chunks, load_champion
+from .score import (
+    MAX_REPORTED,
+    ChunkChecker,
+    ScoreSummary,
+    iter_chunks,
+    load_champion,
+    refused_rows,
+    scored_columns,
+)
 from .serve.schema import target_labels
 
 BATCH_ROWS = 20_000  # rows per Arrow batch handed to the checks and the model
@@ -125,7 +133,6 @@ def check_and_score(
             yield _refusal(job, [f"{where}: {error}"], "model")
             return
         checker, first_row = ChunkChecker(job.contract), 0
-        negative, positive = job.labels
         features = job.contract.feature_columns
         # Spark runs a task per core: one model thread each, or OpenMP threads fight for them
         with threadpool_limits(limits=1):
@@ -136,12 +143,10 @@ def check_and_score(
                     yield _refusal(job, [f"{where}, {p}" for p in checked.problems], "data")
                     continue
                 scores = model.predict_proba(checked.inputs[features])[:, 1]
-                labels = np.where(scores >= job.threshold, positive, negative)
-                yield pd.DataFrame({
-                    job.contract.id: batch[job.contract.id].to_numpy(),
-                    "score": scores, "label": labels.astype(str),
-                    "model_version": job.ref.version, "problem": None, "failure": None,
-                })  # fmt: skip
+                columns = scored_columns(job.contract, checked.inputs, scores, job.labels,
+                                         job.threshold, job.ref)  # fmt: skip
+                columns["label"] = columns["label"].astype(str)  # Spark's column is text
+                yield pd.DataFrame(columns | {"problem": None, "failure": None})
 
     return run
 
@@ -200,11 +205,10 @@ def _read(spark: Any, location: str, kind: str) -> Any:
 
 def _refused(data: str, rows: list[Any], count: int) -> ExpectedError:
     lines = [row["problem"] for row in rows[:MAX_REPORTED]]
-    more = count - len(lines)
-    text = "\n  ".join(lines) + (f"\n  ... and {more} more" if more > 0 else "")
     if any(row["failure"] == "model" for row in rows):
+        text = "\n  ".join(lines)
         return RefusedError(f"cannot score {data}: an executor refused the model:\n  {text}")
-    return DataError(f"{data}: rows that do not meet contract.yaml; nothing was scored:\n  {text}")
+    return refused_rows(data, lines, count)
 
 
 @dataclass(frozen=True)
@@ -307,6 +311,7 @@ def _write(
         output.write.mode("overwrite").parquet(written)
         rows = int(output.count())
         spark_io.hadoop_replace(output.sparkSession, written, target)
+        spark_io.write_text(f"{out.rstrip('/')}/{SIDECAR}", json.dumps(meta | {"rows": rows}))
         return rows
     local = staging / "out" if spark_io.is_remote(out) else Path(out)
     rows = int(output.count())
