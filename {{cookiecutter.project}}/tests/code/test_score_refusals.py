@@ -1,6 +1,6 @@
 """`make score` refuses every corrupt file the validate stage refuses, in the same words.
 
-The corruptions are the validate tests' own (tests/data/test_bad_input.py `CASES`), scored
+The corruptions are the validate tests' own (tests/code/test_bad_input.py `CASES`), scored
 with a champion trained on the tiny contract they are written for. Scoring checks chunks with
 vectorised checks and asks Great Expectations only about a chunk they do not pass; these
 tests hold that to the rule that nothing GE refuses is scored. They judge the code, not this
@@ -25,7 +25,7 @@ from {{ cookiecutter.package }}.model_io import environment, save_model
 from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry
 from {{ cookiecutter.package }}.suite import prepare, row_level_specs, run_suite
-from tests.data.test_bad_input import CASES
+from tests.code.test_bad_input import CASES
 from tests.tiny_contract import tiny_contract, tiny_table, write_project
 
 PROJECT = Path(__file__).resolve().parents[2]

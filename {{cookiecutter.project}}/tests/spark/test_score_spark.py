@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from tests.code import test_score_refusals as refusals
-from tests.data.test_bad_input import CASES
+from tests.code.test_bad_input import CASES
 from tests.tiny_contract import tiny_contract, tiny_table
 
 pytest.importorskip(
