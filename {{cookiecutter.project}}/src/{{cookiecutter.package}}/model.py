@@ -89,9 +89,7 @@ def estimators(task: str) -> dict[str, Callable[..., Any]]:
     return REGRESSORS if task == "regression" else ESTIMATORS
 
 
-def build_estimator(
-    kind: str, settings: Mapping[str, Any], seed: int, task: str = "binary"
-) -> Any:
+def build_estimator(kind: str, settings: Mapping[str, Any], seed: int, task: str = "binary") -> Any:
     """The estimator named by `model.kind` for the task, with its settings from params.yaml."""
     make = estimators(task)[kind]
     hyperparameters = dict(settings)

@@ -47,13 +47,15 @@ def _binary_target(frame: pd.DataFrame, contract: Contract, classes: Sequence[An
 
 def _class_codes(frame: pd.DataFrame, contract: Contract, classes: Sequence[Any]) -> NDArray[Any]:
     try:
-        return multiclass.encode(frame[contract.target].to_numpy(), classes)
+        codes: NDArray[Any] = multiclass.encode(frame[contract.target].to_numpy(), classes)
+        return codes
     except ValueError as error:
         raise DataError(f"target {contract.target!r}: {error}") from None
 
 
 def _numbers(frame: pd.DataFrame, contract: Contract, classes: Sequence[Any]) -> NDArray[Any]:
-    return frame[contract.target].to_numpy(dtype=np.float64)
+    numbers: NDArray[Any] = frame[contract.target].to_numpy(dtype=np.float64)
+    return numbers
 
 
 def _positive_score(model: Any, X: pd.DataFrame, classes: Sequence[Any]) -> Floats:
@@ -94,7 +96,10 @@ def _positive_rate(y: NDArray[Any], classes: Sequence[Any]) -> dict[str, Any]:
 
 def _class_shares(y: NDArray[Any], classes: Sequence[Any]) -> dict[str, Any]:
     shares = np.bincount(y.astype(np.intp), minlength=len(classes)) / max(len(y), 1)
-    return {"task": "multiclass", "class_shares": dict(zip(map(str, classes), shares.tolist()))}
+    return {
+        "task": "multiclass",
+        "class_shares": dict(zip(map(str, classes), shares.tolist(), strict=True)),
+    }
 
 
 def _target_summary(y: NDArray[Any], classes: Sequence[Any]) -> dict[str, Any]:
@@ -178,13 +183,11 @@ def evaluate_task(
     X, y, classes = task_data(holdout, contract, task)
     prediction = predict(model, X, task, classes)
     stats_ = TASKS[task]
-    common = {
-        "level": settings.level,
-        "resamples": settings.bootstrap_resamples,
-        "seed": settings.bootstrap_seed,
-    }
-    metrics = stats_.metrics(y, prediction, classes, **common)
-    baseline = baseline_report(task, y, prediction, y_fit, X, classes, **common)
+    level, resamples, seed = settings.level, settings.bootstrap_resamples, settings.bootstrap_seed
+    metrics = stats_.metrics(y, prediction, classes, level=level, resamples=resamples, seed=seed)
+    baseline = baseline_report(
+        task, y, prediction, y_fit, X, classes, level=level, resamples=resamples, seed=seed
+    )
     slices = slice_report(
         task,
         y,
@@ -192,7 +195,9 @@ def evaluate_task(
         {name: contract.slice_mask(holdout, name) for name in contract.slices},
         classes,
         min_rows=settings.min_slice_size,
-        **common,
+        level=level,
+        resamples=resamples,
+        seed=seed,
     )
     headline = stats_.headline
     fairness = {
@@ -202,7 +207,9 @@ def evaluate_task(
             holdout[attribute].to_numpy(),
             classes,
             min_rows=settings.min_slice_size,
-            **common,
+            level=level,
+            resamples=resamples,
+            seed=seed,
         ).to_dict()
         for attribute in contract.protected
     }

@@ -11,8 +11,8 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from ..artifacts import read_json, write_text
 from .. import task_report
+from ..artifacts import read_json, write_text
 from ..config import Config, EvaluateConfig, load_config
 from ..contract import Contract, load_contract
 from ..data import features_and_target

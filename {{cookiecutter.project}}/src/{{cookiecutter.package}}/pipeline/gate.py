@@ -195,7 +195,10 @@ def max_metric(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]
 @task_check
 def slice_headline(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
     """A slice is served badly: inspect it in the model report; add data or features for it."""
-    for op, bound, key in ((">=", gates.min_slice, "min_slice"), ("<=", gates.max_slice, "max_slice")):
+    for op, bound, key in (
+        (">=", gates.min_slice, "min_slice"),
+        ("<=", gates.max_slice, "max_slice"),
+    ):
         if bound is None:
             continue
         for name, entry in metrics.slices.items():

@@ -143,9 +143,7 @@ def decide(
         )
     except ModelIntegrityError as error:
         return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
-    comparison = compare_on_holdout(
-        challenger_model, champion_model, X, y, settings, task, classes
-    )
+    comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings, task, classes)
     # the true improvement promoted with chance MDE_POWER: min_delta plus the test's margin
     mde = stats.minimum_detectable_delta(
         comparison.se, comparison.alpha, MDE_POWER, comparison.min_delta
@@ -218,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     settings = config.promotion
     contract, meta = load_contract(args.contract), read_json(META)
-    metrics = read_record(METRICS, Metrics if config.task == "binary" else TaskMetrics)
+    metrics: Metrics | TaskMetrics = (
+        read_record(METRICS, Metrics)
+        if config.task == "binary"
+        else read_record(METRICS, TaskMetrics)
+    )
     headline = "roc_auc" if isinstance(metrics, Metrics) else metrics.headline
     registry = Registry()
     authority = provenance.authority(shared=not registry.is_local, raw=Path(config.data.raw))
