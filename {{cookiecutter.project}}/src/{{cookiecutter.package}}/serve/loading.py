@@ -84,6 +84,12 @@ def load_pinned(
     registry: Registry | None, ref: ModelRef, contract: Contract, path: Path | None = None
 ) -> tuple[Predictor, list[str]]:
     """Check the environment and the recorded sha256, then load with the trusted-type list."""
+    task = ref.tags.get("task", "binary")  # promote tags a multiclass or regression model
+    if task != "binary":
+        raise ServeStartError(
+            f"version {ref.version} is a {task} model: serving and scoring answer a binary "
+            f"model's score only so far, so a {task} model is refused rather than answered wrongly"
+        )
     warnings = check_environment(ref, contract)
     if not ref.sha256:
         raise ServeStartError(f"version {ref.version} has no recorded sha256; re-register it")
