@@ -17,12 +17,11 @@ import pandas as pd
 import yaml
 
 from .artifacts import write_text
+from .config import Task, parse_config
 from .contract import ContractError, parse_contract
 from .data import load_table
 from .data_version import record
-from .config import Task, parse_config
 from .draft_gates import draft_gates, with_gates
-from .draft_task import draft_task_params, with_section, with_task
 from .draft_roles import (
     AmbiguousTarget,
     guess_id,
@@ -34,6 +33,7 @@ from .draft_roles import (
     native,
     two_valued,
 )
+from .draft_task import draft_task_params, with_model_kind, with_section, with_task
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
 from .suite import parse_datetimes
@@ -273,13 +273,15 @@ def draft(
         guess = guess_target(df, id_column)
         target, reasons["target"] = guess.value, f"guessed: {guess.reason}"
     values = df[target]
-    if task_override is None and (two_valued(values) or values.isna().any() or values.nunique() < 2):
-        guess = TaskGuess("binary", "two values")  # and the binary checks below, as before
+    if task_override is None and (
+        two_valued(values) or values.isna().any() or values.nunique() < 2
+    ):
+        task_guess = TaskGuess("binary", "two values")  # and the binary checks below, as before
     else:
-        guess = infer_task(values, task_override)
-    reasons["task"] = guess.reason
-    if guess.task != "binary":
-        return _draft_other_task(df, name, id_column, target, guess.task, reasons)
+        task_guess = infer_task(values, task_override)
+    reasons["task"] = task_guess.reason
+    if task_guess.task != "binary":
+        return _draft_other_task(df, name, id_column, target, task_guess.task, reasons)
     if not two_valued(df[target]):
         raise DataError(
             f"target {target!r} has {df[target].nunique()} values and {int(df[target].isna().sum())} "
@@ -399,9 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     df = load_table(args.data)
     try:
-        drafted = draft(
-            df, args.data.stem, args.id or None, args.target or None, args.task or None
-        )
+        drafted = draft(df, args.data.stem, args.id or None, args.target or None, args.task or None)
     except AmbiguousTarget as error:
         commands = "\n".join(
             "  " + shlex.join(["make", "contract", f"DATA={args.data}", f"TARGET={name}"])
@@ -422,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         other = draft_task_params(df, contract, drafted.task)
         params = with_section(with_gates(params, other.gates), "promotion", other.promotion)
         summary = other.summary
+    params, kind_note = with_model_kind(params, drafted.task)
     parse_config(yaml.safe_load(params), str(args.params))  # a drafted file that loads
     # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -433,9 +434,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contract: {role} {drafted.raw[role]!r} ({drafted.reasons.get(role, 'as given')})")
     print(f"contract: task {drafted.task} ({drafted.reasons['task']})")
     if "positive" in drafted.raw:
-        print(f"contract: positive value {drafted.raw['positive']!r} ({drafted.reasons['positive']})")
+        print(
+            f"contract: positive value {drafted.raw['positive']!r} ({drafted.reasons['positive']})"
+        )
     print(f"contract: drafted {args.out} ({len(contract.columns)} columns); data at {destination}")
     print(f"contract: drafted {args.params} `task`, `gates` ({summary})")
+    if kind_note:
+        print(f"contract: note: {kind_note}")
     for note, line in (
         (
             ZERO_ONE,

@@ -14,9 +14,13 @@ from .config import TASK_LOSSES, Task
 from .contract import Contract
 from .data import conform
 from .errors import ConfigError
+from .model import estimators
 from .task_pipeline import task_data
 from .tasks.table import TASKS
 
+# The linear model of one task named for another: a project baked with one changes to the other
+# when `make contract` finds the other task (model.py's ESTIMATORS / REGRESSORS).
+LINEAR_COUNTERPART = {"logistic_regression": "ridge", "ridge": "logistic_regression"}
 NON_INFERIORITY = 0.10  # the model may trail the best single feature by this share of its loss
 RELATIVE_MIN_DELTA = 0.005  # of the constant predictor's loss: a gain smaller is no gain
 RELATIVE_DETECTABLE = 0.05  # of the same: refuse comparisons that cannot see a gain this large
@@ -128,3 +132,20 @@ def with_section(params_text: str, name: str, section: str) -> str:
     )
     return updated if count else f"{params_text.rstrip()}\n\n{section}"
 
+
+def with_model_kind(params_text: str, task: Task) -> tuple[str, str | None]:
+    """params.yaml text whose `model.kind` fits the task, and a note if it had to change.
+
+    Only the linear model changes (logistic_regression <-> ridge): the tree ensembles have an
+    estimator for every task.
+    """
+    found = re.search(r"(?m)^  kind: \"?([A-Za-z0-9_]+)\"?", params_text)
+    if found is None or found.group(1) in estimators(task):
+        return params_text, None
+    kind = found.group(1)
+    other = LINEAR_COUNTERPART.get(kind)
+    if other is None or other not in estimators(task):
+        return params_text, None  # parse_config then names the kinds that fit
+    start, end = found.span(1)
+    note = f"model.kind {kind} has no {task} estimator: set to {other}, its {task} counterpart"
+    return params_text[:start] + other + params_text[end:], note
