@@ -33,7 +33,7 @@ from .draft_roles import (
     native,
     two_valued,
 )
-from .draft_task import draft_task_params, with_model_kind, with_section, with_task
+from .draft_task import with_task, with_task_params
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
 from .suite import parse_datetimes
@@ -279,10 +279,8 @@ def draft(
         task_guess = TaskGuess("binary", "two values")  # and the binary checks below, as before
     else:
         task_guess = infer_task(values, task_override)
-    reasons["task"] = task_guess.reason
-    if task_guess.task != "binary":
-        return _draft_other_task(df, name, id_column, target, task_guess.task, reasons)
-    if not two_valued(df[target]):
+    reasons["task"], task = task_guess.reason, task_guess.task
+    if task == "binary" and not two_valued(df[target]):
         raise DataError(
             f"target {target!r} has {df[target].nunique()} values and {int(df[target].isna().sum())} "
             "blanks; a target needs exactly two values and none blank"
@@ -296,55 +294,27 @@ def draft(
     drafted[id_column] = Drafted(
         {"type": column_kind, "unique": True}, "the id: unique, never blank"
     )
-    positive = guess_positive(df[target])
-    reasons["positive"] = positive.reason
-    drafted[target] = Drafted(_target_spec(df[target]), f"the target; positive: {positive.reason}")
-    raw = {
-        "name": name,
-        "version": 1,
-        "id": id_column,
-        "target": target,
-        "positive": positive.value,
-        "columns": {c: d.spec for c, d in drafted.items()},
-        "slices": {},
-        "protected": [],
-        "invariances": [],
-    }
-    return Draft(raw, {c: d.note for c, d in drafted.items()}, reasons)
-
-
-def _id_entry(df: pd.DataFrame, id_column: str) -> Drafted:
-    column_kind = id_kind(df[id_column]) or (
-        "float" if pd.api.types.is_float_dtype(df[id_column].dtype) else "string"
-    )
-    return Drafted({"type": column_kind, "unique": True}, "the id: unique, never blank")
-
-
-def _draft_other_task(
-    df: pd.DataFrame, name: str, id_column: str, target: str, task: str, reasons: dict[str, str]
-) -> Draft:
-    """A multiclass target lists its classes; a regression target is a number with a range."""
-    if df[id_column].isna().any() or not df[id_column].is_unique:
-        raise DataError(f"id {id_column!r} is not unique and never blank; choose another with ID=")
-    drafted = {str(c): infer_column(df[c], str(c)) for c in df.columns}
-    drafted[id_column] = _id_entry(df, id_column)
-    if task == "multiclass":
+    head: dict[str, Any] = {"name": name, "version": 1, "id": id_column, "target": target}
+    if task == "binary":
+        positive = guess_positive(df[target])
+        reasons["positive"] = positive.reason
+        drafted[target] = Drafted(
+            _target_spec(df[target]), f"the target; positive: {positive.reason}"
+        )
+        head["positive"] = positive.value
+    elif task == "multiclass":  # the classes, listed
         drafted[target] = Drafted(_target_spec(df[target]), f"the target: {reasons['task']}")
-    else:
+    else:  # a number with a range
         spec = {k: v for k, v in drafted[target].spec.items() if k != "values"}
         drafted[target] = Drafted(spec, f"the target: {reasons['task']}")
-    reasons["positive"] = f"none: a {task} target"
-    raw = {
-        "name": name,
-        "version": 1,
-        "id": id_column,
-        "target": target,
+    raw: dict[str, Any] = {
+        **head,
         "columns": {c: d.spec for c, d in drafted.items()},
         "slices": {},
         "protected": [],
         "invariances": [],
     }
-    return Draft(raw, {c: d.note for c, d in drafted.items()}, reasons, task)  # type: ignore[arg-type]  # infer_task checked it
+    return Draft(raw, {c: d.note for c, d in drafted.items()}, reasons, task)
 
 
 def to_yaml(drafted: Draft, source: str) -> str:
@@ -411,18 +381,16 @@ def main(argv: list[str] | None = None) -> int:
     contract = parse_contract(drafted.raw, source=str(args.data))
     text = to_yaml(drafted, args.data.name)
     destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
-    params = with_task(
-        with_data_raw(args.params.read_text(encoding="utf-8"), destination), drafted.task
-    )
+    params = with_data_raw(args.params.read_text(encoding="utf-8"), destination)
     if drafted.task == "binary":
         gates = draft_gates(df, contract, args.params)
-        params = with_gates(params, gates.text)
-        summary = gates.summary
+        params, summary, kind_note = (
+            with_gates(with_task(params, "binary"), gates.text),
+            gates.summary,
+            None,
+        )
     else:
-        other = draft_task_params(df, contract, drafted.task)
-        params = with_section(with_gates(params, other.gates), "promotion", other.promotion)
-        summary = other.summary
-    params, kind_note = with_model_kind(params, drafted.task)
+        params, summary, kind_note = with_task_params(params, df, contract, drafted.task)
     parse_config(yaml.safe_load(params), str(args.params))  # a drafted file that loads
     # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)

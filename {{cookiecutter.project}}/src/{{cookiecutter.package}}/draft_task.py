@@ -149,3 +149,14 @@ def with_model_kind(params_text: str, task: Task) -> tuple[str, str | None]:
     start, end = found.span(1)
     note = f"model.kind {kind} has no {task} estimator: set to {other}, its {task} counterpart"
     return params_text[:start] + other + params_text[end:], note
+
+
+def with_task_params(
+    params_text: str, df: pd.DataFrame, contract: Contract, task: Task
+) -> tuple[str, str, str | None]:
+    """params.yaml text for a multiclass or regression table: `task`, `gates`, `promotion` and
+    a `model.kind` that fits; the terminal's summary line; a note if the kind changed."""
+    drafted = draft_task_params(df, contract, task)
+    text = with_section(with_task(params_text, task), "gates", drafted.gates)
+    text, note = with_model_kind(with_section(text, "promotion", drafted.promotion), task)
+    return text, drafted.summary, note

@@ -172,7 +172,9 @@ def support_ticket_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
     With drift, a product launch: more tickets about the API and integrations, from more
     free-plan users, and the team weighs affected users more than the plan.
     """
-    plan = rng.choices(["free", "pro", "enterprise"], weights=[45 + 15 * drift, 35, 20 - 5 * drift])[0]
+    plan = rng.choices(
+        ["free", "pro", "enterprise"], weights=[45 + 15 * drift, 35, 20 - 5 * drift]
+    )[0]
     channel = rng.choices(["email", "chat", "phone"], weights=[50, 35, 15])[0]
     area = rng.choices(
         ["billing", "login", "api", "dashboard", "mobile", "integrations"],

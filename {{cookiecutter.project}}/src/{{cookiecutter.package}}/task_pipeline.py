@@ -239,14 +239,7 @@ def evaluate_task(
                 for name, entry in slices.items()
             },
             "fairness": {
-                attribute: {
-                    "measure": entry["measure"],
-                    "parity": entry["parity"],
-                    "disparity": entry["interval"],
-                    "contrast": entry["contrast"],
-                    "groups": entry["groups"],
-                    "left_out": entry["left_out"],
-                }
+                attribute: {**entry, "disparity": entry.pop("interval")}
                 for attribute, entry in fairness.items()
             },
             "invariances": {

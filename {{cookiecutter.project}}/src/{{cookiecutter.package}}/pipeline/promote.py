@@ -196,6 +196,14 @@ def _alias_version(registry: Registry, alias: str) -> str | None:
     return ref.version if ref else None
 
 
+def read_metrics(task: Task) -> tuple[Metrics | TaskMetrics, str]:
+    """metrics.json as the task's record, and the metric a registered version is tagged with."""
+    if task == "binary":
+        return read_record(METRICS, Metrics), "roc_auc"
+    metrics = read_record(METRICS, TaskMetrics)
+    return metrics, metrics.headline
+
+
 def main(argv: list[str] | None = None) -> int:
     """Register the gated model and decide whether it becomes champion."""
     parser = argparse.ArgumentParser(prog="promote", description=main.__doc__)
@@ -216,12 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     settings = config.promotion
     contract, meta = load_contract(args.contract), read_json(META)
-    metrics: Metrics | TaskMetrics = (
-        read_record(METRICS, Metrics)
-        if config.task == "binary"
-        else read_record(METRICS, TaskMetrics)
-    )
-    headline = "roc_auc" if isinstance(metrics, Metrics) else metrics.headline
+    metrics, headline = read_metrics(config.task)
     registry = Registry()
     authority = provenance.authority(shared=not registry.is_local, raw=Path(config.data.raw))
     dry_run = args.dry_run or not authority.may_move
