@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from . import model as user_model
 from .errors import ConfigError
@@ -348,14 +355,16 @@ class Config(Frozen):
     rollout: Rollout
     serve: Serve = Serve()
 
-    @model_validator(mode="before")
+    @field_validator("gates", mode="wrap")
     @classmethod
-    def _gates_of_the_task(cls, raw: Any) -> Any:
+    def _gates_of_the_task(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
         """Read `gates` as the task's kind of gates, so an error names the right keys."""
-        if isinstance(raw, dict) and isinstance(raw.get("gates"), dict):
-            kind = GatesConfig if raw.get("task", "binary") == "binary" else TaskGatesConfig
-            raw = {**raw, "gates": kind.model_validate(raw["gates"])}
-        return raw
+        if isinstance(value, dict):
+            task = info.data.get("task", "binary")
+            value = (GatesConfig if task == "binary" else TaskGatesConfig).model_validate(value)
+        return handler(value)
 
     @model_validator(mode="after")
     def _fits_the_task(self) -> Config:
