@@ -19,7 +19,8 @@ from .conftest import bake, run, tool_env
 pytestmark = pytest.mark.slow
 
 VENV = f"VENV={Path(sys.prefix)}"
-TESTS = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/data", "tests/model"]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+TESTS = [*PYTEST, "tests/data", "tests/model"]
 
 
 def repro_promoted(project: Path, task: str) -> dict:
