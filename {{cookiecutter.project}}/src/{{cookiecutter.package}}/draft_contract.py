@@ -33,7 +33,7 @@ from .draft_roles import (
     native,
     two_valued,
 )
-from .draft_task import with_task, with_task_params
+from .draft_task import with_binary_promotion, with_model_kind, with_task, with_task_params
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
 from .suite import parse_datetimes
@@ -384,13 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     params = with_data_raw(args.params.read_text(encoding="utf-8"), destination)
     if drafted.task == "binary":
         gates = draft_gates(df, contract, args.params)
-        params, summary, kind_note = (
-            with_gates(with_task(params, "binary"), gates.text),
-            gates.summary,
-            None,
-        )
+        params = with_binary_promotion(with_gates(with_task(params, "binary"), gates.text))
+        summary = gates.summary
     else:
-        params, summary, kind_note = with_task_params(params, df, contract, drafted.task)
+        params, summary = with_task_params(params, df, contract, drafted.task)
+    params, kind_note = with_model_kind(params, drafted.task)
     parse_config(yaml.safe_load(params), str(args.params))  # a drafted file that loads
     # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import TASK_LOSSES, Task
+from .config import TASK_LOSSES, PromotionConfig, Task
 from .contract import Contract
 from .data import conform
 from .errors import ConfigError
@@ -128,7 +128,7 @@ def with_task(params_text: str, task: Task) -> str:
 def with_section(params_text: str, name: str, section: str) -> str:
     """params.yaml text with one top-level section replaced (appended if it has none)."""
     updated, count = re.subn(
-        rf"(?ms)^{name}:\n.*?(?=^\S|\Z)", lambda _: section, params_text, count=1
+        rf"(?ms)^{name}:[^\n]*\n.*?(?=^\S|\Z)", lambda _: section, params_text, count=1
     )
     return updated if count else f"{params_text.rstrip()}\n\n{section}"
 
@@ -153,10 +153,22 @@ def with_model_kind(params_text: str, task: Task) -> tuple[str, str | None]:
 
 def with_task_params(
     params_text: str, df: pd.DataFrame, contract: Contract, task: Task
-) -> tuple[str, str, str | None]:
-    """params.yaml text for a multiclass or regression table: `task`, `gates`, `promotion` and
-    a `model.kind` that fits; the terminal's summary line; a note if the kind changed."""
+) -> tuple[str, str]:
+    """params.yaml text for a multiclass or regression table (`task`, `gates`, `promotion`),
+    and the terminal's summary line."""
     drafted = draft_task_params(df, contract, task)
     text = with_section(with_task(params_text, task), "gates", drafted.gates)
-    text, note = with_model_kind(with_section(text, "promotion", drafted.promotion), task)
-    return text, drafted.summary, note
+    return with_section(text, "promotion", drafted.promotion), drafted.summary
+
+
+def with_binary_promotion(params_text: str) -> str:
+    """params.yaml text whose `promotion` compares binary models: a project baked for another
+    task gets config.py's defaults (ROC AUC by DeLong) in place of its loss-based section."""
+    found = re.search(
+        r"(?m)^  metric: \"?([A-Za-z0-9_]+)", params_text.split("\npromotion:", 1)[-1]
+    )
+    if found is None or found.group(1) not in TASK_LOSSES.values():
+        return params_text
+    lines = [f"  {key}: {value}" for key, value in PromotionConfig().model_dump().items()]
+    section = "promotion:  # config.py's defaults for a binary model\n" + "\n".join(lines) + "\n\n"
+    return with_section(params_text, "promotion", section)
