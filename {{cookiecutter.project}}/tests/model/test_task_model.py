@@ -201,3 +201,19 @@ def test_card_reports_the_measured_headline(measured):
     assert f"{measured.metrics[measured.headline].value:.4f}" in card
     for name in measured.slices:
         assert name in card
+
+
+def test_serving_and_scoring_refuse_this_task(registry, tmp_path, contract, task):
+    """A multiclass or regression version is refused by the server and `make score`, naming its
+    task, rather than answered with a binary score it does not have."""
+    from {{ cookiecutter.package }}.errors import RefusedError
+    from {{ cookiecutter.package }}.score import load_champion
+    from {{ cookiecutter.package }}.serve.loading import ServeStartError, load_pinned
+
+    model = require_output("models/model.skops")
+    ref = registry.register(model, {"contract_fingerprint": contract.fingerprint, "task": task})
+    registry.move_alias("champion", ref.version, expected=None)
+    with pytest.raises(ServeStartError, match=f"is a {task} model"):
+        load_pinned(registry, registry.get_alias("champion"), contract)
+    with pytest.raises(RefusedError, match=f"is a {task} model"):
+        load_champion(registry, None, contract)
