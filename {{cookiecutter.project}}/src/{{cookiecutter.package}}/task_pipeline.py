@@ -239,7 +239,8 @@ def evaluate_task(
                 for name, entry in slices.items()
             },
             "fairness": {
-                attribute: {**entry, "disparity": entry.pop("interval")}
+                attribute: {k: v for k, v in entry.items() if k != "interval"}
+                | {"disparity": entry["interval"]}
                 for attribute, entry in fairness.items()
             },
             "invariances": {
