@@ -61,9 +61,10 @@ demo: $(STAMP) ## bake into build/demo and tell a model's whole life: v1, drift,
 	$(PY) demo/story.py $(DEMO) --log $(DEMO_DIR)/demo.log
 
 .PHONY: test
-# Two workers: a bake spends most of its time waiting (servers, installs, canary pauses), so
-# two run in about the time of one and a half on two cores (tests/conftest.py orders the files).
-TEST_WORKERS ?= 2
+# Three workers on two cores: a bake spends much of its time waiting (servers, installs,
+# canary pauses), so a third file fills the cores while the others wait (tests/conftest.py
+# orders the files, longest first).
+TEST_WORKERS ?= 3
 test: $(STAMP) $(SERVER_STAMP) ## bake a pairwise covering set of option combinations and run what was baked (lint, tests, dvc repro, delivery)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40 tests
 

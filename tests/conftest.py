@@ -161,7 +161,7 @@ def extra_rows(rows: list[dict[str, str]], choices: dict[str, list[str]]) -> lis
 MATRIX = pairwise(CHOICES)
 
 
-# `make test` runs on two xdist workers with `--dist loadfile`: a file's tests share
+# `make test` runs on three xdist workers (two cores) with `--dist loadfile`: a file's tests share
 # module-scoped state (shared engines, one deployment, bakes reused in order), so each file
 # runs on one worker. Longest first (with --no-loadscope-reorder), so the last file to start
 # is a short one. (loadgroup would split files more finely, but with pytest 9 its group marks

@@ -45,13 +45,20 @@ def bring_own_data(project: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("answers", MATRIX, ids=variant_id)
-def test_baked_project_pipeline(tmp_path, answers):
+def test_baked_project_pipeline(tmp_path, tmp_path_factory, answers):
     """Every dataset x model combination lints clean, runs green and passes its own tests."""
     project = bake(tmp_path, **answers)
     if answers["dataset"] == "own":
         bring_own_data(project, tmp_path)
     venv = f"VENV={Path(sys.prefix)}"
-    run(["make", "lint", venv], project)
+    # one mypy cache per worker (its variants run one after another): each variant re-checks
+    # the modules its answers changed, not the libraries' stubs
+    mypy_cache = tmp_path_factory.getbasetemp() / "mypy-cache"
+    run(
+        ["make", "lint", venv],
+        project,
+        env={**tool_env(project), "MYPY_CACHE_DIR": str(mypy_cache)},
+    )
     run(["dvc", "repro"], project)
     promotion = json.loads((project / "metrics" / "promotion.json").read_text())
     assert promotion["decision"] == "promoted", promotion["reason"]

@@ -76,7 +76,8 @@ def churn(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_first_push_promotes_v1_and_deploys(team: Team, churn: Path) -> None:
     """Data pulled from S3 on a fresh clone, v1 champion on the server, staging, canary."""
     keys_before = team.keys()
-    first = team.workflow(churn, "1-first-push", "push", "--ref", "refs/heads/main")
+    first = team.workflow(churn, "1-first-push", "push", "--ref", "refs/heads/main",
+                          *CODE_TESTS_RAN_ONCE)  # fmt: skip
     assert_succeeded(first, ["pipeline", "staging", "canary"], [])
     assert "data/raw/churn.csv pulled from DVC remote 'storage'" in first.log("pipeline")
     # row-level data travels through the DVC remote only, never as an artifact

@@ -46,10 +46,10 @@ FREE_PORTS = [
 ]
 WALL_TIMES: dict[str, float] = {}
 # The bake's code tests (tests/code: the tiny contract and inline data, the same for every
-# table, model and run) run in full in test_team_workflow's first push and in test_pipeline.
-# Later workflow runs deselect them on the runner machine (PYTEST_ADDOPTS, as a self-hosted
-# runner's .env file sets it) and still run `make test`'s data and model tests on their own
-# table and model: the workflow file itself is not changed.
+# table, model and run) run in full in test_pipeline, once per deploy target, on the same
+# rendered code as these bakes. Workflow runs deselect them on the runner machine
+# (PYTEST_ADDOPTS, as a self-hosted runner's .env file sets it) and still run `make test`'s
+# data and model tests on their own table and model: the workflow file itself is not changed.
 CODE_TESTS_RAN_ONCE = ("--runner-env", "PYTEST_ADDOPTS=--deselect=tests/code")
 
 
@@ -109,7 +109,10 @@ class Team:
         command = [
             sys.executable, str(RUNNER), "--event", event,
             "--repo", str(project), "--workdir", str(workdir), "--cache-dir", str(CACHE),
-            *[arg for name in SECRETS for arg in ("--secret", name)], *extra,
+            *[arg for name in SECRETS for arg in ("--secret", name)],
+            # mypy's incremental cache, kept by the runner between runs like the pip and uv
+            # caches: `make lint` re-checks only what changed (the libraries' stubs do not)
+            "--runner-env", f"MYPY_CACHE_DIR={self.root / 'mypy-cache'}", *extra,
         ]  # fmt: skip
         env = {**os.environ, **self.secrets()}
         start = time.perf_counter()
