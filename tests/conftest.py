@@ -179,6 +179,7 @@ LONGEST_FIRST = (
     "test_k8s_manifests",
     "test_workflow_files",
     "test_own_data",
+    "test_tasks_pipeline",
     "test_team",
 )
 
