@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from . import workflow_runs
-from .conftest import TEMPLATE, bake, churn_generator, run
 from .workflow_runs import (
     BETTER_MODEL,
     CODE_TESTS_RAN_ONCE,
@@ -30,10 +27,8 @@ from .workflow_runs import (
     churn_project,
     commit,
     delivery_events,
-    free_ports,
     git,
     set_params,
-    share_data,
     shared_engines,
 )
 
@@ -172,46 +167,15 @@ def test_pull_request_moves_no_alias(
     assert "not the default branch" in summary
 
 
-# --------------------------------------------------------------------------- own data
+# --------------------------------------------------------------------------- broken workflow
+# (dataset=own through the whole workflow, staging and canary included, runs on a real public
+# table in tests/test_own_tables.py)
 
 
-@pytest.fixture(scope="module")
-def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dataset=own: a table from the sample generator (another seed), a drafted contract."""
-    project = bake(tmp_path_factory.mktemp("own"), dataset="own", project="own-model")
-    table = project.parent / "customers.csv"
-    contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
-    generator = churn_generator(project.parent / "churn")
-    subprocess.run(
-        [sys.executable, str(generator), "--contract", str(contract), "--out", str(table),
-         "--rows", "5000", "--seed", "4242"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    run(["make", "contract", f"DATA={table}", f"VENV={Path(sys.prefix)}"], project)
-    free_ports(project)
-    share_data(project, team, "own")
-    git(project, "symbolic-ref", "HEAD", "refs/heads/main")
-    commit(project, "Our data, its drafted contract, the DVC remote")
-    return project
-
-
-def test_own_dataset_with_drafted_contract(team: Team, own: Path) -> None:
-    """The drafted contract and data from the remote: v1 promoted, staging, canary."""
-    first = team.workflow(own, "5-own-first-push", "push", "--ref", "refs/heads/main",
-                          *CODE_TESTS_RAN_ONCE)  # fmt: skip
-    assert_succeeded(first, ["pipeline", "staging", "canary"], [])
-    assert "data/raw/dataset.csv pulled from DVC remote 'storage'" in first.log("pipeline")
-    assert not row_level_files(first)
-    promotion = first.promotion()
-    assert promotion["decision"] == "promoted" and promotion["challenger"] == "1", promotion
-    assert team.alias("own_model", "champion") == "1"
-    assert {"event": "promotion_complete", "version": "1"} in delivery_events(first)
-
-
-def test_workflow_broken_on_a_fresh_machine_fails(team: Team, own: Path) -> None:
+def test_workflow_broken_on_a_fresh_machine_fails(team: Team, churn: Path) -> None:
     """A workflow that works only where the data already is: no DVC credentials for the pull."""
     broken = team.root / "broken"
-    shutil.copytree(own, broken)
+    shutil.copytree(churn, broken)
     path = broken / ".github" / "workflows" / "ml-pipeline.yml"
     text = path.read_text()
     credentials = (
