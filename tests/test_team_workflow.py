@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from . import workflow_runs
+from .conftest import TEMPLATE, bake, churn_generator, run
 from .workflow_runs import (
     BETTER_MODEL,
     CODE_TESTS_RAN_ONCE,
@@ -27,8 +30,10 @@ from .workflow_runs import (
     churn_project,
     commit,
     delivery_events,
+    free_ports,
     git,
     set_params,
+    share_data,
     shared_engines,
 )
 
@@ -172,10 +177,32 @@ def test_pull_request_moves_no_alias(
 # table in tests/test_own_tables.py)
 
 
-def test_workflow_broken_on_a_fresh_machine_fails(team: Team, churn: Path) -> None:
+@pytest.fixture(scope="module")
+def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dataset=own: a table from the sample generator (another seed), a drafted contract; a
+    fresh clone can get this data only from the remote (the churn sample's pull step passed
+    without credentials)."""
+    project = bake(tmp_path_factory.mktemp("own"), dataset="own", project="own-model")
+    table = project.parent / "customers.csv"
+    contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
+    generator = churn_generator(project.parent / "churn")
+    subprocess.run(
+        [sys.executable, str(generator), "--contract", str(contract), "--out", str(table),
+         "--rows", "5000", "--seed", "4242"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    run(["make", "contract", f"DATA={table}", f"VENV={Path(sys.prefix)}"], project)
+    free_ports(project)
+    share_data(project, team, "own")
+    git(project, "symbolic-ref", "HEAD", "refs/heads/main")
+    commit(project, "Our data, its drafted contract, the DVC remote")
+    return project
+
+
+def test_workflow_broken_on_a_fresh_machine_fails(team: Team, own: Path) -> None:
     """A workflow that works only where the data already is: no DVC credentials for the pull."""
     broken = team.root / "broken"
-    shutil.copytree(churn, broken)
+    shutil.copytree(own, broken)
     path = broken / ".github" / "workflows" / "ml-pipeline.yml"
     text = path.read_text()
     credentials = (
