@@ -26,6 +26,9 @@ def compile_tree_row(model: Any) -> ScoreRow | None:
         return None  # a subclass may predict differently
     if len(getattr(model, "classes_", ())) != 2 or getattr(model, "_preprocessor", None):
         return None
+    categorical = getattr(model, "is_categorical_", None)
+    if categorical is not None and np.any(categorical):
+        return None  # categorical features split by bitsets: not walked here
     trees = [predictors[0] for predictors in model._predictors]
     if not trees or any(tree.nodes["is_categorical"].any() for tree in trees):
         return None
