@@ -180,8 +180,8 @@ def test_pull_request_moves_no_alias(
 @pytest.fixture(scope="module")
 def own(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dataset=own: a table from the sample generator (another seed), a drafted contract; a
-    fresh clone can get this data only from the remote (the churn sample's pull step passed
-    without credentials)."""
+    fresh clone can get this data only from the remote (`make data` in a sample project
+    regenerates the sample when the pull fails and checks it against its .dvc hash)."""
     project = bake(tmp_path_factory.mktemp("own"), dataset="own", project="own-model")
     table = project.parent / "customers.csv"
     contract = TEMPLATE / "{{cookiecutter.project}}" / "_variants" / "contract.churn.yaml"
