@@ -21,7 +21,7 @@ from tests.workflow_runs import churn_project, shared_engines
 
 def workflow_figures(workdir: Path) -> list[Figure]:
     """First push and weekly retrain: whole-workflow wall time and per-job install time."""
-    with shared_engines(workdir / "team") as team:
+    with shared_engines(workdir / "team", keep_mypy_cache=False) as team:
         project = churn_project(workdir / "churn", team)
         first = team.workflow(project, "bench-first-push", "push", "--ref", "refs/heads/main")
         weekly = team.workflow(project, "bench-weekly", "schedule")

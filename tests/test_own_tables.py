@@ -7,7 +7,9 @@ run by the project's own runner on a fresh clone against a DVC remote on loopbac
 `mlflow server`: `make install`, `make lint`, `make data` (pulled from the remote), `make
 validate/train/gate` (`dvc repro` stage by stage), `make test` (the bake's own data and model
 tests, on this table; its code tests do not depend on the table and run in full elsewhere,
-see `workflow_runs.CODE_TESTS_RAN_ONCE`), `make promote`. No file is edited by hand.
+see `workflow_runs.CODE_TESTS_RAN_ONCE`), `make promote`. One table (`WHOLE_WORKFLOW`) runs
+the whole workflow: staging, integration tests and a canary to 100 % too. No file is edited
+by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .workflow_runs import (
     CODE_TESTS_RAN_ONCE,
     Team,
     commit,
+    delivery_events,
     free_ports,
     git,
     share_data,
@@ -73,6 +76,11 @@ def make_contract(project: Path, data: Path, **roles: str) -> tuple[int, str, st
     return done.returncode, done.stdout, done.stderr
 
 
+# One table goes through the whole workflow (staging and a canary to 100 % included): own
+# data delivered, not only promoted. The largest table: its holdout feeds the canary's traffic.
+WHOLE_WORKFLOW = "default"
+
+
 def pipeline_only(project: Path) -> str:
     """The generated workflow cut after its pipeline job (delivery has its own tests), committed
     beside it: the runner runs it job by job exactly like the real one."""
@@ -112,12 +120,14 @@ def test_a_public_table_reaches_the_promotion_decision(tmp_path, team: Team, nam
 
     free_ports(project)
     share_data(project, team, name)
-    workflow = pipeline_only(project)
+    whole = name == WHOLE_WORKFLOW
+    workflow = [] if whole else ["--workflow", pipeline_only(project)]
     git(project, "symbolic-ref", "HEAD", "refs/heads/main")
     commit(project, "Our data, its drafted contract, the DVC remote")
     ran = team.workflow(project, f"own-{name}", "push", "--ref", "refs/heads/main",
-                        "--workflow", workflow, *CODE_TESTS_RAN_ONCE)  # fmt: skip
+                        *workflow, *CODE_TESTS_RAN_ONCE)  # fmt: skip
     assert ran.returncode == 0, ran.output[-6000:]
+    assert "data/raw/dataset.csv pulled from DVC remote 'storage'" in ran.log("pipeline")
     steps = {step["name"]: step["outcome"] for step in ran.job("pipeline")["steps"]}
     for step in ("Install", "Lint", "Validate data against the contract", "Train",
                  "Evaluate and gate", "Code, data and model tests (before anything is registered)",
@@ -126,3 +136,9 @@ def test_a_public_table_reaches_the_promotion_decision(tmp_path, team: Team, nam
     promotion = ran.promotion()
     assert promotion["decision"] == "promoted", promotion
     assert promotion["challenger"] == "1", promotion
+    if whole:
+        for job in ("staging", "canary"):
+            assert ran.result(job) == "success", (job, ran.output[-6000:])
+        # registered under the package's name: the project name with underscores
+        assert team.alias(name, "champion") == "1", team.versions(name)
+        assert {"event": "promotion_complete", "version": "1"} in delivery_events(ran)

@@ -94,6 +94,9 @@ class Team:
     endpoint: str
     tracking_uri: str
     root: Path
+    # a shortcut of the test runs, not of the generated workflow (which caches no mypy state):
+    # mypy's incremental cache kept between runs, so `make lint` re-checks only what changed
+    mypy_cache: Path | None = None
     runs: list[Run] = field(default_factory=list)
 
     def secrets(self) -> dict[str, str]:
@@ -109,11 +112,10 @@ class Team:
         command = [
             sys.executable, str(RUNNER), "--event", event,
             "--repo", str(project), "--workdir", str(workdir), "--cache-dir", str(CACHE),
-            *[arg for name in SECRETS for arg in ("--secret", name)],
-            # mypy's incremental cache, kept by the runner between runs like the pip and uv
-            # caches: `make lint` re-checks only what changed (the libraries' stubs do not)
-            "--runner-env", f"MYPY_CACHE_DIR={self.root / 'mypy-cache'}", *extra,
+            *[arg for name in SECRETS for arg in ("--secret", name)], *extra,
         ]  # fmt: skip
+        if self.mypy_cache is not None:
+            command += ["--runner-env", f"MYPY_CACHE_DIR={self.mypy_cache}"]
         env = {**os.environ, **self.secrets()}
         start = time.perf_counter()
         done = subprocess.run(
@@ -152,10 +154,13 @@ class Team:
 
 
 @contextlib.contextmanager
-def shared_engines(root: Path) -> Iterator[Team]:
-    """An S3 endpoint (moto) and an `mlflow server`, both on loopback, ended by pid at exit."""
+def shared_engines(root: Path, keep_mypy_cache: bool = True) -> Iterator[Team]:
+    """An S3 endpoint (moto) and an `mlflow server`, both on loopback, ended by pid at exit.
+
+    `keep_mypy_cache=False` runs every `make lint` cold, as a GitHub-hosted runner does (the
+    workflow timings in bench/ want that)."""
     with moto_s3(BUCKET) as endpoint, mlflow_server(root / "registry-server") as uri:
-        yield Team(endpoint, uri, root)
+        yield Team(endpoint, uri, root, root / "mypy-cache" if keep_mypy_cache else None)
 
 
 def git(project: Path, *args: str) -> str:

@@ -206,7 +206,8 @@ def _read(spark: Any, location: str, kind: str) -> Any:
 def _refused(data: str, rows: list[Any], count: int) -> ExpectedError:
     lines = [row["problem"] for row in rows[:MAX_REPORTED]]
     if any(row["failure"] == "model" for row in rows):
-        text = "\n  ".join(lines)
+        more = count - len(lines)
+        text = "\n  ".join(lines) + (f"\n  ... and {more} more" if more > 0 else "")
         return RefusedError(f"cannot score {data}: an executor refused the model:\n  {text}")
     return refused_rows(data, lines, count)
 

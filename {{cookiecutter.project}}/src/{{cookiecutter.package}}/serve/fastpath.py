@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..features import SECONDS_PER_DAY, DateFeatures, FrequencyEncoder
+from .tree_row import compile_tree_row
 
 Row = Mapping[str, Any]
 Encode = Callable[[Row], list[float]]
@@ -153,6 +154,7 @@ class RowEncoder:
         self.parts = parts
         self.model = model
         self.between = between  # transformers after the features, applied to the encoded row
+        self._trees = compile_tree_row(model)  # the default model's trees, walked in numpy
 
     def encode(self, row: Row) -> np.ndarray:
         """The model's input for one row, shape (1, n_features)."""
@@ -166,7 +168,10 @@ class RowEncoder:
 
     def score(self, row: Row) -> float:
         """Probability of the positive class for one row."""
-        return float(self.model.predict_proba(self.encode(row))[0, 1])
+        encoded = self.encode(row)
+        if self._trees is not None:
+            return self._trees(encoded)
+        return float(self.model.predict_proba(encoded)[0, 1])
 
 
 def _name(thing: Any) -> str:
