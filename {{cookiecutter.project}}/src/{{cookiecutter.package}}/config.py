@@ -244,6 +244,10 @@ class Shadow(Frozen):
     # fails the shadow phase, so it must be at least guardrails.max_p99_ms
     timeout_ms: float = Field(250.0, gt=0)
     max_disagreement: float = Field(0.2, ge=0, le=1)
+    # a regression's two values disagree when further apart than this share of the primary's
+    # (of tolerance_floor, in target units, when the primary's is nearer zero)
+    relative_tolerance: float = Field(0.05, ge=0)
+    tolerance_floor: float = Field(0.0, ge=0)
 
 
 class Step(Frozen):

@@ -46,8 +46,7 @@ BINARY_ONLY = {
     "test_model.py": "judges ROC AUC and positive scores; test_task_model.py judges this task",
     "test_model_card.py": "reads the binary card's ROC AUC; test_task_model.py reads this one",
     "test_promotion.py": "pairs ROC AUC by DeLong; test_task_model.py pairs this task's loss",
-    "test_bundle.py": "serving answers binary scores only so far; it refuses this model",
-    "test_score.py": "`make score` writes binary scores only so far; it refuses this model",
+    "test_score.py": "checks binary score and label columns; test_task_model.py checks this task's",
     "test_performance.py": "delayed-label monitoring judges binary ROC AUC only so far",
 }
 

@@ -203,17 +203,67 @@ def test_card_reports_the_measured_headline(measured):
         assert name in card
 
 
-def test_serving_and_scoring_refuse_this_task(registry, tmp_path, contract, task):
-    """A multiclass or regression version is refused by the server and `make score`, naming its
-    task, rather than answered with a binary score it does not have."""
-    from {{ cookiecutter.package }}.errors import RefusedError
-    from {{ cookiecutter.package }}.score import load_champion
-    from {{ cookiecutter.package }}.serve.loading import ServeStartError, load_pinned
+@pytest.fixture(scope="module")
+def task_registry(tmp_path_factory, contract, task):
+    """A fresh registry whose champion is the trained model, tagged as promote tags it."""
+    from ..conftest import TRAINING_TAGS
 
-    model = require_output("models/model.skops")
-    ref = registry.register(model, {"contract_fingerprint": contract.fingerprint, "task": task})
+    root = tmp_path_factory.mktemp("task_registry")
+    registry = Registry("task_model", tracking_uri=f"sqlite:///{root / 'mlflow.db'}", root=root)
+    meta = json.loads(require_output("models/train_meta.json").read_text(encoding="utf-8"))
+    tags = {k: meta[k] for k in TRAINING_TAGS} | {"task": task}
+    ref = registry.register(require_output("models/model.skops"), tags)
     registry.move_alias("champion", ref.version, expected=None)
-    with pytest.raises(ServeStartError, match=f"is a {task} model"):
-        load_pinned(registry, registry.get_alias("champion"), contract)
-    with pytest.raises(RefusedError, match=f"is a {task} model"):
-        load_champion(registry, None, contract)
+    return registry
+
+
+def test_served_answers_are_the_models_own_predictions(task_registry, contract, task):
+    """The server, loaded from the registry, answers holdout rows with the pipeline's own
+    prediction (through the training data's dtypes) in the shape its OpenAPI schema publishes."""
+    from {{ cookiecutter.package }}.data import conform
+    from {{ cookiecutter.package }}.rollout.loadgen import traffic_rows
+    from {{ cookiecutter.package }}.serve.app import ServeSettings, create_app
+    from {{ cookiecutter.package }}.serve.loading import load_pinned
+    from {{ cookiecutter.package }}.serve.schema import response_model
+    from {{ cookiecutter.package }}.tasks.outputs import read_back
+    from tests.code.test_serve_app import Client
+
+    from ..conftest import ROOT
+
+    predictor, _ = load_pinned(task_registry, task_registry.get_alias("champion"), contract)
+    rows, _ = traffic_rows(ROOT / "contract.yaml", contract, limit=40)
+    answer = Client(create_app(predictor, ServeSettings("1"))).post("/predict", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    response_model(contract, task, predictor.classes).model_validate(body)
+    classes = predictor.classes
+    served = read_back(TASKS[task].outputs, body["predictions"], classes)
+    features = conform(pd.DataFrame(rows), contract, contract.feature_columns)
+    np.testing.assert_allclose(served, predict(predictor.model, features, task, classes), atol=1e-9)
+    assert [p["id"] for p in body["predictions"]] == [str(r[contract.id]) for r in rows]
+
+
+def test_make_score_writes_the_tasks_columns(task_registry, raw_holdout, holdout, contract, task,
+                                             scored, tmp_path):  # fmt: skip
+    """`make score` on the holdout's raw rows writes, per row, what the model predicts: the
+    value, or the class and one probability column per class; and the version it used."""
+    from {{ cookiecutter.package }}.score import score_file
+    from {{ cookiecutter.package }}.tasks.outputs import probability_column
+
+    batch = tmp_path / "batch.csv"
+    raw_holdout.to_csv(batch, index=False)
+    out = tmp_path / "scores.parquet"
+    summary = score_file(batch, out, contract, task_registry, chunk_rows=max(len(holdout) // 2, 1))
+    written = pd.read_parquet(out)
+    _, _, classes, prediction = scored
+    assert written[contract.id].astype(str).tolist() == holdout[contract.id].astype(str).tolist()
+    assert set(written["model_version"]) == {summary.model_version}
+    if task == "regression":
+        assert list(written.columns) == [contract.id, "value", "model_version"]
+        np.testing.assert_allclose(written["value"], prediction, atol=1e-9)
+        return
+    columns = [probability_column(str(c)) for c in classes]
+    assert list(written.columns) == [contract.id, "label", *columns, "model_version"]
+    np.testing.assert_allclose(written[columns].to_numpy(), prediction, atol=1e-9)
+    expected = [str(classes[i]) for i in prediction.argmax(axis=1)]
+    assert written["label"].astype(str).tolist() == expected
