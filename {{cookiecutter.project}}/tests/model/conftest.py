@@ -47,7 +47,7 @@ BINARY_ONLY = {
     "test_model_card.py": "reads the binary card's ROC AUC; test_task_model.py reads this one",
     "test_promotion.py": "pairs ROC AUC by DeLong; test_task_model.py pairs this task's loss",
     "test_score.py": "checks binary score and label columns; test_task_model.py checks this task's",
-    "test_performance.py": "delayed-label monitoring judges binary ROC AUC only so far",
+    "test_performance.py": "judges ROC AUC on delayed labels; test_task_model.py judges this task's",
 }
 
 

@@ -211,7 +211,12 @@ def task_registry(tmp_path_factory, contract, task):
     root = tmp_path_factory.mktemp("task_registry")
     registry = Registry("task_model", tracking_uri=f"sqlite:///{root / 'mlflow.db'}", root=root)
     meta = json.loads(require_output("models/train_meta.json").read_text(encoding="utf-8"))
-    tags = {k: meta[k] for k in TRAINING_TAGS} | {"task": task}
+    metrics = json.loads(require_output("metrics/metrics.json").read_text(encoding="utf-8"))
+    headline = metrics["headline"]
+    tags = {k: meta[k] for k in TRAINING_TAGS} | {
+        "task": task,
+        headline: metrics["metrics"][headline],
+    }
     ref = registry.register(require_output("models/model.skops"), tags)
     registry.move_alias("champion", ref.version, expected=None)
     return registry
@@ -267,3 +272,67 @@ def test_make_score_writes_the_tasks_columns(task_registry, raw_holdout, holdout
     np.testing.assert_allclose(written[columns].to_numpy(), prediction, atol=1e-9)
     expected = [str(classes[i]) for i in prediction.argmax(axis=1)]
     assert written["label"].astype(str).tolist() == expected
+
+
+@pytest.fixture(scope="module")
+def scored_batch(task_registry, raw_holdout, contract, tmp_path_factory):
+    """The holdout's raw rows scored by `make score` as an unlabelled batch."""
+    from {{ cookiecutter.package }}.score import score_file
+
+    folder = tmp_path_factory.mktemp("delayed")
+    raw_holdout.to_csv(folder / "batch.csv", index=False)
+    score_file(folder / "batch.csv", folder / "predictions.parquet", contract, task_registry)
+    return folder / "predictions.parquet"
+
+
+def delayed_report(scored_batch, labels, contract, config, task_registry, tmp_path):
+    from {{ cookiecutter.package }}.monitoring.performance import performance_report, read_labels
+    from {{ cookiecutter.package }}.monitoring.task_performance import read_task_predictions
+    from {{ cookiecutter.package }}.task_pipeline import classes_of
+
+    classes = classes_of(contract, config.task)
+    predictions, _ = read_task_predictions([scored_batch], contract, config.task, classes)
+    path = tmp_path / "labels.csv"
+    labels.to_csv(path, index=False)
+    table, _ = read_labels(path, contract, config.task, classes)
+    return performance_report(predictions, table, contract, config, task_registry)
+
+
+def test_delayed_labels_of_the_evaluated_rows_show_no_drop(
+    scored_batch, holdout, contract, config, task_registry, tmp_path
+):
+    """The holdout's own labels, arriving late, reproduce the evaluated headline metric."""
+    labels = holdout[[contract.id, contract.target]]
+    report = delayed_report(scored_batch, labels, contract, config, task_registry, tmp_path)
+    (entry,) = report["versions"].values()
+    if not entry["judged"]:
+        pytest.skip(f"the holdout cannot be judged as a labelled batch: {entry['reason']}")
+    metrics = json.loads(require_output("metrics/metrics.json").read_text(encoding="utf-8"))
+    headline = metrics["headline"]
+    assert entry["metric"] == headline
+    realised = entry["metrics"][headline]["value"]
+    assert realised == pytest.approx(metrics["metrics"][headline]["value"], rel=1e-9)
+    assert entry["drop"]["status"] == "ok"
+    assert report["status"] == "ok"
+
+
+def test_degraded_delayed_labels_are_a_significant_drop(
+    scored_batch, holdout, contract, config, task_registry, tmp_path, task
+):
+    """Labels that no longer follow the model (half reassigned at random, or values scattered
+    by twice their spread) are reported as a drop of the headline metric."""
+    labels = holdout[[contract.id, contract.target]].copy()
+    rng = np.random.default_rng(7)
+    target = labels[contract.target]
+    if task == "multiclass":
+        values = target.unique()
+        flip = rng.random(len(labels)) < 0.5
+        labels.loc[flip, contract.target] = rng.choice(values, int(flip.sum()))
+    else:
+        labels[contract.target] = target + rng.normal(0, 2 * target.std(), len(labels))
+    report = delayed_report(scored_batch, labels, contract, config, task_registry, tmp_path)
+    (entry,) = report["versions"].values()
+    if not entry["judged"]:
+        pytest.skip(f"the holdout cannot be judged as a labelled batch: {entry['reason']}")
+    assert entry["drop"]["status"] == "drop", entry["drop"]
+    assert report["status"] == "drop"
