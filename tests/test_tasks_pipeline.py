@@ -1,10 +1,15 @@
 """Multiclass and regression, end to end in baked projects: lint, `dvc repro` up to a promoted
-champion, and the bake's own data and model tests, on each task's sample and on a real public
-table of each task (`dataset=own`, the task inferred by `make contract`)."""
+champion, the bake's own data and model tests, and delivery (staging, integration tests, a
+canary to 100 % and one rolled back, `make score`, `make performance`) on each task's sample;
+and a real public table of each task (`dataset=own`, the task inferred by `make contract`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,24 +40,56 @@ def repro_promoted(project: Path, task: str) -> dict:
     return metrics
 
 
-@pytest.mark.parametrize(
-    ("task", "sample", "headline", "compared"),
-    [
-        ("regression", "insurance-cost", "rmse", "squared_error"),
-        ("multiclass", "support-tickets", "macro_f1", "log_loss"),
-    ],
-)
-def test_sample_task_pipeline(
-    tmp_path: Path, task: str, sample: str, headline: str, compared: str
-) -> None:
+SAMPLES = {
+    # task: (sample, headline metric, the paired test's per-row loss)
+    "regression": ("insurance-cost", "rmse", "squared_error"),
+    "multiclass": ("support-tickets", "macro_f1", "log_loss"),
+}
+
+
+def make(project: Path, *targets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A make target of the bake, with its package importable and the shared tools."""
+    command = ["make", "--no-print-directory", *targets, VENV]
+    return run(command, project, check=check, env=tool_env(project))
+
+
+def recorded_pids(project: Path) -> set[int]:
+    """The pids of the servers and router the deploy tool says it runs."""
+    path = project / ".deploy" / "state.json"
+    state = json.loads(path.read_text()) if path.is_file() else {}
+    records = [*state.get("servers", {}).values(), state.get("staging"), state.get("router")]
+    return {r["pid"] for r in records if isinstance(r, dict) and isinstance(r.get("pid"), int)}
+
+
+@pytest.fixture(scope="module", params=sorted(SAMPLES))
+def task_bake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """One bake per task, its servers on free ports, run to a promoted champion; every process
+    it deploys is stopped (by pid) at the end."""
+    task = request.param
+    project = bake(tmp_path_factory.mktemp(task), task=task)
+    params_path = project / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["serve"] |= {"router_port": 0, "staging_port": 0, "port": 0}
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    metrics = repro_promoted(project, task)
+    seen: set[int] = set()
+    yield task, project, metrics, seen
+    seen |= recorded_pids(project)
+    make(project, "undeploy", check=False)
+    for pid in seen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_sample_task_pipeline(task_bake) -> None:
     """The task's sample lints clean, runs green to a promoted model and passes its own tests;
     the metrics carry intervals, the baselines, every slice and the protected attribute."""
-    project = bake(tmp_path, task=task)
+    task, project, metrics, _ = task_bake
+    sample, headline, compared = SAMPLES[task]
     assert (project / "data" / "raw" / f"{sample}.csv.dvc").is_file()
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["task"] == task and params["promotion"]["metric"] == compared
     run(["make", "lint", VENV], project)
-    metrics = repro_promoted(project, task)
     entry = metrics["metrics"][headline]
     assert entry["low"] <= entry["value"] <= entry["high"]
     assert metrics["baseline"]["constants"], "no model-free baseline was measured"
@@ -67,6 +104,72 @@ def test_sample_task_pipeline(
     }
     tested = run(TESTS, project, env=tool_env(project))
     assert " passed" in tested.stdout
+
+
+def shadow_evidence(project: Path) -> dict:
+    """The last look of the latest rollout's shadow phase: its comparison counts."""
+    lines = (project / ".deploy" / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    looks = [e for e in events if e.get("event") == "analysis" and e.get("phase") == "shadow"]
+    assert looks, "the rollout had no shadow phase"
+    return looks[-1]["evidence"]["shadow"]
+
+
+def holdout_batch(project: Path, sample: str, folder: Path) -> tuple[Path, Path, str]:
+    """The holdout's rows as the raw file holds them: features (a batch) and labels apart."""
+    contract = yaml.safe_load((project / "contract.yaml").read_text())
+    ident, target = contract["id"], contract["target"]
+    raw = pd.read_csv(project / "data" / "raw" / f"{sample}.csv")
+    held = pd.read_parquet(project / "data" / "holdout.parquet")[ident].astype(str)
+    rows = raw[raw[ident].astype(str).isin(set(held))]
+    rows.drop(columns=target).to_csv(folder / "batch.csv", index=False)
+    rows[[ident, target]].to_csv(folder / "labels.csv", index=False)
+    return folder / "batch.csv", folder / "labels.csv", ident
+
+
+def test_task_delivery(task_bake, tmp_path: Path) -> None:
+    """The task's champion through every delivery target a binary one has: staging and the
+    generated integration tests over HTTP, a canary through the shadow (which compares the
+    task's answers) to 100 %, a faulty canary rolled back, `make score` writing the task's
+    columns, and `make performance` judging delayed labels on the task's headline metric."""
+    task, project, metrics, seen = task_bake
+    sample, headline, _ = SAMPLES[task]
+    make(project, "deploy-staging")
+    seen |= recorded_pids(project)
+    assert " passed" in make(project, "integration-test").stdout
+
+    canary = make(project, "deploy-canary")
+    seen |= recorded_pids(project)
+    assert "promoted:" in canary.stdout and "serves 100%" in canary.stdout
+    shadow = shadow_evidence(project)  # the champion against itself: every answer agrees
+    assert shadow["agree"] >= 200 and shadow["disagree"] == 0 and shadow["error"] == 0, shadow
+
+    bad = make(project, "deploy-canary", "BAD=errors", check=False)
+    seen |= recorded_pids(project)
+    assert bad.returncode != 0
+    assert "rolled back in" in bad.stdout and "is serving" in bad.stdout
+
+    batch, labels, ident = holdout_batch(project, sample, tmp_path)
+    out = tmp_path / "scored.parquet"
+    make(project, "score", f"DATA={batch}", f"OUT={out}")
+    scored = pd.read_parquet(out)
+    expected = (
+        ["value"]
+        if task == "regression"
+        else ["label"] + [f"probability_{c}" for c in metrics["classes"]]
+    )
+    assert list(scored.columns) == [ident, *expected, "model_version"]
+    assert len(scored) == metrics["n"]
+
+    judged = make(project, "performance", f"LABELS={labels}", f"PREDICTIONS={out}")
+    assert f"realised {headline}" in judged.stdout and "no significant drop" in judged.stdout
+    report = json.loads((project / "reports" / "performance" / "labels.json").read_text())
+    assert report["status"] == "ok"
+    (entry,) = report["versions"].values()
+    assert entry["metric"] == headline
+    assert entry["metrics"][headline]["value"] == pytest.approx(
+        metrics["metrics"][headline]["value"], rel=1e-9
+    )
 
 
 def public_table(load: Callable[..., object], path: Path) -> Path:
