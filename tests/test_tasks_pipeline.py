@@ -131,7 +131,8 @@ def test_task_delivery(task_bake, tmp_path: Path) -> None:
     """The task's champion through every delivery target a binary one has: staging and the
     generated integration tests over HTTP, a canary through the shadow (which compares the
     task's answers) to 100 %, a faulty canary rolled back, `make score` writing the task's
-    columns, and `make performance` judging delayed labels on the task's headline metric."""
+    columns, `make drift-check` comparing the champion's answers, and `make performance`
+    judging delayed labels on the task's headline metric."""
     task, project, metrics, seen = task_bake
     sample, headline, _ = SAMPLES[task]
     make(project, "deploy-staging")
@@ -160,6 +161,14 @@ def test_task_delivery(task_bake, tmp_path: Path) -> None:
     )
     assert list(scored.columns) == [ident, *expected, "model_version"]
     assert len(scored) == metrics["n"]
+
+    make(project, "drift-check", f"DATA={batch}")  # the holdout's rows: the answers stay put
+    drift = json.loads((project / "reports" / "drift-check" / "batch.json").read_text())
+    assert drift["predictions"]["status"] == "ok", drift["predictions"]
+    watched = (
+        ["value"] if task == "regression" else [f"probability[{c}]" for c in metrics["classes"]]
+    )
+    assert [entry["watched"] for entry in drift["predictions"]["watched"]] == watched
 
     judged = make(project, "performance", f"LABELS={labels}", f"PREDICTIONS={out}")
     assert f"realised {headline}" in judged.stdout and "no significant drop" in judged.stdout
