@@ -154,3 +154,16 @@ def test_a_tagged_version_loads_as_its_task(served, tmp_path):
     odd = registry.register(tmp_path / "model.skops", {**tags, "task": "ranking"})
     with pytest.raises(ServeStartError, match="task='ranking'"):
         load_pinned(registry, odd, contract)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_spark_scoring_refuses_a_version_of_another_task(task):
+    """`make score ENGINE=spark` writes a binary score and label only: it refuses a multiclass
+    or regression version, naming its task and the engine that scores it, before any work."""
+    from {{ cookiecutter.package }}.errors import RefusedError
+    from {{ cookiecutter.package }}.registry import ModelRef
+    from {{ cookiecutter.package }}.score_spark import refuse_other_tasks
+
+    with pytest.raises(RefusedError, match=f"is a {task} model: ENGINE=spark"):
+        refuse_other_tasks(ModelRef("4", "0" * 64, {"task": task}))
+    refuse_other_tasks(ModelRef("4", "0" * 64, {}))  # binary (no tag) goes on
