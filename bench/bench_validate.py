@@ -65,7 +65,7 @@ def _naive(package: str, contract: Any, path: Path) -> tuple[bool, int, int]:
     suite = _import(package, "suite")
     frame, _ = suite.prepare(_import(package, "data").load_table(path), contract)
     success = True
-    expectations = suite.build_suite(contract)
+    expectations = _import(package, "expectations").build_suite(contract)
     for i, expectation in enumerate(expectations):
         context = gx.get_context(mode="ephemeral")
         batch = (

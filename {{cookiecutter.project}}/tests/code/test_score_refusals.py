@@ -21,10 +21,11 @@ from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.contract_checks import passes
 from {{ cookiecutter.package }}.data import conform, features_and_target, load_table
 from {{ cookiecutter.package }}.errors import DataError
+from {{ cookiecutter.package }}.expectations import row_level_specs
 from {{ cookiecutter.package }}.model_io import environment, save_model
 from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry
-from {{ cookiecutter.package }}.suite import prepare, row_level_specs, run_suite
+from {{ cookiecutter.package }}.suite import prepare, run_suite
 from tests.code.test_bad_input import CASES
 from tests.tiny_contract import tiny_contract, tiny_table, write_project
 
