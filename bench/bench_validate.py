@@ -65,7 +65,7 @@ def _naive(package: str, contract: Any, path: Path) -> tuple[bool, int, int]:
     suite = _import(package, "suite")
     frame, _ = suite.prepare(_import(package, "data").load_table(path), contract)
     success = True
-    expectations = suite.build_suite(contract)
+    expectations = _import(package, "expectations").build_suite(contract)
     for i, expectation in enumerate(expectations):
         context = gx.get_context(mode="ephemeral")
         batch = (
@@ -152,7 +152,8 @@ def run(workdir: Path, smoke: bool = False) -> list[dict[str, Any]]:
             "validate Parquet",
             rows / ours_pq["seconds"],
             "rows/s",
-            f"validate_file on Parquet (one GE context, suite and validator), {size}: "
+            f"validate_file on Parquet (vectorised checks decide a clean table, as GE would; "
+            f"GE decides and explains any other), {size}: "
             f"{ours_pq['seconds']:.1f} s ({ours_pq['wall']:.1f} s wall); baseline: one fresh GE "
             f"context and validator per expectation, {naive['seconds']:.1f} s (aim >= 8x)",
             naive_rate,

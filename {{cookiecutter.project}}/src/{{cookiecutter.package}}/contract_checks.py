@@ -1,6 +1,6 @@
 """A vectorised verdict on a table: the contract's row-level expectations without GE.
 
-`suite.suite_specs` says, as data, which Great Expectations the contract implies (the
+`expectations.suite_specs` says, as data, which Great Expectations the contract implies (the
 validate stage builds its GE suite from them). `passes` runs the row-level ones as numpy
 comparisons, one pass per column, with GE's own semantics (a dtype in the type list, `isin` for allowed values,
 inclusive bounds, nulls skipped by value checks). It answers True only when GE would pass
@@ -17,14 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .suite import ExpectationSpec
+from .expectations import ExpectationSpec
 
 
 def passes(frame: pd.DataFrame, specs: Sequence[ExpectationSpec]) -> bool:
     """True only if Great Expectations would pass every spec on `frame` (as `prepare` gives it)."""
     for spec in specs:
+        if spec.kind == "ExpectTableRowCountToBeBetween":
+            if not _row_count_between(frame, **spec.kwargs):
+                return False
+            continue
         if spec.column is None or spec.column not in frame.columns:
-            return False  # table-level, or a missing column: GE decides and explains
+            return False  # another table-level one, or a missing column: GE decides
         check = _CHECKS.get(spec.kind)
         if check is None or not check(frame[spec.column], **spec.kwargs):
             return False
@@ -72,6 +76,21 @@ def _between(values: pd.Series, min_value: Any = None, max_value: Any = None) ->
     return bool(inside.all())
 
 
+def _row_count_between(frame: pd.DataFrame, min_value: Any = None, max_value: Any = None) -> bool:
+    return (min_value is None or len(frame) >= min_value) and (
+        max_value is None or len(frame) <= max_value
+    )
+
+
+def _mean_between(values: pd.Series, min_value: Any = None, max_value: Any = None) -> bool:
+    if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "iuf":
+        return False  # extension types, text, booleans, dates: GE decides
+    mean = values.mean()  # what GE computes: the mean of the values present
+    if pd.isna(mean):
+        return False
+    return (min_value is None or mean >= min_value) and (max_value is None or mean <= max_value)
+
+
 def _exists(values: pd.Series) -> bool:
     return True  # `passes` has already found the column
 
@@ -83,4 +102,5 @@ _CHECKS: dict[str, Any] = {
     "ExpectColumnValuesToBeUnique": _unique,
     "ExpectColumnValuesToBeInSet": _in_set,
     "ExpectColumnValuesToBeBetween": _between,
+    "ExpectColumnMeanToBeBetween": _mean_between,
 }

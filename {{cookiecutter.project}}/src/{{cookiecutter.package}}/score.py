@@ -41,9 +41,9 @@ from .data import (
     unreadable,
 )
 from .errors import DataError, RefusedError
+from .expectations import row_level_specs
 from .registry import ModelRef, Registry
 from .serve.schema import target_labels
-from .suite import row_level_specs
 
 CHUNK_ROWS = 20_000  # bounded memory: two or three chunks are in flight at once
 OUT_DIR = Path("predictions")

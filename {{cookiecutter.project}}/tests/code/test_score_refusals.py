@@ -9,6 +9,7 @@ project's table, so they live with the code tests.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -21,11 +22,12 @@ from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.contract_checks import passes
 from {{ cookiecutter.package }}.data import conform, features_and_target, load_table
 from {{ cookiecutter.package }}.errors import DataError
+from {{ cookiecutter.package }}.expectations import row_level_specs
 from {{ cookiecutter.package }}.model import ESTIMATORS
 from {{ cookiecutter.package }}.model_io import environment, save_model
 from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry
-from {{ cookiecutter.package }}.suite import prepare, row_level_specs, run_suite
+from {{ cookiecutter.package }}.suite import prepare, run_suite
 from tests.code.test_bad_input import CASES
 from tests.tiny_contract import tiny_contract, tiny_table, write_project
 
@@ -156,3 +158,21 @@ def test_output_format_follows_the_suffix(suffix, tiny_project, tmp_path):
     assert scored["score"].between(0, 1).all()
     assert out.read_bytes().startswith(b"PAR1") == (suffix == ".parquet")
     assert (tmp_path / "scores.json").is_file()
+
+
+@pytest.mark.parametrize(("command", "backend"), [("score", "system"), ("gate", "mimalloc")])
+def test_score_streams_on_the_allocator_that_returns_freed_chunks(command, backend):
+    """`score` sets Arrow's allocator before Arrow loads (mimalloc keeps the pages of freed
+    chunks); other commands keep Arrow's default."""
+    code = (
+        "import contextlib, io, os, sys\n"
+        "os.environ.pop('ARROW_DEFAULT_MEMORY_POOL', None)\n"
+        "from {{ cookiecutter.package }}.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main([{command!r}, '--help'])\n"
+        "import pyarrow\n"
+        "print(pyarrow.default_memory_pool().backend_name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT / "src")}, check=True)  # fmt: skip
+    assert done.stdout.split()[-1] == backend
