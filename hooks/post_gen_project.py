@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-DATASET: str = {{ cookiecutter.dataset | tojson }}
+# the sample data set (the task chooses it for multiclass and regression), or "own"
+DATASET: str = {{ cookiecutter.__sample | tojson }}
 PACKAGE: str = {{ cookiecutter.package | tojson }}
 DATA_FILE: str = {{ cookiecutter.__data_file | tojson }}
 HAS_K8S: bool = {{ cookiecutter.__has_k8s | tojson }} == "True"

@@ -111,18 +111,51 @@ def pairwise(choices: dict[str, list[str]]) -> list[dict[str, str]]:
         return None
 
     rows = covering(base, rest)
-    if rows is None:  # no full column exists: cover the remaining pairs with extra rows
-        rows = base
-        for name in rest:
-            rows = [
-                row | {name: choices[name][i % len(choices[name])]} for i, row in enumerate(rows)
-            ]
-        for a, b in itertools.combinations(names, 2):
-            seen = {(row[a], row[b]) for row in rows}
-            defaults = {n: choices[n][0] for n in names}
-            rows += [defaults | {a: x, b: y} for x in choices[a] for y in choices[b]
-                     if (x, y) not in seen]  # fmt: skip
+    if rows is None:  # no full column exists: the best columns, then rows for what is missing
+        rows = extra_rows(best_columns(base, rest, choices), choices)
     return [{name: row[name] for name in choices} for row in rows]
+
+
+def _pairs(rows: list[dict[str, str]]) -> set[tuple[str, str, str, str]]:
+    return {
+        (a, row[a], b, row[b]) for row in rows for a, b in itertools.combinations(sorted(row), 2)
+    }
+
+
+def best_columns(
+    rows: list[dict[str, str]], todo: list[str], choices: dict[str, list[str]]
+) -> list[dict[str, str]]:
+    """Give each option in turn the column of values that covers the most pairs (first best)."""
+    for name in todo:
+        best = max(
+            itertools.product(choices[name], repeat=len(rows)),
+            key=lambda column: len(
+                _pairs([row | {name: v} for row, v in zip(rows, column, strict=True)])
+            ),
+        )
+        rows = [row | {name: v} for row, v in zip(rows, best, strict=True)]
+    return rows
+
+
+def extra_rows(rows: list[dict[str, str]], choices: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Add rows until every pair occurs, each row built to cover as many missing pairs as it can."""
+    names = sorted(choices)
+    wanted = {
+        (a, x, b, y)
+        for a, b in itertools.combinations(names, 2)
+        for x in choices[a]
+        for y in choices[b]
+    }
+    while missing := sorted(wanted - _pairs(rows)):
+        a, x, b, y = missing[0]
+        row = {a: x, b: y}
+        for name in (n for n in names if n not in row):
+            row[name] = max(
+                choices[name],
+                key=lambda v: len(_pairs([row | {name: v}]) & set(missing)),
+            )
+        rows = [*rows, {name: row[name] for name in names}]
+    return rows
 
 
 MATRIX = pairwise(CHOICES)
@@ -146,6 +179,7 @@ LONGEST_FIRST = (
     "test_k8s_manifests",
     "test_workflow_files",
     "test_own_data",
+    "test_tasks_pipeline",
     "test_team",
 )
 

@@ -12,12 +12,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from . import model as user_model
 from .errors import ConfigError
 from .paths import PARAMS
 from .typed import Frozen, parse
+
+# What the model predicts: a class of two (binary), one of several (multiclass), or a number
+# (regression). `tasks.TASKS[task]` holds everything that differs by task.
+Task = Literal["binary", "multiclass", "regression"]
 
 
 class DataConfig(Frozen):
@@ -69,7 +80,7 @@ class ModelConfig(Frozen):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        if kind not in user_model.ESTIMATORS:
+        if kind not in user_model.ESTIMATORS and kind not in user_model.REGRESSORS:
             known = ", ".join(user_model.ESTIMATORS)
             raise ValueError(f"model.py's ESTIMATORS has {known}; add yours there first")
         return kind
@@ -77,8 +88,8 @@ class ModelConfig(Frozen):
     @model_validator(mode="after")
     def _sections_are_estimators(self) -> ModelConfig:
         for name, value in (self.model_extra or {}).items():
-            if name not in user_model.ESTIMATORS:
-                known = ", ".join(user_model.ESTIMATORS)
+            if name not in user_model.ESTIMATORS and name not in user_model.REGRESSORS:
+                known = ", ".join({**user_model.ESTIMATORS, **user_model.REGRESSORS})
                 raise ValueError(
                     f"model.{name}: not an estimator in model.py's ESTIMATORS ({known}), "
                     "nor seed (a typo?)"
@@ -141,6 +152,37 @@ class GatesConfig(Frozen):
     fairness: FairnessConfig = FairnessConfig()
 
 
+class TaskFairnessConfig(Frozen):
+    """The bound on group disparity for a multiclass or regression model."""
+
+    # regression: the error ratio (worst group's MAE / best group's, parity 1);
+    # multiclass: the widest gap in a class's recall between groups (parity 0)
+    max_disparity: float | None = Field(None, ge=0)
+
+
+class TaskGatesConfig(Frozen):
+    """Bounds for a multiclass or regression model, relative to what needs no model.
+
+    `min` and `max` bound any metric evaluate reports for the task (metrics/metrics.json:
+    `metrics`), by name; `max_slice` bounds the headline metric (regression: rmse, multiclass:
+    macro_f1 from below, via `min_slice`) on every judged slice.
+    """
+
+    judge_on: Literal["point", "lower_bound", "whole_interval"] = "whole_interval"
+    min: dict[str, float | None] = Field(default_factory=dict)
+    max: dict[str, float | None] = Field(default_factory=dict)
+    min_slice: float | None = None  # headline metrics where higher is better (macro_f1)
+    max_slice: float | None = None  # headline metrics where lower is better (rmse)
+    # the paired gain in the compared loss over the best single feature must exceed -margin
+    beat_baseline: bool = True
+    baseline_margin: float = Field(0.0, ge=0)
+    fairness: TaskFairnessConfig = TaskFairnessConfig()
+
+
+# the loss each non-binary task's paired test compares (tasks.TASKS[task].compared)
+TASK_LOSSES = {"multiclass": "log_loss", "regression": "squared_error"}
+
+
 class PromotionConfig(Frozen):
     """The paired test that decides whether the challenger replaces the champion."""
 
@@ -157,8 +199,9 @@ class PromotionConfig(Frozen):
     def _known_metric(cls, name: str) -> str:
         from .stats import METRICS
 
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; allowed: {sorted(METRICS)}")
+        allowed = sorted(METRICS) + sorted(set(TASK_LOSSES.values()))
+        if name not in allowed:
+            raise ValueError(f"unknown metric {name!r}; allowed: {allowed}")
         return name
 
 
@@ -201,6 +244,10 @@ class Shadow(Frozen):
     # fails the shadow phase, so it must be at least guardrails.max_p99_ms
     timeout_ms: float = Field(250.0, gt=0)
     max_disagreement: float = Field(0.2, ge=0, le=1)
+    # a regression's two values disagree when further apart than this share of the primary's
+    # (of tolerance_floor, in target units, when the primary's is nearer zero)
+    relative_tolerance: float = Field(0.05, ge=0)
+    tolerance_floor: float = Field(0.0, ge=0)
 
 
 class Step(Frozen):
@@ -300,16 +347,57 @@ class Serve(Frozen):
 class Config(Frozen):
     """The whole of params.yaml."""
 
+    task: Task = "binary"
     data: DataConfig
     split: SplitConfig = SplitConfig()
     model: ModelConfig
     evaluate: EvaluateConfig = EvaluateConfig()
-    gates: GatesConfig = GatesConfig()
+    gates: GatesConfig | TaskGatesConfig = GatesConfig()
     promotion: PromotionConfig = PromotionConfig()
     drift: DriftConfig = DriftConfig()
     performance: PerformanceConfig = PerformanceConfig()
     rollout: Rollout
     serve: Serve = Serve()
+
+    @field_validator("gates", mode="wrap")
+    @classmethod
+    def _gates_of_the_task(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """Read `gates` as the task's kind of gates, so an error names the right keys."""
+        if isinstance(value, dict):
+            task = info.data.get("task", "binary")
+            value = (GatesConfig if task == "binary" else TaskGatesConfig).model_validate(value)
+        return handler(value)
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> Config:
+        fits = user_model.estimators(self.task)
+        if self.model.kind not in fits:
+            raise ValueError(
+                f"model.kind: {self.model.kind} has no {self.task} estimator in model.py; "
+                f"for {self.task} choose one of {', '.join(fits)}"
+            )
+        if self.task == "binary":
+            if self.promotion.metric in TASK_LOSSES.values():
+                raise ValueError(
+                    f"promotion.metric: {self.promotion.metric} is a multiclass/regression loss; "
+                    "a binary model compares roc_auc or another evaluate metric"
+                )
+            return self
+        if self.promotion.metric != TASK_LOSSES[self.task]:
+            raise ValueError(
+                f"promotion.metric: a {self.task} model is compared on its per-row "
+                f"{TASK_LOSSES[self.task]}; got {self.promotion.metric}"
+            )
+        return self
+
+    @property
+    def task_gates(self) -> TaskGatesConfig:
+        """The gates of a multiclass or regression project."""
+        if not isinstance(self.gates, TaskGatesConfig):
+            raise ConfigError(f"params.yaml: gates are binary gates, but task is {self.task}")
+        return self.gates
 
 
 def parse_config(raw: Any, source: str = str(PARAMS)) -> Config:

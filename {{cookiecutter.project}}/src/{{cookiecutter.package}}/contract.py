@@ -65,7 +65,7 @@ class Column(Frozen):
 
 
 class Invariance(Frozen):
-    """Changing `column` from `from_value` to `to_value` moves the score in `direction`."""
+    """Changing `column` from `from_value` to `to_value` moves the prediction in `direction`."""
 
     model_config = ConfigDict(populate_by_name=True)  # merged with Frozen's
 
@@ -75,6 +75,9 @@ class Invariance(Frozen):
     to_value: Any = Field(alias="to")
     direction: Literal["increase", "decrease"]
     min_share: float = Field(0.9, gt=0.0, le=1.0)
+    # multiclass only: the class whose probability moves (a regression moves its value, a
+    # binary model its positive score)
+    outcome: Any = None
 
 
 class Contract(Frozen):

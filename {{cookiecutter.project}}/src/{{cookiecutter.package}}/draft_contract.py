@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from .artifacts import write_text
+from .config import Task, parse_config
 from .contract import ContractError, parse_contract
 from .data import load_table
 from .data_version import record
@@ -32,9 +33,11 @@ from .draft_roles import (
     native,
     two_valued,
 )
+from .draft_task import with_binary_promotion, with_model_kind, with_task, with_task_params
 from .errors import DataError, RefusedError, ServiceError
 from .paths import PARAMS, RAW_DIR
 from .suite import parse_datetimes
+from .tasks.inference import TaskGuess, infer_task
 
 MAX_CATEGORIES = 30  # one-hot encoded up to this many distinct values
 MAX_LISTED = 200  # more distinct values than this: free text, not a model input
@@ -248,9 +251,16 @@ class Draft:
     raw: dict[str, Any]
     notes: dict[str, str]
     reasons: dict[str, str]
+    task: Task = "binary"
 
 
-def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None) -> Draft:
+def draft(
+    df: pd.DataFrame,
+    name: str,
+    id_column: str | None,
+    target: str | None,
+    task_override: str | None = None,
+) -> Draft:
     """Draft a contract for `df`; the caller checks it with parse_contract."""
     for role, column in (("ID", id_column), ("TARGET", target)):
         if column is not None and column not in df.columns:
@@ -262,7 +272,15 @@ def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None
     if target is None:
         guess = guess_target(df, id_column)
         target, reasons["target"] = guess.value, f"guessed: {guess.reason}"
-    if not two_valued(df[target]):
+    values = df[target]
+    if task_override is None and (
+        two_valued(values) or values.isna().any() or values.nunique() < 2
+    ):
+        task_guess = TaskGuess("binary", "two values")  # and the binary checks below, as before
+    else:
+        task_guess = infer_task(values, task_override)
+    reasons["task"], task = task_guess.reason, task_guess.task
+    if task == "binary" and not two_valued(df[target]):
         raise DataError(
             f"target {target!r} has {df[target].nunique()} values and {int(df[target].isna().sum())} "
             "blanks; a target needs exactly two values and none blank"
@@ -276,27 +294,33 @@ def draft(df: pd.DataFrame, name: str, id_column: str | None, target: str | None
     drafted[id_column] = Drafted(
         {"type": column_kind, "unique": True}, "the id: unique, never blank"
     )
-    positive = guess_positive(df[target])
-    reasons["positive"] = positive.reason
-    drafted[target] = Drafted(_target_spec(df[target]), f"the target; positive: {positive.reason}")
-    raw = {
-        "name": name,
-        "version": 1,
-        "id": id_column,
-        "target": target,
-        "positive": positive.value,
+    head: dict[str, Any] = {"name": name, "version": 1, "id": id_column, "target": target}
+    if task == "binary":
+        positive = guess_positive(df[target])
+        reasons["positive"] = positive.reason
+        drafted[target] = Drafted(
+            _target_spec(df[target]), f"the target; positive: {positive.reason}"
+        )
+        head["positive"] = positive.value
+    elif task == "multiclass":  # the classes, listed
+        drafted[target] = Drafted(_target_spec(df[target]), f"the target: {reasons['task']}")
+    else:  # a number with a range
+        spec = {k: v for k, v in drafted[target].spec.items() if k != "values"}
+        drafted[target] = Drafted(spec, f"the target: {reasons['task']}")
+    raw: dict[str, Any] = {
+        **head,
         "columns": {c: d.spec for c, d in drafted.items()},
         "slices": {},
         "protected": [],
         "invariances": [],
     }
-    return Draft(raw, {c: d.note for c, d in drafted.items()}, reasons)
+    return Draft(raw, {c: d.note for c, d in drafted.items()}, reasons, task)
 
 
 def to_yaml(drafted: Draft, source: str) -> str:
     """The contract as YAML with a comment above each column saying how it was derived."""
     raw = drafted.raw
-    head = {k: raw[k] for k in ("name", "version", "id", "target", "positive")}
+    head = {k: raw[k] for k in ("name", "version", "id", "target", "positive") if k in raw}
     lines = [HEADER.format(source=source, margin=MARGIN).rstrip("\n")]
     lines.append(yaml.safe_dump(head, sort_keys=False, allow_unicode=True).rstrip("\n"))
     lines.append("columns:")
@@ -332,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="contract", description=main.__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--id", help="id column (default: guessed from the data)")
-    parser.add_argument("--target", help="two-valued target column (default: guessed)")
+    parser.add_argument("--target", help="target column (default: guessed among two-valued ones)")
+    parser.add_argument(
+        "--task", help="binary, multiclass or regression (default: inferred from the target)"
+    )
     parser.add_argument("--out", type=Path, default=Path("contract.yaml"))
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--force", action="store_true", help="overwrite an existing contract")
@@ -344,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     df = load_table(args.data)
     try:
-        drafted = draft(df, args.data.stem, args.id or None, args.target or None)
+        drafted = draft(df, args.data.stem, args.id or None, args.target or None, args.task or None)
     except AmbiguousTarget as error:
         commands = "\n".join(
             "  " + shlex.join(["make", "contract", f"DATA={args.data}", f"TARGET={name}"])
@@ -353,11 +380,16 @@ def main(argv: list[str] | None = None) -> int:
         raise DataError(f"which column is the target? {error}. Choose one:\n{commands}") from None
     contract = parse_contract(drafted.raw, source=str(args.data))
     text = to_yaml(drafted, args.data.name)
-    gates = draft_gates(df, contract, args.params)
     destination = RAW_DIR / f"dataset{args.data.suffix.lower()}"
-    params = with_gates(
-        with_data_raw(args.params.read_text(encoding="utf-8"), destination), gates.text
-    )
+    params = with_data_raw(args.params.read_text(encoding="utf-8"), destination)
+    if drafted.task == "binary":
+        gates = draft_gates(df, contract, args.params)
+        params = with_binary_promotion(with_gates(with_task(params, "binary"), gates.text))
+        summary = gates.summary
+    else:
+        params, summary = with_task_params(params, df, contract, drafted.task)
+    params, kind_note = with_model_kind(params, drafted.task)
+    parse_config(yaml.safe_load(params), str(args.params))  # a drafted file that loads
     # nothing is written until everything is drafted: a refused table leaves the project as it was
     destination.parent.mkdir(parents=True, exist_ok=True)
     if args.data.resolve() != destination.resolve():
@@ -366,9 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     write_text(args.params, params)
     for role in ("id", "target"):
         print(f"contract: {role} {drafted.raw[role]!r} ({drafted.reasons.get(role, 'as given')})")
-    print(f"contract: positive value {drafted.raw['positive']!r} ({drafted.reasons['positive']})")
+    print(f"contract: task {drafted.task} ({drafted.reasons['task']})")
+    if "positive" in drafted.raw:
+        print(
+            f"contract: positive value {drafted.raw['positive']!r} ({drafted.reasons['positive']})"
+        )
     print(f"contract: drafted {args.out} ({len(contract.columns)} columns); data at {destination}")
-    print(f"contract: drafted {args.params} `gates` ({gates.summary})")
+    print(f"contract: drafted {args.params} `task`, `gates` ({summary})")
+    if kind_note:
+        print(f"contract: note: {kind_note}")
     for note, line in (
         (
             ZERO_ONE,

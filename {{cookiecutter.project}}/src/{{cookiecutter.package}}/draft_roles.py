@@ -172,8 +172,8 @@ def guess_target(df: pd.DataFrame, id_column: str) -> Guess:
     candidates = [str(name) for name in df.columns if name != id_column and two_valued(df[name])]
     if not candidates:
         raise DataError(
-            "no target found: no column has exactly two values and no blanks. "
-            "Choose it with `make contract DATA=... TARGET=name`"
+            "no target found: no column has exactly two values and no blanks (a multiclass or "
+            "regression target is never guessed). Choose it with `make contract DATA=... TARGET=name`"
         )
     # the strongest name evidence decides: `churned` beats `is_senior`; two of a kind tie
     strongest = max(outcome_evidence(name) for name in candidates)

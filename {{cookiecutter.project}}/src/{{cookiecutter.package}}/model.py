@@ -2,7 +2,8 @@
 
 This module is yours to edit (README, "Your own model"). Everything else (validation, the
 gate, the paired test, safe loading, serving, the canary) works on whatever pipeline
-`build_pipeline` returns, as long as its last step has scikit-learn's `predict_proba`.
+`build_pipeline` returns, as long as its last step has scikit-learn's `predict_proba`
+(`predict` for `task: regression`, which takes its estimator from REGRESSORS).
 
 To train another library's classifier, e.g. LightGBM:
 1. `make add PKG=lightgbm` (pyproject.toml and the hashed locks), then `make install`;
@@ -15,8 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from .contract import Contract
@@ -28,6 +34,12 @@ ESTIMATORS: dict[str, Callable[..., Any]] = {
     "hist_gradient_boosting": HistGradientBoostingClassifier,
     "random_forest": RandomForestClassifier,
     "logistic_regression": LogisticRegression,
+}
+# The same for `task: regression` (params.yaml): estimators that predict a number.
+REGRESSORS: dict[str, Callable[..., Any]] = {
+    "hist_gradient_boosting": HistGradientBoostingRegressor,
+    "random_forest": RandomForestRegressor,
+    "ridge": Ridge,
 }
 
 # The one declaration of what a model file may contain, by library (its import name): the
@@ -56,14 +68,30 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
         "sklearn.tree._tree.Tree",
         "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.dummy.DummyClassifier",
+        # multiclass and regression
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+        "sklearn._loss.loss.HalfSquaredError",
+        "sklearn._loss.link.IdentityLink",
+        "sklearn._loss._loss.CyHalfSquaredError",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.linear_model._ridge.Ridge",
     ),
     "skops": (),  # the file format: its version is recorded and checked, it adds no types
 }
 
 
-def build_estimator(kind: str, settings: Mapping[str, Any], seed: int) -> Any:
-    """The classifier named by `model.kind`, with that section's settings from params.yaml."""
-    make = ESTIMATORS[kind]
+def estimators(task: str) -> dict[str, Callable[..., Any]]:
+    """The estimators a task may use: regressors for regression, classifiers otherwise."""
+    return REGRESSORS if task == "regression" else ESTIMATORS
+
+
+def build_estimator(kind: str, settings: Mapping[str, Any], seed: int, task: str = "binary") -> Any:
+    """The estimator named by `model.kind` for the task, with its settings from params.yaml."""
+    make = estimators(task)[kind]
     hyperparameters = dict(settings)
     accepts: list[str] = getattr(make, "_get_param_names", list)()  # a scikit-learn estimator's
     if "random_state" in accepts:
@@ -71,7 +99,9 @@ def build_estimator(kind: str, settings: Mapping[str, Any], seed: int) -> Any:
     return make(**hyperparameters)
 
 
-def build_pipeline(contract: Contract, kind: str, settings: Mapping[str, Any], seed: int) -> Any:
+def build_pipeline(
+    contract: Contract, kind: str, settings: Mapping[str, Any], seed: int, task: str = "binary"
+) -> Any:
     """Features and estimator as one object: what is trained, saved, served and scored.
 
     A transformer of your own goes between the two steps (it gets the encoded matrix), or
@@ -81,6 +111,6 @@ def build_pipeline(contract: Contract, kind: str, settings: Mapping[str, Any], s
     return Pipeline(
         [
             ("features", build_preprocessor(contract)),
-            ("model", build_estimator(kind, settings, seed)),
+            ("model", build_estimator(kind, settings, seed, task)),
         ]
     )

@@ -164,11 +164,14 @@ def save_model(model: Any, path: str | Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_model(path: str | Path, expected_sha256: str | None = None) -> Any:
+def load_model(
+    path: str | Path, expected_sha256: str | None = None, method: str = "predict_proba"
+) -> Any:
     """Load a skops model, refusing a changed file, an untrusted type or a non-model.
 
     The file is read once: the bytes that are hashed and checked are the bytes that load, so
-    the file cannot change between the check and the use.
+    the file cannot change between the check and the use. `method` is what the model must
+    answer with: predict_proba (classifiers) or predict (a regression).
     """
     path = Path(path)
     if not path.is_file():
@@ -195,9 +198,9 @@ def load_model(path: str | Path, expected_sha256: str | None = None) -> Any:
             f"{path}: the model file is damaged and cannot be loaded "
             f"({type(error).__name__}: {error})"
         ) from None
-    if not callable(getattr(model, "predict_proba", None)):
+    if not callable(getattr(model, method, None)):
         raise ModelIntegrityError(
             f"{path}: holds a {type(model).__module__}.{type(model).__qualname__}, not a "
-            "model: expected a fitted pipeline with predict_proba"
+            f"model: expected a fitted pipeline with {method}"
         )
     return model

@@ -97,6 +97,58 @@ class Metrics(Frozen):
     importance: list[Importance]
 
 
+class TaskBaseline(Frozen):
+    """What needs no model, and the model's paired gain over the best single feature."""
+
+    headline: str
+    constants: dict[str, Estimate]  # the headline metric of each constant predictor
+    single_feature: str
+    single_feature_headline: Estimate
+    compared: str  # the per-row loss the gain is measured in
+    gain: Estimate  # mean loss of the feature minus the model's: positive means the model wins
+
+
+class TaskSlice(Frozen):
+    """The headline metric on one contract slice, or why the slice is too small to judge."""
+
+    n: int
+    judged: bool
+    headline: Estimate | None = None
+    reason: str | None = None
+
+
+class TaskFairness(Frozen):
+    """How differently one protected attribute's groups are served (`tasks.fairness`)."""
+
+    measure: str
+    parity: float
+    disparity: Estimate
+    contrast: str
+    groups: dict[str, dict[str, Any]]
+    left_out: list[str]
+
+
+class TaskInvariance(InvarianceShare):
+    """A behavioural rule on a multiclass class's probability or a regression's value."""
+
+    watched: str  # the number that must move: "value" or "probability[<class>]"
+
+
+class TaskMetrics(Frozen):
+    """metrics/metrics.json of a multiclass or regression model (binary writes `Metrics`)."""
+
+    task: Literal["multiclass", "regression"]
+    n: int
+    level: float
+    headline: str
+    classes: list[Any]
+    metrics: dict[str, Estimate]
+    baseline: TaskBaseline
+    slices: dict[str, TaskSlice]
+    fairness: dict[str, TaskFairness]
+    invariances: dict[str, TaskInvariance]
+
+
 class CheckResult(Frozen):
     """One judged value: what it is, the bound, and whether it passed."""
 

@@ -37,7 +37,7 @@ def _timestamp(rng: random.Random, low: str, high: str) -> str:
     return (start + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-{% if cookiecutter.dataset == "churn" %}# keeps the churn rate of a drifted batch near the original's despite higher spend and calls
+{% if cookiecutter.__sample == "churn" %}# keeps the churn rate of a drifted batch near the original's despite higher spend and calls
 DRIFT_INTERCEPT = 2.0
 
 
@@ -87,7 +87,7 @@ def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
     }
 
 
-{% endif %}{% if cookiecutter.dataset == "credit-risk" %}def credit_risk_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
+{% endif %}{% if cookiecutter.__sample == "credit-risk" %}def credit_risk_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
     """One loan applicant; default risk falls with credit score and rises with debt-to-income.
 
     With drift, a downturn: lower scores and incomes, and debt-to-income weighs more than tier.
@@ -116,6 +116,102 @@ def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
         "employment_years": years,
         "age_band": age_band,
         "label": int(rng.random() < _sigmoid(logit)),
+    }
+
+
+{% endif %}{% if cookiecutter.__sample == "insurance-cost" %}def insurance_cost_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
+    """One policy holder's yearly claims cost; it rises with age, BMI above 25, children, the
+    plan's cover and doctor visits, and much more for smokers (more still with a high BMI).
+
+    With drift, medical inflation: every cost rises, and smoking and visits weigh more.
+    """
+    age = rng.randint(18, 64)
+    sex = rng.choice(["female", "male"])
+    bmi = min(50.0, max(16.0, rng.gauss(30.5 + 1.5 * drift, 6.0)))
+    children = min(5, int(rng.expovariate(1 / 1.1)))
+    smoker = "yes" if rng.random() < 0.2 + 0.05 * drift else "no"
+    region = rng.choice(["northeast", "northwest", "southeast", "southwest"])
+    plan = rng.choices(["bronze", "silver", "gold"], weights=[45, 35, 20])[0]
+    visits = min(40, int(rng.expovariate(1 / (3.0 + 0.02 * age))))
+    expected = (
+        1500.0
+        + 260.0 * age
+        + 350.0 * max(bmi - 25.0, 0.0)
+        + 500.0 * children
+        + {"bronze": 0.0, "silver": 1200.0, "gold": 2500.0}[plan]
+        + (180.0 + 120.0 * drift) * visits
+        + (400.0 if region == "southeast" else 0.0)
+    )
+    if smoker == "yes":
+        expected += (14000.0 + 6000.0 * drift) + 900.0 * max(bmi - 30.0, 0.0)
+    cost = min(150_000.0, max(500.0, expected * (1 + 0.3 * drift) * rng.lognormvariate(0, 0.25)))
+    return {
+        "policy_id": f"P{i:07d}",
+        "age": age,
+        "sex": sex,
+        "bmi": round(bmi, 1),
+        "children": children,
+        "smoker": smoker,
+        "region": region,
+        "plan": plan,
+        "visits_last_year": "" if rng.random() < 0.02 else visits,
+        "annual_cost": round(cost, 2),
+    }
+
+
+{% endif %}{% if cookiecutter.__sample == "support-tickets" %}PRIORITIES = ("low", "normal", "high", "urgent")
+PRIORITY_CUTS = (0.0, 1.6, 3.0)  # an ordered logit: the latent urgency crosses these
+TRIAGE_SCALE = 2.5
+
+
+def support_ticket_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
+    """One support ticket and the priority a triage team gave it: higher when it reports an
+    outage, affects many users, comes from an enterprise plan or by phone, or is about login,
+    the API or integrations.
+
+    With drift, a product launch: more tickets about the API and integrations, from more
+    free-plan users, and the team weighs affected users more than the plan.
+    """
+    plan = rng.choices(
+        ["free", "pro", "enterprise"], weights=[45 + 15 * drift, 35, 20 - 5 * drift]
+    )[0]
+    channel = rng.choices(["email", "chat", "phone"], weights=[50, 35, 15])[0]
+    area = rng.choices(
+        ["billing", "login", "api", "dashboard", "mobile", "integrations"],
+        weights=[20, 15, 15 + 10 * drift, 20, 15, 15 + 10 * drift],
+    )[0]
+    outage = int(rng.random() < 0.12)
+    affected = min(5000, max(1, int(rng.lognormvariate(1.0 + 2.0 * outage, 1.2))))
+    words = min(800, max(5, int(rng.lognormvariate(4.2, 0.7))))
+    prior = min(50, int(rng.expovariate(1 / 2.5)))
+    language = rng.choices(["english", "other"], weights=[75, 25])[0]
+    urgency = (
+        -0.4
+        + 1.8 * outage
+        + (0.45 + 0.25 * drift) * math.log(affected)
+        + {"free": -0.7, "pro": 0.0, "enterprise": 0.9 - 0.5 * drift}[plan]
+        + {"email": 0.0, "chat": 0.2, "phone": 0.6}[channel]
+        + (0.5 if area in ("login", "api", "integrations") else 0.0)
+        + 0.03 * prior
+        - 0.0005 * words
+        + rng.gauss(0.0, 0.3)
+    )
+    u = rng.random()
+    # P(priority at most this level); the scale says how consistently the team triages
+    below = [_sigmoid(TRIAGE_SCALE * (cut - urgency)) for cut in PRIORITY_CUTS]
+    priority = PRIORITIES[sum(u > p for p in below)]
+    return {
+        "ticket_id": f"T{i:07d}",
+        "plan": plan,
+        "channel": channel,
+        "product_area": area,
+        "mentions_outage": outage,
+        "affected_users": affected,
+        "message_words": words,
+        "prior_tickets_90d": "" if rng.random() < 0.03 else prior,
+        "customer_language": language,
+        "opened_at": _timestamp(rng, "2024-01-01", "2026-06-30"),
+        "priority": priority,
     }
 
 
@@ -163,7 +259,7 @@ def churn_row(rng: random.Random, i: int, drift: float = 0.0) -> Row:
 
 # The realistic generator of this project's sample data set, by contract name: only the
 # chosen data set's generator ships (an `own` project has the generic one only).
-BUILT_IN: dict[str, BuiltInRow] = {% if cookiecutter.dataset == "churn" %}{"churn": churn_row}{% elif cookiecutter.dataset == "credit-risk" %}{"credit-risk": credit_risk_row}{% else %}{}{% endif %}
+BUILT_IN: dict[str, BuiltInRow] = {% if cookiecutter.__sample == "churn" %}{"churn": churn_row}{% elif cookiecutter.__sample == "credit-risk" %}{"credit-risk": credit_risk_row}{% elif cookiecutter.__sample == "insurance-cost" %}{"insurance-cost": insurance_cost_row}{% elif cookiecutter.__sample == "support-tickets" %}{"support-tickets": support_ticket_row}{% else %}{}{% endif %}
 
 
 def row_factory(contract: dict[str, Any], drift: float = 0.0) -> RowMaker:

@@ -258,13 +258,23 @@ def scored_columns(
     threshold: float,
     ref: ModelRef,
 ) -> dict[str, Any]:
-    """One checked chunk's output: its ids, scores, labels in the table's own values
-    (negative, positive) and the model version. Both engines write these columns."""
-    negative, positive = labels
+    """One checked chunk's output: its ids, the task's columns and the model version. Both
+    engines write these columns.
+
+    Binary: score and label in the table's own values (`labels`: negative, positive); a
+    regression: value; multiclass: label and one probability_<class> column per class, with
+    `scores` the task's prediction (`task_pipeline.TaskScores` puts it there).
+    """
+    from .serve.loading import task_of
+    from .task_pipeline import classes_of
+    from .tasks.outputs import batch_columns
+    from .tasks.table import TASKS
+
+    task = task_of(ref)
+    classes = labels if task == "binary" else classes_of(contract, task)
     return {
         contract.id: inputs[contract.id].to_numpy(),
-        "score": scores,
-        "label": np.where(scores >= threshold, positive, negative),
+        **batch_columns(TASKS[task].outputs, scores, classes, threshold),
         "model_version": [ref.version] * len(inputs),
     }
 
@@ -282,15 +292,22 @@ def refused_rows(data: str, problems: list[str], count: int) -> DataError:
 def load_champion(
     registry: Registry, version: str | None, contract: Contract
 ) -> tuple[ModelRef, Any]:
-    """The pinned model (champion by default) after the server's environment and hash checks."""
+    """The pinned model (champion by default) after the server's environment and hash checks.
+
+    A multiclass or regression model comes wrapped in `TaskScores`, whose column 1 of
+    predict_proba is the task's whole prediction, which `scored_columns` turns into columns.
+    """
     from .serve.loading import ServeStartError, load_pinned, resolve
+    from .task_pipeline import TaskScores
 
     try:
         ref = resolve(registry, version or "champion")
         predictor, _ = load_pinned(registry, ref, contract)
     except ServeStartError as error:
         raise RefusedError(f"cannot score: {error}") from None
-    return ref, predictor.model
+    if predictor.task == "binary":
+        return ref, predictor.model
+    return ref, TaskScores(predictor.model, predictor.task, predictor.classes)
 
 
 def model_threads() -> int:

@@ -151,6 +151,18 @@ def check_and_score(
     return run
 
 
+def refuse_other_tasks(ref: ModelRef) -> None:
+    """RefusedError for a multiclass or regression version: Spark writes a binary score only."""
+    from .serve.loading import task_of
+
+    task = task_of(ref)
+    if task != "binary":
+        raise RefusedError(
+            f"version {ref.version} is a {task} model: ENGINE=spark writes a binary model's "
+            f"score and label only so far; score it with the pandas engine (leave out ENGINE)"
+        )
+
+
 def table_kind(path: Path) -> str:
     """The kind of a file or a directory of part files, "csv" or "parquet"; its structure
     checked as the pandas path checks a file (readable, the header, at least one row)."""
@@ -250,6 +262,7 @@ def score_on_spark(
     with tempfile.TemporaryDirectory(prefix="score-spark-") as staging:
         source = locate(data, Path(staging), cluster)  # a bad DATA fails before any other work
         ref, _ = load_champion(registry, version, contract)  # the driver's checks first
+        refuse_other_tasks(ref)
         # shipped under a name of its own: a session that scores two versions keeps both
         registered = registry.model_path(ref.version)
         model_path = Path(staging, f"{ref.sha256[:16]}-{registered.name}")

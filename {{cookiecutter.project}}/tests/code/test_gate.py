@@ -187,7 +187,10 @@ def test_a_failure_names_the_key_to_edit(change, key, tmp_path, monkeypatch, cap
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "metrics.json").write_text(json.dumps(raw_metrics(**change)))
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["gates"] = GATES.model_dump()
+    # the metrics are a binary model's: judged as one whatever this project's task
+    params |= {"task": "binary", "gates": GATES.model_dump()}
+    params.pop("promotion")  # config.py's binary defaults
+    params["model"]["kind"] = "logistic_regression"  # a classifier, whatever the project trains
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert run_main("gate", main, []) == RefusedError.exit_code
     assert key in capsys.readouterr().err

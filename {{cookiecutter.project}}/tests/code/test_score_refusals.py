@@ -23,6 +23,7 @@ from {{ cookiecutter.package }}.contract_checks import passes
 from {{ cookiecutter.package }}.data import conform, features_and_target, load_table
 from {{ cookiecutter.package }}.errors import DataError
 from {{ cookiecutter.package }}.expectations import row_level_specs
+from {{ cookiecutter.package }}.model import ESTIMATORS
 from {{ cookiecutter.package }}.model_io import environment, save_model
 from {{ cookiecutter.package }}.pipeline.train import build_pipeline
 from {{ cookiecutter.package }}.registry import Registry
@@ -44,9 +45,10 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # the project's own estimator (what the loader trusts), trained on the tiny table
     x, y = features_and_target(conform(tiny_table(500), contract), contract)
     model = root / "model.skops"
-    save_model(
-        build_pipeline(contract, load_config(PROJECT / "params.yaml").model).fit(x, y), model
-    )
+    settings = load_config(PROJECT / "params.yaml").model
+    if settings.kind not in ESTIMATORS:  # a regression project's ridge: its linear classifier
+        settings = settings.model_copy(update={"kind": "logistic_regression"})
+    save_model(build_pipeline(contract, settings).fit(x, y), model)
     tags = environment() | {"contract_fingerprint": contract.fingerprint}
     # the embedded store `score` in `root` reads by default, never a shared server a CI job
     # names in MLFLOW_TRACKING_URI (a tiny test model must not reach the team's registry)

@@ -1,4 +1,4 @@
-"""The staging server over real HTTP: contract round-trip, golden scores, error paths, health.
+"""The staging server over real HTTP: contract round-trip, golden predictions, error paths, health.
 
 Run `make deploy-staging` first; the URL comes from $STAGING_URL or `.deploy/state.json`.
 """
@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 from {{ cookiecutter.package }}.contract import Contract
 from {{ cookiecutter.package }}.serve.predictor import example_row
-from {{ cookiecutter.package }}.serve.schema import target_labels
+from {{ cookiecutter.package }}.serve.schema import response_model, target_labels
+from {{ cookiecutter.package }}.tasks.outputs import read_back
+from {{ cookiecutter.package }}.tasks.table import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / ".deploy"
@@ -90,22 +93,26 @@ def test_health_and_readiness(staging, golden):
 
 
 def test_golden_rows_score_exactly_as_the_model_did_at_deploy_time(staging, golden):
+    """Binary: each score; a regression: each value; multiclass: every class's probability."""
     status, answer = predict(staging, {"rows": golden["rows"]})
     assert status == 200
-    scores = [p["score"] for p in answer["predictions"]]
-    assert len(scores) == len(golden["scores"])
-    for got, expected in zip(scores, golden["scores"], strict=True):
-        assert got == pytest.approx(expected, abs=golden["tolerance"])
+    outputs = TASKS[golden["task"]].outputs
+    served = read_back(outputs, answer["predictions"], golden["classes"])
+    expected = np.asarray(golden["predictions"], dtype=np.float64)
+    np.testing.assert_allclose(served, expected, rtol=0, atol=golden["tolerance"])
 
 
 def test_contract_round_trip_single_row_echoes_the_id(staging, golden, contract: Contract):
+    """One row in, one answer out, in the shape the server's OpenAPI schema publishes."""
     row = golden["rows"][0]
     status, answer = predict(staging, row)
     assert status == 200
     (prediction,) = answer["predictions"]
     assert prediction["id"] == str(row[contract.id])
-    assert 0.0 <= prediction["score"] <= 1.0
-    assert prediction["label"] in target_labels(contract)  # the target's own values
+    response_model(contract, golden["task"], golden["classes"]).model_validate(answer)
+    if golden["task"] == "binary":
+        assert 0.0 <= prediction["score"] <= 1.0
+        assert prediction["label"] in target_labels(contract)  # the target's own values
 
 
 def test_every_contract_column_is_required_or_nullable(staging, contract: Contract):

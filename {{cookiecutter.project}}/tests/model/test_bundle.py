@@ -4,12 +4,14 @@ import json
 
 import pytest
 
+from {{ cookiecutter.package }}.config import load_config
 from {{ cookiecutter.package }}.model_io import load_model
 from {{ cookiecutter.package }}.registry import Registry, RegistryError
 from {{ cookiecutter.package }}.serve.bundle import export
 from {{ cookiecutter.package }}.serve.loading import ServeStartError, read_bundle
+from {{ cookiecutter.package }}.task_pipeline import RUNTIME
 
-from ..conftest import require_output
+from ..conftest import ROOT, require_output
 
 
 @pytest.fixture
@@ -28,7 +30,8 @@ def test_export_champion_and_previous(registry, tmp_path):
     assert mapping == {"champion": first.version, "previous": first.version}
     ref, path = read_bundle(tmp_path / "bundles", "champion")
     assert ref.version == first.version
-    assert load_model(path, expected_sha256=ref.sha256) is not None
+    method = RUNTIME[load_config(ROOT / "params.yaml").task].method  # a regression: predict
+    assert load_model(path, expected_sha256=ref.sha256, method=method) is not None
     assert read_bundle(tmp_path / "bundles", first.version)[0].sha256 == first.sha256
     aliases = json.loads((tmp_path / "bundles" / "aliases.json").read_text())
     assert aliases["champion"] == first.version
@@ -55,8 +58,6 @@ def test_synthetic_load_fits_the_request_schema(contract):
     """Traffic generated from the contract (for containers with no data) is valid requests."""
     from {{ cookiecutter.package }}.rollout.loadgen import synthetic_rows
     from {{ cookiecutter.package }}.serve.schema import build_models
-
-    from ..conftest import ROOT
 
     models = build_models(contract)
     rows = synthetic_rows(ROOT / "contract.yaml", contract, count=200)

@@ -34,7 +34,8 @@ class ServeMetrics:
         )
         scores = Histogram(
             "model_prediction_score",
-            "Predicted probability of the positive class",
+            "Predicted probability of the positive class (multiclass: of the answered class; "
+            "a regression's values are not counted here)",
             labels,
             buckets=SCORE_BUCKETS,
             registry=self.registry,

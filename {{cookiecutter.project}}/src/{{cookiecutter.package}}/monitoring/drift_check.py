@@ -12,6 +12,7 @@ from ..errors import RefusedError
 from ..paths import DRIFT_CHECK_DIR
 from .drift_report import drift_report, find_reference, summary_line, write_report
 from .notify import NotifyError, build_payload, notify
+from .prediction_drift import champion_prediction_drift, prediction_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,13 +26,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DRIFT_CHECK_DIR, help="report directory")
     args = parser.parse_args(argv)
     contract = load_contract(args.contract)
-    settings = load_config(args.params).drift
+    config = load_config(args.params)
+    settings = config.drift
     reference, source = find_reference(args.reference)
     df = load_table(args.data)
     report = drift_report(reference, source, df, contract, settings, data=str(args.data))
+    if args.reference is None:  # the champion's: its answers on the batch against the holdout's
+        report["predictions"] = champion_prediction_drift(df, contract, config)
     json_path = args.out / f"{args.data.stem}.json"
     write_report(report, json_path, json_path.with_suffix(".html"))
     print(f"drift-check: {args.data}: {summary_line(report)} (report: {json_path})")
+    if "predictions" in report:
+        print(f"drift-check: {prediction_summary(report['predictions'])}")
     if args.notify:
         if report["status"] != "drift":
             print("drift-check: nothing to notify")

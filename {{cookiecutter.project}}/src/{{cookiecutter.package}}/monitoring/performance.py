@@ -1,5 +1,8 @@
 """`performance`: realised metrics once labels arrive, compared with each version's evaluation.
 
+This module judges a binary model's ROC AUC; a multiclass or regression model's headline
+metric is judged the same way by `task_performance.py`, into the same report.
+
 Labels (id + target) are joined by id with logged or batch predictions (id, score,
 model_version). Per model version: the same metrics and intervals as `evaluate`, the drop
 alarm, and slices when the scored rows' features are given. Labels for unknown ids,
@@ -29,14 +32,24 @@ from scipy.special import ndtri
 
 from .. import stats
 from ..artifacts import write_json, write_text
-from ..config import Config, PerformanceConfig, load_config
+from ..config import Config, PerformanceConfig, Task, load_config
 from ..contract import Contract, load_contract
 from ..data import conform, load_table, read_log_lines
 from ..errors import DataError
 from ..evaluation import headline_metrics, slice_metrics
 from ..paths import PERFORMANCE_DIR
-from ..records import Estimate, Slice
-from ..registry import Registry, RegistryError
+from ..records import Estimate
+from ..registry import Registry
+from ..task_pipeline import classes_of
+from .task_performance import (
+    bounds_text,
+    evaluated_metric,
+    metric_label,
+    read_task_predictions,
+    realised_of,
+    task_entries,
+    task_targets,
+)
 
 PREDICTIONS = Path("predictions")  # `make score` outputs
 LOGS = Path("logs")  # the servers' prediction logs (params.yaml: serve.prediction_log)
@@ -77,8 +90,13 @@ def read_predictions(paths: list[Path], contract: Contract) -> tuple[pd.DataFram
     return unique.reset_index(drop=True), len(table) - len(unique)
 
 
-def read_labels(path: Path, contract: Contract) -> tuple[pd.DataFrame, int]:
-    """Labels as (id, y); exact repeats dropped (counted), conflicting ones refused by id."""
+def read_labels(
+    path: Path, contract: Contract, task: Task = "binary", classes: Sequence[Any] = ()
+) -> tuple[pd.DataFrame, int]:
+    """Labels as (id, y); exact repeats dropped (counted), conflicting ones refused by id.
+
+    y is 0/1 (binary), a class code in `classes`' order (multiclass) or the number.
+    """
     table = load_table(path)
     missing = [c for c in (contract.id, contract.target) if c not in table.columns]
     if missing:
@@ -100,22 +118,15 @@ def read_labels(path: Path, contract: Contract) -> tuple[pd.DataFrame, int]:
             f"{path}: {conflicting.nunique()} id(s) have conflicting labels, e.g. "
             f"{conflicting.unique()[:EXAMPLES].tolist()}; keep one label per id"
         )
+    if task != "binary":
+        return task_targets(unique, contract, task, classes, path), len(labels) - len(unique)
     y = (unique[contract.target].astype(str) == str(contract.positive)).astype("int64")
     return pd.DataFrame({contract.id: unique[contract.id], "y": y}), len(labels) - len(unique)
 
 
 def evaluated_auc(registry: Registry, version: str) -> stats.Interval | None:
     """The ROC AUC (with interval) that `evaluate` measured for a registered version."""
-    try:
-        recorded = registry.get_version(version).tags.get("roc_auc")
-    except RegistryError:
-        return None
-    if not recorded:
-        return None
-    entry = Estimate.model_validate_json(recorded)  # promote's tag: metrics.json's roc_auc
-    if entry.value is None or entry.low is None or entry.high is None:
-        return None
-    return stats.Interval(entry.value, entry.low, entry.high, entry.method)
+    return evaluated_metric(registry, version, "roc_auc")  # promote's tag: metrics.json's
 
 
 def drop_verdict(
@@ -171,6 +182,22 @@ def judge_version(
     return entry
 
 
+def binary_entries(
+    joined: pd.DataFrame,
+    predictions: pd.DataFrame,
+    contract: Contract,
+    config: Config,
+    registry: Registry,
+) -> dict[str, Any]:
+    """Each model version's judged entry on its ROC AUC."""
+    versions: dict[str, Any] = {}
+    for version, rows in joined.groupby("model_version", sort=True):
+        scored = int((predictions["model_version"] == version).sum())
+        judged = judge_version(rows, evaluated_auc(registry, str(version)), config, contract)
+        versions[str(version)] = {"scored": scored, "coverage": len(rows) / scored, **judged}
+    return versions
+
+
 def performance_report(
     predictions: pd.DataFrame,
     labels: pd.DataFrame,
@@ -184,11 +211,11 @@ def performance_report(
     if features is not None:
         joined = joined.merge(features, on=contract.id, how="left")
     unknown = labels[~labels[contract.id].isin(predictions[contract.id])][contract.id]
-    versions: dict[str, Any] = {}
-    for version, rows in joined.groupby("model_version", sort=True):
-        scored = int((predictions["model_version"] == version).sum())
-        judged = judge_version(rows, evaluated_auc(registry, str(version)), config, contract)
-        versions[str(version)] = {"scored": scored, "coverage": len(rows) / scored, **judged}
+    if config.task == "binary":
+        versions = binary_entries(joined, predictions, contract, config, registry)
+    else:  # the task's headline metric (task_performance.py)
+        classes = classes_of(contract, config.task)
+        versions = task_entries(joined, predictions, contract, config, registry, classes)
     drops = [v for v, e in versions.items() if e.get("drop", {}).get("status") == "drop"]
     return {
         "status": "drop" if drops else ("ok" if versions else "no_overlap"),
@@ -207,16 +234,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         if not entry["judged"]:
             lines.append(f"{head}; {entry['reason']}")
             continue
-        auc = entry["metrics"]["roc_auc"]
-        line = f"{head}; realised ROC AUC {auc['value']:.4f} [{auc['low']:.4f}, {auc['high']:.4f}]"
+        auc, name = realised_of(entry), metric_label(entry)
+        line = f"{head}; realised {name} {auc['value']:.4f} [{auc['low']:.4f}, {auc['high']:.4f}]"
         drop = entry["drop"]
         if drop["status"] == "no_reference":
             line += f"; {drop['reason']}"
         else:
             verdict = "DROP" if drop["status"] == "drop" else "no significant drop"
             line += (
-                f" vs evaluated {drop['evaluated']['value']:.4f}: {verdict} "
-                f"(upper bound {drop['realised_upper']:.4f} vs floor {drop['floor']:.4f})"
+                f" vs evaluated {drop['evaluated']['value']:.4f}: {verdict} ({bounds_text(drop)})"
             )
         lines.append(line)
     if report["unknown_ids"]["count"]:
@@ -252,7 +278,7 @@ def batch_history(out_dir: Path, current: str) -> list[tuple[str, dict[str, Any]
 def _realised(entry: dict[str, Any]) -> tuple[float, float, float] | None:
     if not entry.get("judged"):
         return None
-    auc = entry["metrics"]["roc_auc"]
+    auc = realised_of(entry)
     return float(auc["value"]), float(auc["low"]), float(auc["high"])
 
 
@@ -262,7 +288,7 @@ def _chart(
     history: Sequence[tuple[str, dict[str, Any]]],
     batch: str,
 ) -> dict[str, Any] | None:
-    """This version's realised ROC AUC per batch over time, over its evaluated interval."""
+    """This version's realised headline metric per batch over time, over its evaluated interval."""
     points = []
     for name, report in [*history, (batch, {"versions": {version: entry}})]:
         realised = _realised(report["versions"].get(version, {}))
@@ -272,7 +298,7 @@ def _chart(
         return None
     evaluated = entry.get("drop", {}).get("evaluated")
     band = None if not evaluated else [evaluated["value"], evaluated["low"], evaluated["high"]]
-    return {"points": points, "band": band, "y_label": "ROC AUC"}
+    return {"points": points, "band": band, "y_label": metric_label(entry)}
 
 
 def render_html(
@@ -296,29 +322,30 @@ def render_html(
             "title": f"Version {version}: {entry['n']} labelled rows ({entry['coverage']:.0%})",
             "table": {"columns": ["metric", "value", "interval", "method"], "rows": rows},
         }
+        name, metric = metric_label(entry), entry.get("metric", "roc_auc")
         if entry["drop"]["status"] != "no_reference":
             drop = entry["drop"]
             section["text"] = (
-                f"Evaluated ROC AUC {drop['evaluated']['value']:.4f} "
+                f"Evaluated {name} {drop['evaluated']['value']:.4f} "
                 f"[{drop['evaluated']['low']:.4f}, {drop['evaluated']['high']:.4f}]; realised "
                 f"minus evaluated {drop['diff']:+.4f}; {drop['status']}: {drop['rule']} "
-                f"({drop['realised_upper']:.4f} vs {drop['floor']:.4f})"
+                f"({bounds_text(drop)})"
             )
         sections.append(section)
         chart = _chart(version, entry, history, batch)
         if chart is not None:
             sections.append(
-                {"title": f"Version {version}: realised ROC AUC per batch", "intervals": chart}
+                {"title": f"Version {version}: realised {name} per batch", "intervals": chart}
             )
         slices = entry.get("slices", {})
         if slices:
             slice_rows = [
-                [slice_name, s["n"], s["roc_auc"]["value"] if s.get("judged") else s.get("reason", ""),
-                 interval_text(Slice.model_validate(s).roc_auc)]
+                [slice_name, s["n"], s[metric]["value"] if s.get("judged") else s.get("reason", ""),
+                 interval_text(Estimate.model_validate(s[metric]) if s.get("judged") else None)]
                 for slice_name, s in slices.items()
             ]  # fmt: skip
             sections.append({"title": f"Version {version}: slices",
-                             "table": {"columns": ["slice", "rows", "ROC AUC", "interval"], "rows": slice_rows}})  # fmt: skip
+                             "table": {"columns": ["slice", "rows", name, "interval"], "rows": slice_rows}})  # fmt: skip
     return render_model_report(
         {
             "title": "Realised performance",
@@ -348,8 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         *sorted(PREDICTIONS.glob("*.parquet")),
         *sorted(LOGS.glob("*.jsonl*")),
     ]
-    predictions, repeats = read_predictions(paths, contract)
-    labels, duplicates = read_labels(args.labels, contract)
+    task, classes = config.task, classes_of(contract, config.task)
+    if task == "binary":
+        predictions, repeats = read_predictions(paths, contract)
+    else:
+        predictions, repeats = read_task_predictions(paths, contract, task, classes)
+    labels, duplicates = read_labels(args.labels, contract, task, classes)
     features = None
     if args.data is not None:
         columns = [contract.id, *contract.slice_columns]

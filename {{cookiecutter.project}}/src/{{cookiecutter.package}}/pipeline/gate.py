@@ -8,11 +8,11 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Literal
 
-from ..config import GatesConfig, load_config
-from ..errors import RefusedError
+from ..config import GatesConfig, TaskGatesConfig, load_config
+from ..errors import ConfigError, RefusedError
 from ..paths import GATE, METRICS
 from ..records import CheckResult as Result
-from ..records import Estimate, GateReport, Metrics, read_record, write_record
+from ..records import Estimate, GateReport, Metrics, TaskMetrics, read_record, write_record
 
 Op = Literal[">=", "<=", ">"]
 Gates = GatesConfig
@@ -31,7 +31,7 @@ def _judge(
     entry: Estimate,
     bound: float,
     op: Op,
-    gates: Gates,
+    gates: Gates | TaskGatesConfig,
     subject: str | None = None,
     key: str | None = None,
 ) -> Result:
@@ -49,7 +49,7 @@ def _judge(
     judged = value if mode == "point" or end is None else end
     passed = {">=": judged >= bound, ">": judged > bound, "<=": judged <= bound}[op]
     interval = (float(low), float(high)) if low is not None and high is not None else None
-    hint = (CHECKS[id_].__doc__ or "").strip()
+    hint = ((CHECKS.get(id_) or TASK_CHECKS[id_]).__doc__ or "").strip()
     key = key or f"params.yaml: gates.{id_}"
     return Result(
         id=id_, value=value, bound=bound, op=op, passed=passed, judged=judged,
@@ -153,6 +153,96 @@ def run_checks(metrics: Metrics, gates: Gates) -> list[Result]:
     return [result for fn in CHECKS.values() for result in fn(metrics, gates)]
 
 
+# --------------------------------------------------------------------------- other tasks
+# A multiclass or regression model's checks: the same judging (_judge) on TaskMetrics.
+TaskCheckFn = Callable[[TaskMetrics, TaskGatesConfig], Iterator[Result]]
+TASK_CHECKS: dict[str, TaskCheckFn] = {}
+
+
+def task_check(fn: TaskCheckFn) -> TaskCheckFn:
+    """Register a multiclass/regression check; its id is the name, its fix hint the docstring."""
+    TASK_CHECKS[fn.__name__] = fn
+    return fn
+
+
+def _metric(metrics: TaskMetrics, name: str, key: str) -> Estimate:
+    if name not in metrics.metrics:
+        raise ConfigError(
+            f"params.yaml: {key}: evaluate reports no {name!r} for this {metrics.task} model; "
+            f"it reports {', '.join(metrics.metrics)}"
+        )
+    return metrics.metrics[name]
+
+
+@task_check
+def min_metric(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
+    """A metric is below its bound: improve features or the model, or check the data for label noise."""
+    for name, bound in gates.min.items():
+        if bound is not None:
+            key = f"params.yaml: gates.min.{name}"
+            yield _judge("min_metric", _metric(metrics, name, key), bound, ">=", gates, name, key)
+
+
+@task_check
+def max_metric(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
+    """An error metric is above its bound: improve features or the model, or check the data for label noise."""
+    for name, bound in gates.max.items():
+        if bound is not None:
+            key = f"params.yaml: gates.max.{name}"
+            yield _judge("max_metric", _metric(metrics, name, key), bound, "<=", gates, name, key)
+
+
+@task_check
+def slice_headline(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
+    """A slice is served badly: inspect it in the model report; add data or features for it."""
+    for op, bound, key in (
+        (">=", gates.min_slice, "min_slice"),
+        ("<=", gates.max_slice, "max_slice"),
+    ):
+        if bound is None:
+            continue
+        for name, entry in metrics.slices.items():
+            if entry.judged and entry.headline is not None:
+                where = f"params.yaml: gates.{key}"
+                yield _judge("slice_headline", entry.headline, bound, op, gates, name, where)  # type: ignore[arg-type]  # op is one of the two literals
+
+
+@task_check
+def beat_single_feature(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
+    """Not shown better than the best single feature (paired gain in per-row loss; within gates.baseline_margin): check the pipeline for a bug, or add signal."""
+    if gates.beat_baseline:
+        baseline = metrics.baseline
+        bound = 0.0 - gates.baseline_margin
+        key = "params.yaml: gates.baseline_margin"
+        yield _judge(
+            "beat_single_feature", baseline.gain, bound, ">", gates, baseline.single_feature, key
+        )
+
+
+@task_check
+def max_disparity(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
+    """Groups of a protected attribute are served very differently (error ratio or recall gap): review features and training data."""
+    bound = gates.fairness.max_disparity
+    key = "params.yaml: gates.fairness.max_disparity"
+    if bound is not None:
+        for attribute, entry in metrics.fairness.items():
+            yield _judge("max_disparity", entry.disparity, bound, "<=", gates, attribute, key)
+
+
+@task_check
+def task_invariance(metrics: TaskMetrics, gates: TaskGatesConfig) -> Iterator[Result]:
+    """The model contradicts a behaviour the contract requires: look for leakage or a wrong feature encoding."""
+    for name, entry in metrics.invariances.items():
+        key = f"contract.yaml: invariances ({name}).min_share"
+        share = Estimate(value=entry.share)
+        yield _judge("task_invariance", share, entry.min_share, ">=", gates, name, key)
+
+
+def run_task_checks(metrics: TaskMetrics, gates: TaskGatesConfig) -> list[Result]:
+    """Every multiclass/regression check, in registration order."""
+    return [result for fn in TASK_CHECKS.values() for result in fn(metrics, gates)]
+
+
 def to_markdown(report: GateReport) -> str:
     """The gate report as Markdown, for a CI job summary."""
     verdict = "passed" if report.passed else "FAILED"
@@ -214,8 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(to_markdown(read_record(GATE, GateReport)), end="")
         return 0
-    gates = load_config().gates
-    results = run_checks(read_record(METRICS, Metrics), gates)
+    config = load_config()
+    gates = config.gates
+    if config.task == "binary":
+        results = run_checks(read_record(METRICS, Metrics), config.gates)  # type: ignore[arg-type]  # Config checks binary gates are GatesConfig
+    else:
+        results = run_task_checks(read_record(METRICS, TaskMetrics), config.task_gates)
     passed = all(r.passed for r in results)
     write_record(GATE, GateReport(passed=passed, judge_on=gates.judge_on, checks=results))
     for result in results:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,8 @@ import pandas as pd
 
 from .. import provenance, stats
 from ..artifacts import jsonable, read_json
-from ..config import PromotionConfig, load_config
+from ..config import PromotionConfig, Task, load_config
 from ..contract import Contract, load_contract
-from ..data import features_and_target
 from ..errors import RefusedError
 from ..model_io import ModelIntegrityError, load_model, recorded_versions
 from ..paths import CARD, GATE, HOLDOUT, META, METRICS, MODEL, PROMOTION, REFERENCE
@@ -28,10 +28,13 @@ from ..records import (
     GateReport,
     Metrics,
     Promotion,
+    TaskMetrics,
     read_record,
     write_record,
 )
 from ..registry import ModelRef, Registry
+from ..task_pipeline import RUNTIME, classes_of, task_data
+from ..tasks.table import TASKS
 
 MDE_POWER = 0.8  # promotion.json's minimum_detectable_delta is detected with this chance
 # the versions are model.py's LIBRARIES and numpy/pandas/scipy (model_io.recorded_versions)
@@ -50,6 +53,7 @@ def refusal(
     y: np.ndarray,
     settings: PromotionConfig,
     accept_schema_change: bool = False,
+    task: Task = "binary",
 ) -> str | None:
     """Why the challenger cannot be compared with the champion, or None if it can."""
     trained_on = champion.tags.get("contract_fingerprint")
@@ -60,14 +64,8 @@ def refusal(
             "is no fair comparison. Review, then run "
             "`python -m <package> promote --accept-schema-change`."
         )
-    minimum = settings.min_class_count
-    positives = int(y.sum())
-    if min(positives, len(y) - positives) < minimum:
-        return (
-            f"holdout too small: {positives} positives, {len(y) - positives} negatives "
-            f"(need {minimum} of each)"
-        )
-    return None
+    # binary: positives and negatives; multiclass: rows of each class; regression: rows
+    return TASKS[task].too_small(y, settings.min_class_count, classes_of(contract, task))
 
 
 def compare_on_holdout(
@@ -76,12 +74,30 @@ def compare_on_holdout(
     X: pd.DataFrame,
     y: np.ndarray,
     settings: PromotionConfig,
+    task: Task = "binary",
+    classes: Sequence[Any] = (),
 ) -> stats.PairedComparison:
-    """Score both models on the same rows; the paired test of `promotion.metric`."""
+    """Score both models on the same rows; the paired test of `promotion.metric`.
+
+    Binary: DeLong on ROC AUC, or a paired bootstrap of another metric. Multiclass and
+    regression: the paired t-test on per-row log loss or squared error (`TASKS[task]`).
+    """
+    challenger = RUNTIME[task].predict(challenger_model, X, classes)
+    champion = RUNTIME[task].predict(champion_model, X, classes)
+    if task != "binary":
+        return TASKS[task].paired_test(
+            y,
+            challenger,
+            champion,
+            min_delta=settings.min_delta,
+            alpha=settings.alpha,
+            resamples=settings.bootstrap_resamples,
+            seed=settings.seed,
+        )
     return stats.compare(
         y,
-        challenger_model.predict_proba(X)[:, 1],
-        champion_model.predict_proba(X)[:, 1],
+        challenger,
+        champion,
         metric=settings.metric,
         min_delta=settings.min_delta,
         alpha=settings.alpha,
@@ -99,12 +115,13 @@ def decide(
     settings: PromotionConfig,
     accept_schema_change: bool = False,
     dry_run: bool = False,
+    task: Task = "binary",
 ) -> dict[str, Any]:
     """Compare with the champion on the same rows; move the aliases if the challenger wins.
 
     With `dry_run` the winner's decision is `would_promote` and no alias moves.
     """
-    X, y = features_and_target(holdout, contract)
+    X, y, classes = task_data(holdout, contract, task)
     champion = registry.get_alias("champion")
     decision: dict[str, Any] = {
         "challenger": challenger.version or None,
@@ -116,15 +133,17 @@ def decide(
         return decision | _promote(registry, challenger, None, reason, dry_run)
     if champion.sha256 == challenger.sha256:
         return decision | {"decision": "not_promoted", "reason": "the challenger is the champion"}
-    why_not = refusal(champion, contract, y, settings, accept_schema_change)
+    why_not = refusal(champion, contract, y, settings, accept_schema_change, task)
     if why_not:
         return decision | {"decision": "refused", "reason": why_not}
     try:
         path = registry.model_path(champion.version)
-        champion_model = load_model(path, expected_sha256=champion.sha256)
+        champion_model = load_model(
+            path, expected_sha256=champion.sha256, method=RUNTIME[task].method
+        )
     except ModelIntegrityError as error:
         return decision | {"decision": "refused", "reason": f"champion cannot be loaded: {error}"}
-    comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings)
+    comparison = compare_on_holdout(challenger_model, champion_model, X, y, settings, task, classes)
     # the true improvement promoted with chance MDE_POWER: min_delta plus the test's margin
     mde = stats.minimum_detectable_delta(
         comparison.se, comparison.alpha, MDE_POWER, comparison.min_delta
@@ -177,6 +196,14 @@ def _alias_version(registry: Registry, alias: str) -> str | None:
     return ref.version if ref else None
 
 
+def read_metrics(task: Task) -> tuple[Metrics | TaskMetrics, str]:
+    """metrics.json as the task's record, and the metric a registered version is tagged with."""
+    if task == "binary":
+        return read_record(METRICS, Metrics), "roc_auc"
+    metrics = read_record(METRICS, TaskMetrics)
+    return metrics, metrics.headline
+
+
 def main(argv: list[str] | None = None) -> int:
     """Register the gated model and decide whether it becomes champion."""
     parser = argparse.ArgumentParser(prog="promote", description=main.__doc__)
@@ -197,13 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     settings = config.promotion
     contract, meta = load_contract(args.contract), read_json(META)
-    metrics = read_record(METRICS, Metrics)
+    metrics, headline = read_metrics(config.task)
     registry = Registry()
     authority = provenance.authority(shared=not registry.is_local, raw=Path(config.data.raw))
     dry_run = args.dry_run or not authority.may_move
     tags = {key: meta.get(key) for key in TAGGED_META} | {
-        "roc_auc": json.dumps(jsonable(metrics.metrics["roc_auc"].model_dump())),
+        headline: json.dumps(jsonable(metrics.metrics[headline].model_dump())),
         "contract": contract.name,
+        **({} if config.task == "binary" else {"task": config.task}),
     }
     if dry_run:
         challenger = registry.find_by_sha256(meta["model_sha256"])
@@ -216,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     decision = decide(
         registry,
         challenger,
-        load_model(MODEL, expected_sha256=challenger.sha256),
+        load_model(MODEL, expected_sha256=challenger.sha256, method=RUNTIME[config.task].method),
         contract,
         pd.read_parquet(HOLDOUT),
         settings,
         accept_schema_change=args.accept_schema_change,
         dry_run=dry_run,
+        task=config.task,
     )
     evidence = {
         "data_sha256": meta.get("data_sha256"),

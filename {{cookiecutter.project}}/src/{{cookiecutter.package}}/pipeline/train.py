@@ -13,20 +13,20 @@ import pandas as pd
 
 from .. import model as user_model
 from ..artifacts import write_json, write_parquet
-from ..config import Config, ModelConfig, load_config
+from ..config import Config, ModelConfig, Task, load_config
 from ..contract import Contract, load_contract
-from ..data import features_and_target
 from ..drift import build_reference
 from ..errors import ConfigError, DataError
 from ..model_io import environment, save_model
 from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
+from ..task_pipeline import RUNTIME, task_data
 
 
-def build_pipeline(contract: Contract, settings: ModelConfig) -> Any:
+def build_pipeline(contract: Contract, settings: ModelConfig, task: Task = "binary") -> Any:
     """model.py's pipeline for `model.kind`; a bad setting is named by its params.yaml key."""
     try:
         return user_model.build_pipeline(
-            contract, settings.kind, settings.hyperparameters(), settings.seed
+            contract, settings.kind, settings.hyperparameters(), settings.seed, task
         )
     except TypeError as error:
         # the estimator names the bad keyword; the key to edit is ours to name
@@ -67,10 +67,12 @@ def train(contract: Contract, config: Config, table: pd.DataFrame) -> dict[str, 
         raise DataError(f"{VALIDATED}: no rows to train on")
     in_holdout = holdout_mask(table[contract.id], config.split.test_size, config.split.seed)
     train_rows, holdout_rows = table[~in_holdout], table[in_holdout]
-    X, y = features_and_target(train_rows, contract)
-    if len(np.unique(y)) < 2:
-        raise DataError(f"{VALIDATED}: the training split has one class only; need both")
-    pipeline = build_pipeline(contract, config.model).fit(X, y)
+    X, y, classes = task_data(train_rows, contract, config.task)
+    runtime = RUNTIME[config.task]
+    unfit = runtime.unfit(y, classes)
+    if unfit:
+        raise DataError(f"{VALIDATED}: {unfit}")
+    pipeline = build_pipeline(contract, config.model, config.task).fit(X, y)
     sha = save_model(pipeline, MODEL)
     write_parquet(HOLDOUT, holdout_rows)
     write_json(REFERENCE, build_reference(train_rows, contract, config.drift.bins))
@@ -80,7 +82,7 @@ def train(contract: Contract, config: Config, table: pd.DataFrame) -> dict[str, 
         "model_params": config.model.hyperparameters(),
         "data_sha256": table_sha256(table),
         "rows": {"train": len(train_rows), "holdout": len(holdout_rows)},
-        "positive_rate": float(y.mean()),
+        **runtime.summary(y, classes),
         "contract": contract.name,
         "contract_fingerprint": contract.fingerprint,
         "git_commit": git_commit(),

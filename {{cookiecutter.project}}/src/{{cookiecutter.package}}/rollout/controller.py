@@ -61,6 +61,8 @@ class Controller:
                 "sample": s.sample,
                 "queue": s.queue,
                 "timeout_ms": s.timeout_ms,
+                "relative_tolerance": s.relative_tolerance,
+                "tolerance_floor": s.tolerance_floor,
             }
         return config
 

@@ -106,6 +106,8 @@ class ShadowConfig(Frozen):
     sample: float = Field(gt=0, le=1)
     queue: int = Field(ge=1)
     timeout_ms: float = Field(gt=0)
+    relative_tolerance: float = Field(0.05, ge=0)  # when two regression values disagree
+    tolerance_floor: float = Field(0.0, ge=0)
 
 
 class RouterConfig(Frozen):
@@ -244,6 +246,8 @@ class Router:
             shadow.queue,
             shadow.timeout_ms,
             self.shadow_metrics,
+            relative_tolerance=shadow.relative_tolerance,
+            tolerance_floor=shadow.tolerance_floor,
         )
         if self.session is not None:
             mirror.start(self.session)

@@ -27,18 +27,31 @@ class ShadowMetrics:
         self.outcomes = {o: comparisons.labels(o) for o in OUTCOMES}
         self.diff = Histogram(
             "shadow_score_abs_diff",
-            "Absolute score difference, shadow vs primary, per row",
+            "Per row, shadow vs primary: the absolute score difference (binary), the largest "
+            "class-probability difference (multiclass) or the relative difference (regression)",
             buckets=DIFF_BUCKETS,
             registry=registry,
         )
 
 
-def compare(primary: bytes, shadow: bytes) -> tuple[bool, list[float]]:
-    """Whether every label agrees, and the absolute score difference of each row."""
+def compare(
+    primary: bytes, shadow: bytes, relative_tolerance: float = 0.05, floor: float = 0.0
+) -> tuple[bool, list[float]]:
+    """Whether the two answers agree on every row, and a difference per row.
+
+    Binary: every label agrees; the absolute score difference. Multiclass: every label agrees;
+    the largest difference of a class's probability. Regression: no value is further from the
+    primary's than `relative_tolerance` x max(|primary|, floor); the relative difference.
+    """
     left = json.loads(primary)["predictions"]
     right = json.loads(shadow)["predictions"]
     if len(left) != len(right):
         return False, []
+    if left and "score" not in left[0]:  # not a binary answer: the tasks table compares it
+        from ..tasks.comparison import compare_answers
+        from ..tasks.table import ShadowRule
+
+        return compare_answers(left, right, ShadowRule(relative_tolerance, floor))
     diffs = [abs(a["score"] - b["score"]) for a, b in zip(left, right, strict=True)]
     return all(a["label"] == b["label"] for a, b in zip(left, right, strict=True)), diffs
 
@@ -55,6 +68,8 @@ class ShadowMirror:
         timeout_ms: float,
         metrics: ShadowMetrics,
         workers: int = 4,
+        relative_tolerance: float = 0.05,
+        tolerance_floor: float = 0.0,
     ) -> None:
         self.url = url.rstrip("/") + "/predict"  # `url` is the server's base URL
         self.version = version
@@ -62,6 +77,7 @@ class ShadowMirror:
         self.timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
         self.queue: asyncio.Queue[tuple[bytes, bytes, float]] = asyncio.Queue(queue_size)
         self.workers = workers
+        self.tolerance = (relative_tolerance, tolerance_floor)  # a regression's values
         self.counters = VariantCounters(version)
         self.outcomes = dict.fromkeys(OUTCOMES, 0)
         self.diff_sum = 0.0
@@ -132,7 +148,7 @@ class ShadowMirror:
 
     def _record(self, primary: bytes, answer: bytes, latency_diff_s: float) -> None:
         try:
-            agree, diffs = compare(primary, answer)
+            agree, diffs = compare(primary, answer, *self.tolerance)
         except (ValueError, KeyError, TypeError):
             self._count("error")
             return

@@ -112,6 +112,8 @@ class Scorer:
                 spec.queue,
                 spec.timeout_ms,
                 ShadowMetrics(metrics.registry),
+                relative_tolerance=spec.relative_tolerance,
+                tolerance_floor=spec.tolerance_floor,
             )
         self._inline = LoopBudget()
         self._limiter: anyio.CapacityLimiter | None = None
@@ -156,8 +158,8 @@ class Scorer:
                     self.score, body, rid, role, limiter=self._limiter
                 )
         self.metrics.rows.inc(len(answers))
-        for item in answers:
-            self.metrics.score.observe(item["score"])
+        for value in self.predictor.observed(answers):
+            self.metrics.score.observe(value)
         payload = {
             "request_id": rid,
             "model_version": self.settings.model_version,
@@ -228,7 +230,7 @@ def create_app(
 
     @app.post(
         "/predict",
-        response_model=response_model(predictor.contract),
+        response_model=response_model(predictor.contract, predictor.task, predictor.classes),
         responses=ERROR_RESPONSES,
         openapi_extra={
             "requestBody": {"required": True, "content": {JSON: {"schema": body_schema}}}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..config import Task
 from ..contract import Contract
-from ..errors import RefusedError
+from ..errors import DataError, RefusedError
 from ..model_io import (
     RECORDED_TOO,
     ModelIntegrityError,
@@ -18,7 +20,9 @@ from ..model_io import (
     version_tag,
 )
 from ..registry import MODEL_FILE, REFERENCE_FILE, ModelRef, Registry, RegistryError
+from ..task_pipeline import RUNTIME
 from .predictor import Predictor
+from .task_predictor import TaskPredictor
 
 
 class ServeStartError(RefusedError):
@@ -80,10 +84,33 @@ def check_environment(ref: ModelRef, contract: Contract) -> list[str]:
     return warnings
 
 
+# what answers each task's model: a binary score (with the one-row shortcut), or the task's answer
+PREDICTORS: dict[Task, Callable[[Any, Contract, float], Predictor]] = {
+    "binary": Predictor,
+    "multiclass": lambda model, contract, threshold: TaskPredictor(
+        model, contract, "multiclass", threshold
+    ),
+    "regression": lambda model, contract, threshold: TaskPredictor(
+        model, contract, "regression", threshold
+    ),
+}
+
+
+def task_of(ref: ModelRef) -> Task:
+    """The task a version was trained for (promote tags a non-binary one), or ServeStartError."""
+    task = ref.tags.get("task", "binary")
+    if task not in PREDICTORS:
+        raise ServeStartError(
+            f"version {ref.version} is tagged task={task!r}; expected one of {sorted(PREDICTORS)}"
+        )
+    return task
+
+
 def load_pinned(
     registry: Registry | None, ref: ModelRef, contract: Contract, path: Path | None = None
 ) -> tuple[Predictor, list[str]]:
     """Check the environment and the recorded sha256, then load with the trusted-type list."""
+    task = task_of(ref)
     warnings = check_environment(ref, contract)
     if not ref.sha256:
         raise ServeStartError(f"version {ref.version} has no recorded sha256; re-register it")
@@ -92,11 +119,14 @@ def load_pinned(
             if registry is None:
                 raise ServeStartError("no registry and no model file to load")
             path = registry.model_path(ref.version)
-        model = load_model(path, expected_sha256=ref.sha256)
+        model = load_model(path, expected_sha256=ref.sha256, method=RUNTIME[task].method)
     except (ModelIntegrityError, RegistryError, OSError) as error:
         raise ServeStartError(f"refusing to serve version {ref.version}: {error}") from None
     threshold = float(ref.tags.get("threshold", 0.5))
-    predictor = Predictor(model, contract, threshold)
+    try:
+        predictor = PREDICTORS[task](model, contract, threshold)
+    except DataError as error:  # e.g. a multiclass contract that lists no classes
+        raise ServeStartError(f"refusing to serve version {ref.version}: {error}") from None
     if predictor.fast_path_off:
         warnings.append(
             f"single rows are scored through the whole pipeline (slower): {predictor.fast_path_off}"

@@ -1,7 +1,9 @@
 """The prediction log: every answered row, off the request path, bounded and rotated.
 
 Each line is one JSON object: request_id, time, model_version, variant, id (the contract's
-id of the row), score, label (the target's own value, e.g. `yes`) and the row's features.
+id of the row), the answer as /predict gave it and the row's features. The answer is binary's
+score and label (the target's own value, e.g. `yes`), a regression's value, or a multiclass
+label with its probabilities.
 `make performance` joins these lines with labels that arrive later (by id).
 
 Records go through a bounded in-memory queue to one writer thread (stdlib logging's
@@ -115,9 +117,7 @@ class PredictionLog:
                 "time": stamp,
                 "model_version": model_version,
                 "variant": variant,
-                "id": answer["id"],
-                "score": answer["score"],
-                "label": answer["label"],
+                **answer,  # id first, then what /predict answered for this row
                 "features": row,
             }
             self._logger.info(json.dumps(record, default=str))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from ..config import Task
 from ..contract import Column, Contract
 from .fastpath import RowEncoder, compile_row_encoder, why_no_fast_path
 from .schema import target_labels
@@ -18,7 +19,13 @@ PROBE_ROWS = 12  # rows the one-row shortcut must reproduce exactly before it is
 
 
 class Predictor:
-    """A loaded pipeline and the contract that says how to build its input."""
+    """A loaded pipeline and the contract that says how to build its input.
+
+    This is the binary model's; `task_predictor.TaskPredictor` answers the other tasks.
+    """
+
+    task: Task = "binary"
+    classes: tuple[Any, ...] = ()  # a multiclass model's, in the contract's order
 
     def __init__(self, model: Any, contract: Contract, threshold: float = 0.5) -> None:
         self.model = model
@@ -78,6 +85,10 @@ class Predictor:
                 }
             )
         return out
+
+    def observed(self, answers: list[dict[str, Any]]) -> list[float]:
+        """The numbers the server's `model_prediction_score` histogram counts: each score."""
+        return [answer["score"] for answer in answers]
 
 
 def _column(column: Column, values: list[Any]) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
 )
 
 from ..contract import Column, Contract
+from .task_schema import class_model, value_model
 
 MAX_STRING = 256  # free-text ids longer than this are not ids
 # Rows are flat: `{"rows": [{...}]}` is three levels. Deeper bodies are refused before parsing,
@@ -91,9 +93,19 @@ def prediction_model(contract: Contract) -> type[BaseModel]:
     )
 
 
-def response_model(contract: Contract) -> type[BaseModel]:
-    """The /predict answer of this contract (its Prediction names the positive class)."""
-    row = prediction_model(contract)
+# a task's Prediction; binary's names the positive class (multiclass/regression: task_schema.py)
+PREDICTION_MODELS: dict[str, Callable[[Contract, Sequence[Any]], type[BaseModel]]] = {
+    "binary": lambda contract, classes: prediction_model(contract),
+    "multiclass": class_model,
+    "regression": value_model,
+}
+
+
+def response_model(
+    contract: Contract, task: str = "binary", classes: Sequence[Any] = ()
+) -> type[BaseModel]:
+    """The /predict answer of this contract and task (a multiclass model's `classes`)."""
+    row = PREDICTION_MODELS[task](contract, classes)
     return create_model(
         "PredictResponse",
         __base__=PredictResponse,

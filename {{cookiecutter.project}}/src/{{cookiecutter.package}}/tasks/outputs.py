@@ -1,11 +1,12 @@
 """What a prediction looks like outside the model, per task: answer records and numbers to watch.
 
-An answer record is what `/predict` returns for one row, what the prediction log keeps and
-what `make score` writes: binary `{id, score, label}` (as today), regression `{id, value}`,
-multiclass `{id, label, probabilities: {class: p}}`. `read_back` turns records into the task's
-prediction array again (the shadow compares two servers' answers that way), and `watched`
-names the per-row numbers that drift monitoring and invariance checks follow. Each task's
-`Outputs` sits in `tasks.TASKS[task].outputs`.
+An answer record is what `/predict` returns for one row and what the prediction log keeps:
+binary `{id, score, label}` (as today), regression `{id, value}`, multiclass
+`{id, label, probabilities: {class: p}}`. `make score` writes the same as flat columns
+(`batch_columns`: multiclass has one `probability_<class>` column per class). `read_back` turns
+records into the task's prediction array again (the shadow compares two servers' answers that
+way), and `watched` names the per-row numbers that drift monitoring and invariance checks
+follow. Each task's `Outputs` sits in `tasks.TASKS[task].outputs`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "Outputs",
     "RegressionAnswer",
     "answers",
+    "batch_columns",
     "invariance_share",
     "read_back",
     "watched",
@@ -45,10 +47,13 @@ class _Answer(BaseModel):
 
 
 class BinaryAnswer(_Answer):
-    """One scored row: the positive class's probability and the label at the threshold."""
+    """One scored row: the positive class's probability and the label at the threshold.
+
+    The label is 0/1 here; the server writes it in the table's own values (`yes`, True, ...).
+    """
 
     score: float
-    label: int
+    label: int | bool | str
 
 
 class RegressionAnswer(_Answer):
@@ -133,6 +138,36 @@ def _multiclass_watched(prediction: ArrayLike, classes: Sequence[Any]) -> dict[s
     return {f"probability[{name}]": p[:, c] for c, name in enumerate(names)}
 
 
+def _binary_table(
+    prediction: ArrayLike, classes: Sequence[Any], threshold: float
+) -> dict[str, NDArray[Any]]:
+    scores = np.asarray(prediction, dtype=np.float64)
+    negative, positive = classes if len(classes) == 2 else (0, 1)
+    return {"score": scores, "label": np.where(scores >= threshold, positive, negative)}
+
+
+def _regression_table(
+    prediction: ArrayLike, classes: Sequence[Any], threshold: float
+) -> dict[str, NDArray[Any]]:
+    return {"value": values(prediction, "prediction")}
+
+
+def _multiclass_table(
+    prediction: ArrayLike, classes: Sequence[Any], threshold: float
+) -> dict[str, NDArray[Any]]:
+    p = probabilities(prediction)
+    names = _names(classes, p.shape[1])
+    labels = np.asarray([_plain(c) for c in classes])
+    return {"label": labels[p.argmax(axis=1)]} | {
+        probability_column(name): p[:, c] for c, name in enumerate(names)
+    }
+
+
+def probability_column(name: str) -> str:
+    """The batch output column of one class's probability."""
+    return f"probability_{name}"
+
+
 @dataclass(frozen=True)
 class Outputs:
     """One task's answer shape: its record model, how to fill it, read it, and watch it."""
@@ -142,14 +177,28 @@ class Outputs:
     row: Callable[[Any, Sequence[str]], list[float]]  # one parsed answer back to numbers
     watched: Callable[[ArrayLike, Sequence[Any]], dict[str, Floats]]
     columns: Callable[[Sequence[Any]], int]  # 0 for a 1-D prediction, else its column count
+    # the flat output columns of `make score` (binary's classes: the (negative, positive) labels)
+    table: Callable[[ArrayLike, Sequence[Any], float], dict[str, NDArray[Any]]]
 
 
-BINARY = Outputs(BinaryAnswer, _binary_fields, _binary_row, _binary_watched, lambda c: 0)
+BINARY = Outputs(
+    BinaryAnswer, _binary_fields, _binary_row, _binary_watched, lambda c: 0, _binary_table
+)
 REGRESSION = Outputs(
-    RegressionAnswer, _regression_fields, _regression_row, _regression_watched, lambda c: 0
+    RegressionAnswer,
+    _regression_fields,
+    _regression_row,
+    _regression_watched,
+    lambda c: 0,
+    _regression_table,
 )
 MULTICLASS = Outputs(
-    MulticlassAnswer, _multiclass_fields, _multiclass_row, _multiclass_watched, len
+    MulticlassAnswer,
+    _multiclass_fields,
+    _multiclass_row,
+    _multiclass_watched,
+    len,
+    _multiclass_table,
 )
 
 
@@ -167,6 +216,17 @@ def answers(
             raise ValueError(f"ids has {len(ids)} entries but prediction has {len(records)} rows")
         records = [{"id": i, **r} for i, r in zip(ids, records, strict=True)]
     return [outputs.model.model_validate(r).model_dump(exclude_none=True) for r in records]
+
+
+def batch_columns(
+    outputs: Outputs, prediction: ArrayLike, classes: Sequence[Any] = (), threshold: float = 0.5
+) -> dict[str, NDArray[Any]]:
+    """Return the columns `make score` writes for these rows, by name, in order.
+
+    Binary: score and label (`classes` as (negative, positive), default 0/1); regression:
+    value; multiclass: label and one `probability_<class>` column per class.
+    """
+    return outputs.table(prediction, classes, threshold)
 
 
 def read_back(
