@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,77 +87,47 @@ def variant_id(answers: dict[str, str]) -> str:
 def pairwise(choices: dict[str, list[str]]) -> list[dict[str, str]]:
     """The fewest answer combinations found in which every pair of option values meets.
 
-    The two largest options are crossed in full; each further option is then given the first
-    column of values (searched exhaustively, with backtracking over earlier options) under
-    which every pair with the options before it occurs. If no such column exists, rows are
-    added for the missing pairs. Deterministic: the same cookiecutter.json, the same matrix.
+    No such set has fewer rows than the two largest options crossed. From that size up, a
+    seeded local search looks for rows that cover every pair; the first size where it finds
+    them is the matrix. Deterministic: the same cookiecutter.json, the same matrix.
     """
-    names = sorted(choices, key=lambda name: -len(choices[name]))
-    first, second, *rest = names
-    base = [{first: a, second: b} for a in choices[first] for b in choices[second]]
-
-    def covering(rows: list[dict[str, str]], todo: list[str]) -> list[dict[str, str]] | None:
-        if not todo:
-            return rows
-        name, done = todo[0], list(rows[0])
-        needed = {(o, v, mine) for o in done for v in choices[o] for mine in choices[name]}
-        for column in itertools.product(choices[name], repeat=len(rows)):
-            if {
-                (o, row[o], mine) for row, mine in zip(rows, column, strict=True) for o in done
-            } >= needed:
-                found = covering(
-                    [row | {name: m} for row, m in zip(rows, column, strict=True)], todo[1:]
-                )
-                if found is not None:
-                    return found
-        return None
-
-    rows = covering(base, rest)
-    if rows is None:  # no full column exists: the best columns, then rows for what is missing
-        rows = extra_rows(best_columns(base, rest, choices), choices)
-    return [{name: row[name] for name in choices} for row in rows]
+    sizes = sorted((len(values) for values in choices.values()), reverse=True)
+    rows = sizes[0] * (sizes[1] if len(sizes) > 1 else 1)
+    while (found := covering_rows(choices, rows)) is None:
+        rows += 1
+    return found
 
 
-def _pairs(rows: list[dict[str, str]]) -> set[tuple[str, str, str, str]]:
-    return {
-        (a, row[a], b, row[b]) for row in rows for a, b in itertools.combinations(sorted(row), 2)
-    }
-
-
-def best_columns(
-    rows: list[dict[str, str]], todo: list[str], choices: dict[str, list[str]]
-) -> list[dict[str, str]]:
-    """Give each option in turn the column of values that covers the most pairs (first best)."""
-    for name in todo:
-        best = max(
-            itertools.product(choices[name], repeat=len(rows)),
-            key=lambda column: len(
-                _pairs([row | {name: v} for row, v in zip(rows, column, strict=True)])
-            ),
-        )
-        rows = [row | {name: v} for row, v in zip(rows, best, strict=True)]
-    return rows
-
-
-def extra_rows(rows: list[dict[str, str]], choices: dict[str, list[str]]) -> list[dict[str, str]]:
-    """Add rows until every pair occurs, each row built to cover as many missing pairs as it can."""
-    names = sorted(choices)
-    wanted = {
-        (a, x, b, y)
-        for a, b in itertools.combinations(names, 2)
-        for x in choices[a]
-        for y in choices[b]
-    }
-    while missing := sorted(wanted - _pairs(rows)):
-        a, x, b, y = missing[0]
-        row = {a: x, b: y}
-        for name in (n for n in names if n not in row):
-            row[name] = max(
-                choices[name],
-                key=lambda v: len(_pairs([row | {name: v}]) & set(missing)),
-            )
-        rows = [*rows, {name: row[name] for name in names}]
-    return rows
+def covering_rows(
+    choices: dict[str, list[str]], rows: int, restarts: int = 30, steps: int = 5_000
+) -> list[dict[str, str]] | None:
+    """`rows` answer combinations covering every pair of option values, or None if the
+    search gives up. Each step changes one answer of one row, kept when no pair is lost."""
+    names = list(choices)
+    pairs = list(itertools.combinations(range(len(names)), 2))
+    wanted = sum(len(choices[names[a]]) * len(choices[names[b]]) for a, b in pairs)
+    rng = random.Random(0)
+    for _ in range(restarts):
+        grid = [[rng.randrange(len(choices[n])) for n in names] for _ in range(rows)]
+        seen = Counter((a, b, r[a], r[b]) for r in grid for a, b in pairs)
+        for _ in range(steps):
+            if len(seen) == wanted:
+                return [{n: choices[n][v] for n, v in zip(names, r, strict=True)} for r in grid]
+            row, col = rng.randrange(rows), rng.randrange(len(names))
+            old, new = grid[row][col], rng.randrange(len(choices[names[col]]))
+            others = [(a, b) for a, b in pairs if col in (a, b)]
+            before = [(a, b, grid[row][a], grid[row][b]) for a, b in others]
+            grid[row][col] = new
+            after = [(a, b, grid[row][a], grid[row][b]) for a, b in others]
+            lost = sum(seen[key] == 1 for key in before)
+            gained = sum(key not in seen for key in after)
+            if gained < lost:
+                grid[row][col] = old
+                continue
+            seen.subtract(before)
+            seen.update(after)
+            seen = +seen  # drop the pairs no row holds any more
+    return None
 
 
 MATRIX = pairwise(CHOICES)
@@ -169,6 +141,7 @@ MATRIX = pairwise(CHOICES)
 LONGEST_FIRST = (
     "test_team_workflow",
     "test_own_tables",
+    "test_tasks_pipeline",
     "test_pipeline",
     "test_delivery",
     "test_own_model",
@@ -179,7 +152,6 @@ LONGEST_FIRST = (
     "test_k8s_manifests",
     "test_workflow_files",
     "test_own_data",
-    "test_tasks_pipeline",
     "test_team",
 )
 

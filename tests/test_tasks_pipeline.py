@@ -1,7 +1,8 @@
-"""Multiclass and regression, end to end in baked projects: lint, `dvc repro` up to a promoted
-champion, the bake's own data and model tests, and delivery (staging, integration tests, a
-canary to 100 % and one rolled back, `make score`, `make performance`) on each task's sample;
-and a real public table of each task (`dataset=own`, the task inferred by `make contract`)."""
+"""Multiclass and regression, end to end in baked projects: `dvc repro` up to a promoted
+champion and delivery (staging, integration tests, a canary to 100 % and one rolled back,
+`make score`, `make performance`) on each task's sample; and a real public table of each task
+(`dataset=own`, the task inferred by `make contract`) through the bake's own data and model
+tests. Lint and the bake's tests on the samples run in test_pipeline's matrix."""
 
 from __future__ import annotations
 
@@ -82,14 +83,14 @@ def task_bake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 def test_sample_task_pipeline(task_bake) -> None:
-    """The task's sample lints clean, runs green to a promoted model and passes its own tests;
-    the metrics carry intervals, the baselines, every slice and the protected attribute."""
+    """The task's sample runs green to a promoted model whose metrics carry intervals, the
+    baselines, every slice and the protected attribute. (Lint and the bake's own tests run on
+    each task's sample in test_pipeline's matrix, where `task` is an option.)"""
     task, project, metrics, _ = task_bake
     sample, headline, compared = SAMPLES[task]
     assert (project / "data" / "raw" / f"{sample}.csv.dvc").is_file()
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["task"] == task and params["promotion"]["metric"] == compared
-    run(["make", "lint", VENV], project)
     entry = metrics["metrics"][headline]
     assert entry["low"] <= entry["value"] <= entry["high"]
     assert metrics["baseline"]["constants"], "no model-free baseline was measured"
@@ -102,8 +103,6 @@ def test_sample_task_pipeline(task_bake) -> None:
     assert {"beat_single_feature", "max_disparity", "task_invariance"} <= {
         check["id"] for check in gate["checks"]
     }
-    tested = run(TESTS, project, env=tool_env(project))
-    assert " passed" in tested.stdout
 
 
 def shadow_evidence(project: Path) -> dict:

@@ -69,6 +69,7 @@ __all__ = [
 # at once, so 2**20 bounds a chunk near 70 MB whatever the holdout size; larger blocks fall out
 # of cache and were not faster (100k rows x 1000 resamples).
 _CHUNK_ELEMENTS = 2**20
+_Ints = NDArray[np.int64]  # draw counts, as bincount counts them (ranking._Counts: why)
 
 
 @dataclass(frozen=True)
@@ -286,18 +287,14 @@ def minimum_detectable_delta(
 # Stratified bootstrap
 
 
-def _count_chunks(
-    labels: _Labels, resamples: int, seed: int
-) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+def _count_chunks(labels: _Labels, resamples: int, seed: int) -> Iterator[tuple[_Ints, _Ints]]:
     """Yield per-row draw counts (positives, negatives) for consecutive blocks of resamples."""
     rng = np.random.default_rng(seed)
     n_pos, n_neg = labels.pos_rows.size, labels.neg_rows.size
     per_chunk = max(1, min(resamples, _CHUNK_ELEMENTS // labels.n))
     for start in range(0, resamples, per_chunk):
         size = min(per_chunk, resamples - start)
-        # int64, as bincount counts (ranking._Counts says why)
-        pos = np.empty((size, n_pos), dtype=np.int64)
-        neg = np.empty((size, n_neg), dtype=np.int64)
+        pos, neg = np.empty((size, n_pos), np.int64), np.empty((size, n_neg), np.int64)
         for i in range(size):
             # Drawing resample by resample keeps resample i identical whatever the chunk size;
             # each class keeps its size, so every resample has the holdout's class balance.
