@@ -140,9 +140,10 @@ MATRIX = pairwise(CHOICES)
 # do not reach the scheduler: the tests of one group ran on both workers.)
 LONGEST_FIRST = (
     "test_team_workflow",
+    "test_pipeline",
+    "test_pipeline_kubernetes",
     "test_own_tables",
     "test_tasks_pipeline",
-    "test_pipeline",
     "test_delivery",
     "test_own_model",
     "test_bench",

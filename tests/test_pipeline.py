@@ -1,4 +1,8 @@
-"""In each baked project: lint, `dvc repro`, a second repro that does nothing, its own tests."""
+"""In each baked project: lint, `dvc repro`, a second repro that does nothing, its own tests.
+
+The matrix's local rows run here and its Kubernetes rows in test_pipeline_kubernetes.py: one
+file runs on one xdist worker, and ten rows in one file made the suite's longest pole.
+"""
 
 from __future__ import annotations
 
@@ -44,9 +48,22 @@ def bring_own_data(project: Path, tmp_path: Path) -> None:
     assert (project / "data" / "raw" / "dataset.csv.dvc").is_file()
 
 
-@pytest.mark.parametrize("answers", MATRIX, ids=variant_id)
+def rows(deploy_target: str) -> list[dict[str, str]]:
+    """The matrix's rows for one deploy target."""
+    return [answers for answers in MATRIX if answers["deploy_target"] == deploy_target]
+
+
+@pytest.mark.parametrize("answers", rows("local"), ids=variant_id)
 def test_baked_project_pipeline(tmp_path, tmp_path_factory, answers):
-    """Every dataset x model combination lints clean, runs green and passes its own tests."""
+    """Every local row of the matrix lints clean, runs green and passes its own tests."""
+    check_baked_project(tmp_path, tmp_path_factory, answers)
+
+
+def check_baked_project(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, answers: dict[str, str]
+) -> None:
+    """Bake `answers`; lint, repro twice, and run its data and model tests (and its code
+    tests in the first bake of each deploy target)."""
     project = bake(tmp_path, **answers)
     if answers["dataset"] == "own":
         bring_own_data(project, tmp_path)
