@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -29,7 +29,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .artifacts import atomic_path, write_json
-from .config import load_config
+from .config import Task, load_config
 from .contract import Contract, load_contract
 from .contract_checks import passes
 from .data import (
@@ -43,6 +43,7 @@ from .data import (
 from .errors import DataError, RefusedError
 from .expectations import row_level_specs
 from .registry import ModelRef, Registry
+from .serve.predictor import Predictor
 from .serve.schema import target_labels
 
 CHUNK_ROWS = 20_000  # bounded memory: two or three chunks are in flight at once
@@ -254,24 +255,21 @@ def scored_columns(
     contract: Contract,
     inputs: pd.DataFrame,
     scores: NDArray[np.float64],
-    labels: tuple[Any, Any],
+    classes: Sequence[Any],
     threshold: float,
     ref: ModelRef,
+    task: Task = "binary",
 ) -> dict[str, Any]:
     """One checked chunk's output: its ids, the task's columns and the model version. Both
     engines write these columns.
 
-    Binary: score and label in the table's own values (`labels`: negative, positive); a
-    regression: value; multiclass: label and one probability_<class> column per class, with
-    `scores` the task's prediction (`task_pipeline.TaskScores` puts it there).
+    `scores` is the task's prediction (`task_pipeline.predict`). Binary: score and label in
+    the table's own values (`classes`: negative, positive); regression: value; multiclass:
+    label and one probability_<class> column per class.
     """
-    from .serve.loading import task_of
-    from .task_pipeline import classes_of
     from .tasks.outputs import batch_columns
     from .tasks.table import TASKS
 
-    task = task_of(ref)
-    classes = labels if task == "binary" else classes_of(contract, task)
     return {
         contract.id: inputs[contract.id].to_numpy(),
         **batch_columns(TASKS[task].outputs, scores, classes, threshold),
@@ -291,23 +289,17 @@ def refused_rows(data: str, problems: list[str], count: int) -> DataError:
 
 def load_champion(
     registry: Registry, version: str | None, contract: Contract
-) -> tuple[ModelRef, Any]:
-    """The pinned model (champion by default) after the server's environment and hash checks.
-
-    A multiclass or regression model comes wrapped in `TaskScores`, whose column 1 of
-    predict_proba is the task's whole prediction, which `scored_columns` turns into columns.
-    """
+) -> tuple[ModelRef, Predictor]:
+    """The pinned model (champion by default) after the server's environment and hash checks,
+    with its task and classes."""
     from .serve.loading import ServeStartError, load_pinned, resolve
-    from .task_pipeline import TaskScores
 
     try:
         ref = resolve(registry, version or "champion")
         predictor, _ = load_pinned(registry, ref, contract)
     except ServeStartError as error:
         raise RefusedError(f"cannot score: {error}") from None
-    if predictor.task == "binary":
-        return ref, predictor.model
-    return ref, TaskScores(predictor.model, predictor.task, predictor.classes)
+    return ref, predictor
 
 
 def model_threads() -> int:
@@ -330,11 +322,15 @@ def score_file(
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
+    from .task_pipeline import predict
+
     started = time.perf_counter()
     make_output = output_writer(out)  # before any work: a wrong OUT is a one-line error
     readable_kind(data)  # and so is a DATA that cannot be read
-    ref, model = load_champion(registry, version, contract)
-    labels = target_labels(contract)  # in the table's own values
+    ref, predictor = load_champion(registry, version, contract)
+    task, model = predictor.task, predictor.model
+    # a binary model's labels in the table's own values; else the task's classes
+    classes = target_labels(contract) if task == "binary" else predictor.classes
     data_sha256 = file_sha256(data)
     metadata = {"model_version": ref.version, "model_sha256": ref.sha256,
                 "data": str(data), "data_sha256": data_sha256}  # fmt: skip
@@ -354,8 +350,9 @@ def score_file(
             if failures or checked.inputs is None:
                 continue  # keep checking, so one run reports every bad chunk; score nothing
             X = checked.inputs
-            scores = model.predict_proba(X[contract.feature_columns])[:, 1]
-            output.write(pa.table(scored_columns(contract, X, scores, labels, threshold, ref)))
+            scores = predict(model, X[contract.feature_columns], task, classes)
+            columns = scored_columns(contract, X, scores, classes, threshold, ref, task)
+            output.write(pa.table(columns))
         progress.close()
         output.close()
         if failures:

@@ -146,23 +146,6 @@ def predict(model: Any, X: pd.DataFrame, task: Task, classes: Sequence[Any]) -> 
     return prediction
 
 
-class TaskScores:
-    """A multiclass or regression model as `make score`'s loop calls a binary one.
-
-    The loop keeps column 1 of `predict_proba`, a binary model's positive score; here column 1
-    is the task's whole prediction (each row's value, or its vector of class probabilities),
-    which `score.scored_columns` writes as the task's columns.
-    """
-
-    def __init__(self, model: Any, task: Task, classes: Sequence[Any]) -> None:
-        self.model, self.task, self.classes = model, task, classes
-
-    def predict_proba(self, X: pd.DataFrame) -> Floats:
-        """(rows, 2, ...) with the task's prediction at [:, 1]."""
-        prediction = predict(self.model, X, self.task, self.classes)
-        return np.stack([np.zeros_like(prediction), prediction], axis=1)
-
-
 def _invariance(
     model: Any, X: pd.DataFrame, rule: Invariance, task: Task, classes: Sequence[Any]
 ) -> dict[str, Any]:
