@@ -145,6 +145,7 @@ LONGEST_FIRST = (
     "test_own_tables",
     "test_tasks_pipeline",
     "test_delivery",
+    "test_task_fault_suites",
     "test_own_model",
     "test_bench",
     "test_spark",

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,6 +127,27 @@ def holdout_batch(project: Path, sample: str, folder: Path) -> tuple[Path, Path,
     return folder / "batch.csv", folder / "labels.csv", ident
 
 
+def check_served_histogram(project: Path, task: str) -> None:
+    """The staging server counted the integration tests' answers in `model_prediction_score`:
+    a class's probability in twentieths, or a regression's value in buckets at the quantiles
+    of the version's holdout answers, as training recorded them in the reference profile."""
+    state = json.loads((project / ".deploy" / "state.json").read_text())
+    with urllib.request.urlopen(state["staging"]["url"] + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    buckets = {
+        float(line.split('le="', 1)[1].split('"', 1)[0]): float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("model_prediction_score_bucket{")
+    }
+    if task == "regression":
+        profile = json.loads((project / "models" / "reference_profile.json").read_text())
+        bounds = profile["predictions"]["edges"]
+    else:
+        bounds = [i / 20 for i in range(1, 20)]
+    assert list(buckets) == [*bounds, float("inf")]
+    assert buckets[float("inf")] > 0, "the staging server counted no answer"
+
+
 def test_task_delivery(task_bake, tmp_path: Path) -> None:
     """The task's champion through every delivery target a binary one has: staging and the
     generated integration tests over HTTP, a canary through the shadow (which compares the
@@ -137,6 +159,7 @@ def test_task_delivery(task_bake, tmp_path: Path) -> None:
     make(project, "deploy-staging")
     seen |= recorded_pids(project)
     assert " passed" in make(project, "integration-test").stdout
+    check_served_histogram(project, task)
 
     canary = make(project, "deploy-canary")
     seen |= recorded_pids(project)

@@ -101,6 +101,12 @@ def _shares(counts: list[int]) -> list[float]:
     return [c / total if total else 0.0 for c in counts]
 
 
+def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Inner bin edges at the values' quantiles (repeated edges merged)."""
+    edges: np.ndarray = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    return edges
+
+
 def build_reference(df: pd.DataFrame, contract: Contract, bins: int) -> dict[str, Any]:
     """Profile the training data: quantile bin edges, category shares, null shares, row count."""
     if bins < 2:
@@ -115,8 +121,7 @@ def build_reference(df: pd.DataFrame, contract: Contract, bins: int) -> dict[str
         if _is_binned(column):
             values = _numbers(df[name], column.type)
             present = values[~np.isnan(values)]
-            quantiles = np.linspace(0.0, 1.0, bins + 1)[1:-1]
-            edges = np.unique(np.quantile(present, quantiles)).tolist() if present.size else []
+            edges = quantile_edges(present, bins).tolist() if present.size else []
             counts = _bin_counts(present, edges)
             nulls = int(values.size - present.size)
             entry: dict[str, Any] = {"kind": "numeric", "type": column.type, "edges": edges}

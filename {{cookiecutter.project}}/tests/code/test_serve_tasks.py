@@ -139,6 +139,45 @@ def test_prediction_log_writes_the_answer(served, tmp_path):
     assert logged["model_version"] == "3"
 
 
+def scraped_buckets(text: str) -> dict[float, float]:
+    """`model_prediction_score`'s cumulative counts by upper bound, as /metrics exposes them."""
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith("model_prediction_score_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(bound)] = float(line.split()[-1])
+    return buckets
+
+
+def test_metrics_count_each_answer_on_the_tasks_scale(served):
+    """`model_prediction_score` counts every answer: the answered class's probability in
+    twentieths, or a regression's value in buckets at the holdout answers' quantiles, which
+    training records in the version's reference profile (without them: the target's range)."""
+    from {{ cookiecutter.package }}.drift import RunningProfile, build_reference
+    from tests.tiny_contract import DRIFT
+
+    task, contract, model, predictor = served
+    table = conform(tiny_table(400, seed=5), contract, contract.feature_columns)
+    reference = build_reference(table, contract, bins=10)
+    edges = [800.0, 1500.0, 2400.0]
+    reference["predictions"] = {"edges": edges}
+    client = Client(create_app(predictor, ServeSettings("3"), (RunningProfile(reference), DRIFT)))
+    body = {"rows": [{**TINY_ROW, "account": f"A{i}", "spend": 90.0 * i} for i in range(1, 11)]}
+    answers = client.post("/predict", json=body).json()["predictions"]
+    buckets = scraped_buckets(client.get("/metrics").text)
+    if task == "regression":
+        assert list(buckets) == [*edges, float("inf")]
+        observed = np.array([a["value"] for a in answers])
+    else:
+        assert list(buckets) == [*(i / 20 for i in range(1, 20)), float("inf")]
+        observed = np.array([max(a["probabilities"].values()) for a in answers])
+    for bound, count in buckets.items():
+        assert count == (observed <= bound).sum(), (bound, count, observed)
+    bare = TaskPredictor(model, contract, task).observed_buckets(None)
+    if task == "regression":  # no recorded answers: the contract's range, 0 to 10,000
+        assert bare == tuple(np.linspace(0.0, 10_000.0, 21)[1:-1])
+
+
 def test_a_tagged_version_loads_as_its_task(served, tmp_path):
     """A registry version tagged with its task is served as that task (a regression model,
     which has no predict_proba, loads too); an unknown task tag is refused, naming it."""

@@ -16,7 +16,9 @@ SCORE_BUCKETS = tuple(i / 20 for i in range(1, 20))
 class ServeMetrics:
     """Per-server counters, with the variant and version labels bound once."""
 
-    def __init__(self, variant: str, model_version: str) -> None:
+    def __init__(
+        self, variant: str, model_version: str, score_buckets: tuple[float, ...] = SCORE_BUCKETS
+    ) -> None:
         self.registry = CollectorRegistry()
         labels = ("variant", "model_version")
         requests = Counter(
@@ -35,9 +37,9 @@ class ServeMetrics:
         scores = Histogram(
             "model_prediction_score",
             "Predicted probability of the positive class (multiclass: of the answered class; "
-            "a regression's values are not counted here)",
+            "regression: the predicted value, bucketed at the holdout answers' quantiles)",
             labels,
-            buckets=SCORE_BUCKETS,
+            buckets=score_buckets,
             registry=self.registry,
         )
         self.ok = requests.labels(variant, model_version, "ok")

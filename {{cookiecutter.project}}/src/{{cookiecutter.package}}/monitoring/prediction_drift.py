@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from ..config import Config
 from ..contract import Contract
 from ..data import conform
-from ..drift import psi
+from ..drift import psi, quantile_edges
 from ..errors import ExpectedError
 from ..paths import HOLDOUT
 from ..registry import REGISTRY_DIR
@@ -31,12 +31,6 @@ from ..tasks.outputs import watched
 from ..tasks.table import TASKS
 
 Floats = NDArray[np.float64]
-
-
-def quantile_edges(values: Floats, bins: int) -> Floats:
-    """Inner bin edges at the reference's quantiles (repeated edges merged)."""
-    edges: Floats = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-    return edges
 
 
 def counts(values: Floats, edges: Floats) -> list[int]:

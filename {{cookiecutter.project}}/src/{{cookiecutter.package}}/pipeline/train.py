@@ -15,7 +15,7 @@ from .. import model as user_model
 from ..artifacts import write_json, write_parquet
 from ..config import Config, ModelConfig, Task, load_config
 from ..contract import Contract, load_contract
-from ..drift import build_reference
+from ..drift import build_reference, quantile_edges
 from ..errors import ConfigError, DataError
 from ..model_io import environment, save_model
 from ..paths import HOLDOUT, META, MODEL, REFERENCE, VALIDATED
@@ -75,7 +75,13 @@ def train(contract: Contract, config: Config, table: pd.DataFrame) -> dict[str, 
     pipeline = build_pipeline(contract, config.model, config.task).fit(X, y)
     sha = save_model(pipeline, MODEL)
     write_parquet(HOLDOUT, holdout_rows)
-    write_json(REFERENCE, build_reference(train_rows, contract, config.drift.bins))
+    reference = build_reference(train_rows, contract, config.drift.bins)
+    if config.task == "regression" and len(holdout_rows):
+        # a server buckets its answers at these: a regression's values have no [0, 1] scale
+        X_holdout = task_data(holdout_rows, contract, config.task)[0]
+        values = runtime.predict(pipeline, X_holdout, classes)
+        reference["predictions"] = {"edges": quantile_edges(values, config.drift.bins).tolist()}
+    write_json(REFERENCE, reference)
     return {
         "model_sha256": sha,
         "model_kind": config.model.kind,

@@ -214,7 +214,9 @@ def create_app(
 ) -> FastAPI:
     """The framework shell around a Scorer: /predict, /healthz, /readyz (after warm-up),
     /metrics, /drift and /openapi.json, inside the shed, guard and body-limit layers."""
-    metrics = ServeMetrics(settings.variant, settings.model_version)
+    reference = drift[0].reference if drift is not None else None
+    buckets = predictor.observed_buckets(reference)
+    metrics = ServeMetrics(settings.variant, settings.model_version, buckets)
     scorer = Scorer(predictor, settings, metrics, drift)
     version = settings.model_version
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from ..asgi.metrics import SCORE_BUCKETS
 from ..config import Task
 from ..contract import Column, Contract
 from .fastpath import RowEncoder, compile_row_encoder, why_no_fast_path
@@ -89,6 +91,10 @@ class Predictor:
     def observed(self, answers: list[dict[str, Any]]) -> list[float]:
         """The numbers the server's `model_prediction_score` histogram counts: each score."""
         return [answer["score"] for answer in answers]
+
+    def observed_buckets(self, reference: Mapping[str, Any] | None) -> tuple[float, ...]:
+        """The histogram's bucket bounds: a probability's twentieths."""
+        return SCORE_BUCKETS
 
 
 def _column(column: Column, values: list[Any]) -> Any:

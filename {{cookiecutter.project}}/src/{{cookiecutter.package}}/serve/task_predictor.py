@@ -7,6 +7,7 @@ The request schema is the binary server's: what one accepts, the other accepts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,24 @@ class TaskPredictor(Predictor):
         ]
 
     def observed(self, answers: list[dict[str, Any]]) -> list[float]:
-        """Multiclass: the answered class's probability; a regression value has no [0, 1] scale."""
-        if self.task != "multiclass":
-            return []
+        """Multiclass: the answered class's probability; regression: the value."""
+        if self.task == "regression":
+            return [answer["value"] for answer in answers]
         return [max(answer["probabilities"].values()) for answer in answers]
+
+    def observed_buckets(self, reference: Mapping[str, Any] | None) -> tuple[float, ...]:
+        """A regression's values have no [0, 1] scale: its buckets are the quantiles of the
+        version's holdout answers (training records them in the reference profile), so each
+        holds a like share of healthy traffic; without them, the target's range in twentieths,
+        and with no range either, the sign alone (the histogram's sum and count still give the
+        mean value served)."""
+        if self.task != "regression":
+            return super().observed_buckets(reference)
+        recorded = (reference or {}).get("predictions", {}).get("edges")
+        if recorded:
+            return tuple(float(edge) for edge in recorded)
+        target = self.contract.columns[self.contract.target]
+        if target.min is None or target.max is None:
+            return (0.0,)
+        low, high = float(target.min), float(target.max)
+        return tuple(float(edge) for edge in np.linspace(low, high, 21)[1:-1])
