@@ -66,6 +66,36 @@ def test_shortcut_equals_pipeline(kind, contract, table):
     np.testing.assert_allclose(one_at_a_time, all_at_once, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_shortcut_equals_pipeline_for_every_task(task, kind):
+    """A multiclass model's every class probability, a regression's value: one row at a
+    time through the shortcut, as the pipeline answers them all at once (each model.py kind)."""
+    from {{ cookiecutter.package }}.model import build_estimator, estimators
+    from {{ cookiecutter.package }}.serve.task_predictor import TaskPredictor
+    from tests.code.test_serve_tasks import fitted
+
+    contract, fitted_model = fitted(task)
+    table = conform(tiny_table(600, seed=3), contract, contract.feature_columns)
+    X = table[contract.feature_columns]
+    task_kind = "ridge" if task == "regression" and kind == "logistic_regression" else kind
+    assert task_kind in estimators(task)
+    settings = {"max_iter": 5000} if kind == "logistic_regression" and task != "regression" else {}
+    estimator = build_estimator(task_kind, settings, 0, task)
+    y = (
+        fitted_model.predict_proba(X).argmax(axis=1)
+        if task == "multiclass"
+        else fitted_model.predict(X)
+    )
+    model = Pipeline([("features", build_preprocessor(contract)), ("model", estimator)])
+    predictor = TaskPredictor(model.fit(X, y), contract, task)
+    assert predictor.fast is not None, predictor.fast_path_off
+    rows = request_rows(table, contract)
+    one_at_a_time = np.concatenate([predictor.prediction([row]) for row in rows])
+    all_at_once = model.predict_proba(X) if task == "multiclass" else model.predict(X)
+    np.testing.assert_allclose(one_at_a_time, all_at_once, rtol=1e-12, atol=1e-12)
+
+
 def test_unknown_steps_fall_back_to_the_pipeline(contract, table):
     """A preprocessing step the shortcut does not know means no shortcut, not a guess."""
     X, y = features_and_target(table, contract)
@@ -90,7 +120,7 @@ def test_a_shortcut_that_disagrees_is_not_used(contract, table, monkeypatch):
     monkeypatch.setattr(predictor_module, "compile_row_encoder", lambda _: broken)
     predictor = Predictor(model, contract)
     assert predictor.fast is None
-    assert "scored the probe rows up to" in str(predictor.fast_path_off)
+    assert "answered the probe rows up to" in str(predictor.fast_path_off)
 
 
 class Clip(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped

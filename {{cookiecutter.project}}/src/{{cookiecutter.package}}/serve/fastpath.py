@@ -166,12 +166,19 @@ class RowEncoder:
             encoded = step.transform(encoded)
         return encoded
 
-    def score(self, row: Row) -> float:
-        """Probability of the positive class for one row."""
+    def answer(self, row: Row) -> np.ndarray:
+        """The estimator's answer for one row: its predict_proba row (a classifier's) or a
+        one-element array holding its predicted value (a regressor's)."""
         encoded = self.encode(row)
         if self._trees is not None:
             return self._trees(encoded)
-        return float(self.model.predict_proba(encoded)[0, 1])
+        if hasattr(self.model, "predict_proba"):
+            return np.asarray(self.model.predict_proba(encoded)[0], dtype="float64")
+        return np.asarray(self.model.predict(encoded), dtype="float64").ravel()
+
+    def score(self, row: Row) -> float:
+        """Probability of the positive class for one row (a binary classifier's)."""
+        return float(self.answer(row)[1])
 
 
 def _name(thing: Any) -> str:

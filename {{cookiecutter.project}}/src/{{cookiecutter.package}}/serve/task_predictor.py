@@ -1,8 +1,8 @@
 """Serve a multiclass or regression model: the class with every class's probability, or the value.
 
-The one-row shortcut (`fastpath.py`, `tree_row.py`) reproduces a binary model's positive score
-only, so these models answer every row through the pipeline's own predict_proba or predict.
-The request schema is the binary server's: what one accepts, the other accepts.
+A single row takes the binary server's one-row shortcut (`fastpath.py`, `tree_row.py`), checked
+against the pipeline's own predict_proba or predict on probe rows before it is used. The
+request schema is the binary server's: what one accepts, the other accepts.
 """
 
 from __future__ import annotations
@@ -31,16 +31,20 @@ class TaskPredictor(Predictor):
         self.classes = tuple(classes_of(contract, task))  # contract order, as training encoded them
         super().__init__(model, contract, threshold)
 
-    def _verified_fast_path(self) -> RowEncoder | None:
-        self.fast_path_off = (
-            f"the one-row shortcut gives a binary score only; a {self.task} model answers "
-            "through its pipeline"
-        )
-        return None
-
     def prediction(self, rows: list[BaseModel]) -> NDArray[np.float64]:
         """The task's prediction: values, or a (rows, classes) probability matrix."""
+        if len(rows) == 1 and self.fast is not None:
+            return np.array([self.through_shortcut(self.fast, rows[0])])
+        return self.through_pipeline(rows)
+
+    def through_pipeline(self, rows: list[Any]) -> NDArray[np.float64]:
+        """The pipeline's own prediction for these rows, in the task's shape."""
         return RUNTIME[self.task].predict(self.model, self.frame(rows), self.classes)
+
+    def through_shortcut(self, encoder: RowEncoder, row: Any) -> Any:
+        """One row's prediction through the shortcut: every class's probability, or the value."""
+        answer = encoder.answer(self._mapping(row))
+        return answer if self.task == "multiclass" else answer[0]
 
     def answer(self, rows: list[BaseModel]) -> list[dict[str, Any]]:
         """One `{id, value}` or `{id, label, probabilities}` per row, in order."""
