@@ -8,8 +8,11 @@ the false-promotion rate of two equal models and at the null's edge (true improv
 0.34 and 0.80); and the refusal rate of a holdout too small to detect the delta. Then the
 delayed-label drop alarm (`tasks.realised_performance`): its false alarms for the evaluated
 model itself and its detection of a worse one. Every rate comes with its Monte Carlo
-standard error. Last, the speed of the regression and multiclass intervals against a
-per-resample scikit-learn loop. Run `python bench/bench_tasks.py [--smoke]`.
+standard error. Then the speed of the regression and multiclass intervals against a
+per-resample scikit-learn loop, and last the time a multiclass and a regression server take
+to answer one row (a bake of each task, its sample and default model, one OpenMP thread as the
+server runs): the checked one-row shortcut against the pipeline's own predict_proba/predict.
+Run `python bench/bench_tasks.py [--smoke]`.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class Sizes:
     speed_rows: int = 100_000
     speed_resamples: int = 1000
     baseline_resamples: int = 20  # the scikit-learn loop is timed on these and scaled
+    train_rows: int = 4000  # the sample rows a task's default model is trained on
+    served_rows: int = 500  # single rows answered each way
     drop_comparisons: int = 1000
     drop_resamples: int = 200
 
@@ -77,6 +82,8 @@ SMOKE = Sizes(
     baseline_resamples=4,
     drop_comparisons=40,
     drop_resamples=50,
+    train_rows=600,
+    served_rows=20,
 )
 
 
@@ -262,6 +269,51 @@ def speed_figures(package: SimpleNamespace, sizes: Sizes) -> list[dict[str, Any]
     return figures
 
 
+def one_row_figure(workdir: Path, task: str, sizes: Sizes) -> dict[str, Any]:
+    """Bake `task` with its sample; train its default model; time one-row answers both ways."""
+    from cookiecutter.main import cookiecutter
+    from threadpoolctl import threadpool_limits
+
+    project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir / task),
+                                extra_context={"task": task}))  # fmt: skip
+    package = next(p.parent.name for p in (project / "src").glob("*/task_pipeline.py"))
+    names = ("config", "contract", "data", "model", "sample_data", "task_pipeline",
+             "serve.schema", "serve.task_predictor", "rollout.loadgen")  # fmt: skip
+    config, contract_m, data, model, sample, tasks, schema, served, loadgen = import_baked(
+        project / "src", *(f"{package}.{name}" for name in names)
+    )
+    contract = contract_m.load_contract(project / "contract.yaml")
+    raw = sample.generate(project / "contract.yaml", workdir / f"{task}.csv", sizes.train_rows, 1)
+    table = data.conform(data.load_table(raw), contract)
+    X, y, _ = tasks.task_data(table, contract, task)
+    settings = config.load_config(project / "params.yaml").model
+    pipeline = model.build_pipeline(
+        contract, settings.kind, settings.hyperparameters(), settings.seed, task
+    ).fit(X, y)
+    predictor = served.TaskPredictor(pipeline, contract, task)
+    assert predictor.fast is not None, predictor.fast_path_off
+    request = schema.build_models(contract).row  # rows as the server parses a request body
+    rows = [
+        request.model_validate(r) for r in loadgen.holdout_rows(raw, contract, sizes.served_rows)
+    ]
+    with threadpool_limits(limits=1):
+        fast = _seconds(lambda: [predictor.answer([row]) for row in rows])
+        shortcut, predictor.fast = predictor.fast, None
+        slow = _seconds(lambda: [predictor.answer([row]) for row in rows])
+        predictor.fast = shortcut
+    n = len(rows)
+    return figure(
+        f"tasks.{task}_one_row",
+        1000 * fast / n,
+        "ms",
+        f"one {task} row answered by the server's predictor ({settings.kind}, {sizes.train_rows:,} "
+        f"sample rows, one thread), mean of {n}; baseline: the pipeline's own "
+        f"{'predict' if task == 'regression' else 'predict_proba'} on the same rows",
+        baseline=1000 * slow / n,
+        ratio=slow / fast,
+    )
+
+
 def run(workdir: Path, smoke: bool | None = None) -> list[dict[str, Any]]:
     """Return every task's calibration figures, then interval speed (`bench/run.py` entry).
 
@@ -276,7 +328,8 @@ def run(workdir: Path, smoke: bool | None = None) -> list[dict[str, Any]]:
         figures += task_figures(package.sim, task, tails, min_delta, sizes)
     for task in ("regression", "multiclass", "binary"):
         figures += drop_figures(package.sim, task, sizes)
-    return figures + speed_figures(package, sizes)
+    figures += speed_figures(package, sizes)
+    return figures + [one_row_figure(workdir, task, sizes) for task in ("multiclass", "regression")]
 
 
 def main(argv: list[str] | None = None) -> int:
