@@ -12,9 +12,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import re
 import shlex
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -36,7 +38,6 @@ from tests.delivery.conftest import MODEL_NAME, PROJECT, SRC
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 PACKAGE = "{{ cookiecutter.package }}"
 UID = GID = 10001
-POD_IPS = {"stable": "127.0.0.2", "shadow": "127.0.0.3"}
 POD_LOGS: dict[int, Path] = {}  # process id -> the file its output goes to
 
 
@@ -218,6 +219,26 @@ def port_of(args: list[str]) -> int:
     return int(args[args.index("--port") + 1])
 
 
+def free_pod_ips(port: int) -> dict[str, str]:
+    """Two loopback addresses (stable, shadow pods) on which the container port is free.
+
+    The manifest fixes the port, so pods on one machine differ by address, as pod IPs do;
+    a random 127.x.y.0/24 keeps this test clear of another project's running beside it.
+    """
+    rng = random.SystemRandom()
+    for _ in range(50):
+        prefix = f"127.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
+        ips = {"stable": f"{prefix}.2", "shadow": f"{prefix}.3"}
+        try:
+            for ip in ips.values():
+                with socket.socket() as probe:
+                    probe.bind((ip, port))
+        except OSError:
+            continue
+        return ips
+    raise AssertionError(f"no loopback /24 has port {port} free on two addresses")
+
+
 def test_the_image_serves_as_uid_10001_with_the_manifest_args(app_dir: Path, base_project: Path):
     """Readiness, predictions, shadow comparisons and metrics, as the pod would run."""
     from {{ cookiecutter.package }}.contract import load_contract
@@ -225,8 +246,9 @@ def test_the_image_serves_as_uid_10001_with_the_manifest_args(app_dir: Path, bas
 
     container, labels = pod_container("2")
     env = resolve_env(container, labels)
-    stable_args = pod_args(container, env, POD_IPS["stable"])
-    port = port_of(stable_args)
+    port = port_of(pod_args(container, env, "0.0.0.0"))
+    pod_ips = free_pod_ips(port)
+    stable_args = pod_args(container, env, pod_ips["stable"])
     processes = []
     try:
         if "SHADOW_URL" in env:
@@ -235,13 +257,13 @@ def test_the_image_serves_as_uid_10001_with_the_manifest_args(app_dir: Path, bas
             assert shadow_url.port == port, "an experiment Service exposes the container port"
             shadow_env = {**env, "VARIANT": "canary"}
             shadow_env.pop("SHADOW_URL")
-            shadow_args = pod_args(container, shadow_env, POD_IPS["shadow"])
+            shadow_args = pod_args(container, shadow_env, pod_ips["shadow"])
             processes.append(start_pod(app_dir, "shadow", shadow_args, shadow_env))
-            wait_probe(f"http://{POD_IPS['shadow']}:{port}/readyz", processes[-1])
+            wait_probe(f"http://{pod_ips['shadow']}:{port}/readyz", processes[-1])
             # the Service name resolves to the shadow pod
-            env = {**env, "SHADOW_URL": f"http://{POD_IPS['shadow']}:{shadow_url.port}"}
+            env = {**env, "SHADOW_URL": f"http://{pod_ips['shadow']}:{shadow_url.port}"}
         processes.append(start_pod(app_dir, "stable", stable_args, env))
-        base = f"http://{POD_IPS['stable']}:{port}"
+        base = f"http://{pod_ips['stable']}:{port}"
         wait_probe(base + "/readyz", processes[-1])
         rows = holdout_rows(
             base_project / "data" / "holdout.parquet",
