@@ -78,11 +78,15 @@ class Predictor:
         }
         return pd.DataFrame(data)
 
-    def scores(self, rows: list[BaseModel]) -> np.ndarray:
-        """Probability of the positive class for each row."""
+    def prediction(self, rows: list[BaseModel]) -> np.ndarray:
+        """The prediction for each row: a lone row through the checked shortcut, if there is one."""
         if len(rows) == 1 and self.fast is not None:
             return np.array([self.through_shortcut(self.fast, rows[0])])
         return self.through_pipeline(rows)
+
+    def scores(self, rows: list[BaseModel]) -> np.ndarray:
+        """Probability of the positive class for each row."""
+        return self.prediction(rows)
 
     def answer(self, rows: list[BaseModel]) -> list[dict[str, Any]]:
         """One `{id, score, label}` per row, in order."""

@@ -31,14 +31,9 @@ class TaskPredictor(Predictor):
         self.classes = tuple(classes_of(contract, task))  # contract order, as training encoded them
         super().__init__(model, contract, threshold)
 
-    def prediction(self, rows: list[BaseModel]) -> NDArray[np.float64]:
-        """The task's prediction: values, or a (rows, classes) probability matrix."""
-        if len(rows) == 1 and self.fast is not None:
-            return np.array([self.through_shortcut(self.fast, rows[0])])
-        return self.through_pipeline(rows)
-
     def through_pipeline(self, rows: list[Any]) -> NDArray[np.float64]:
-        """The pipeline's own prediction for these rows, in the task's shape."""
+        """The pipeline's own prediction for these rows, in the task's shape: values, or a
+        (rows, classes) probability matrix."""
         return RUNTIME[self.task].predict(self.model, self.frame(rows), self.classes)
 
     def through_shortcut(self, encoder: RowEncoder, row: Any) -> Any:
